@@ -1,0 +1,23 @@
+"""User-facing errors: one line, no traceback, non-zero exit."""
+
+import sys
+from typing import Callable
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Bad input from the user (file, key, shape, value). The message names what and what was expected."""
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run a script's main(); turn UserError (and other expected input failures) into one stderr line + exit 2."""
+    try:
+        code = main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,144 @@
+"""Pose metrics (numpy, float64): MPJPE, N-MPJPE, PA-MPJPE, 3DPCK/AUC, MRPE, pair accuracy, per-action tables.
+
+All poses are `(N, J, 3)` in mm in the same frame (camera or root-relative camera). Headline numbers
+are action-wise means (mean of per-action means); frame-wise means are stored alongside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _f64(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def root_relative(joints: np.ndarray, root: int = 0) -> np.ndarray:
+    """(N, J, 3) -> (N, J, 3) with the root joint at the origin."""
+    joints = _f64(joints)
+    return joints - joints[..., root:root + 1, :]
+
+
+def joint_errors(pred, gt) -> np.ndarray:
+    """(N, J, 3), (N, J, 3) -> (N, J) Euclidean distance, no alignment."""
+    return np.linalg.norm(_f64(pred) - _f64(gt), axis=-1)
+
+
+def mpjpe_errors(pred, gt, root: int = 0) -> np.ndarray:
+    """(N, J) per-joint errors after root alignment (the root's own error is 0)."""
+    return joint_errors(root_relative(pred, root), root_relative(gt, root))
+
+
+def scale_align(pred, gt, root: int = 0) -> np.ndarray:
+    """Root-centre both poses and rescale `pred` by the least-squares optimal scale (N-MPJPE)."""
+    p, g = root_relative(pred, root), root_relative(gt, root)
+    num = np.sum(p * g, axis=(-1, -2))
+    den = np.maximum(np.sum(p * p, axis=(-1, -2)), 1e-12)
+    return p * (num / den)[..., None, None]
+
+
+def n_mpjpe_errors(pred, gt, root: int = 0) -> np.ndarray:
+    """(N, J) errors after optimal-scale alignment of root-centred poses."""
+    return joint_errors(scale_align(pred, gt, root), root_relative(gt, root))
+
+
+def procrustes_align(pred, gt, scale: bool = True) -> np.ndarray:
+    """Per-frame similarity transform of `pred` onto `gt` minimising squared error; proper rotations only.
+
+    (N, J, 3), (N, J, 3) -> (N, J, 3). If the best orthogonal map is a reflection, the last singular
+    direction is flipped (and the scale corrected) so the result is a rotation.
+    """
+    p, g = _f64(pred), _f64(gt)
+    mu_p, mu_g = p.mean(-2, keepdims=True), g.mean(-2, keepdims=True)
+    p0, g0 = p - mu_p, g - mu_g
+    h = np.swapaxes(p0, -1, -2) @ g0                       # (N, 3, 3) cross-covariance
+    u, s, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(u @ vt))
+    d = np.where(d == 0, 1.0, d)
+    s[..., -1] *= d
+    u[..., :, -1] *= d[..., None]
+    rot = u @ vt                                            # row-vector convention: p0 @ rot ~ g0
+    if scale:
+        norm = np.maximum(np.sum(p0 * p0, axis=(-1, -2)), 1e-12)
+        b = s.sum(-1) / norm
+    else:
+        b = np.ones(p.shape[:-2])
+    return b[..., None, None] * (p0 @ rot) + mu_g
+
+
+def pa_mpjpe_errors(pred, gt) -> np.ndarray:
+    """(N, J) errors after per-frame similarity Procrustes alignment."""
+    return joint_errors(procrustes_align(pred, gt), gt)
+
+
+def pck(errors, threshold: float = 150.0) -> float:
+    """Percentage of joint errors below `threshold` mm."""
+    return float(100.0 * np.mean(_f64(errors) < threshold))
+
+
+def auc(errors, max_threshold: float = 150.0, step: float = 5.0) -> float:
+    """Mean PCK (in %) over thresholds 0, 5, ..., 150 mm (31 values, the 3DHP convention)."""
+    e = _f64(errors)
+    thresholds = np.arange(0.0, max_threshold + step / 2, step)
+    return float(np.mean([100.0 * np.mean(e < t) for t in thresholds]))
+
+
+def mrpe(pred_root, gt_root) -> dict[str, float]:
+    """Mean root position error of (N, 3) absolute roots (mm): total and per axis."""
+    d = _f64(pred_root) - _f64(gt_root)
+    return {"mrpe": float(np.linalg.norm(d, axis=-1).mean()),
+            "mrpe_x": float(np.abs(d[:, 0]).mean()),
+            "mrpe_y": float(np.abs(d[:, 1]).mean()),
+            "mrpe_z": float(np.abs(d[:, 2]).mean())}
+
+
+def pair_accuracy(depth, pairs, labels) -> float:
+    """Fraction of depth-order labels a prediction gets right.
+
+    depth (N, J) predicted depth (larger = farther); pairs (N, 2) joint indices (kp0, kp1);
+    labels (N,) in {-1, +1}: +1 means kp0 is farther than kp1. A tie counts as +1.
+    """
+    depth, pairs, labels = _f64(depth), np.asarray(pairs), _f64(labels)
+    rows = np.arange(len(depth))
+    pred = np.where(depth[rows, pairs[:, 0]] < depth[rows, pairs[:, 1]], -1.0, 1.0)
+    return float(np.mean(pred == labels)) if len(labels) else float("nan")
+
+
+def per_action(frame_errors: np.ndarray, actions: Sequence[str]) -> dict[str, float]:
+    """{action: mean of `frame_errors` (N,) over that action's frames}, actions sorted by name."""
+    e, a = _f64(frame_errors), np.asarray(actions)
+    return {str(name): float(e[a == name].mean()) for name in sorted(set(a.tolist()))}
+
+
+def evaluate_poses(pred, gt, actions: Sequence[str] | None = None, root: int = 0) -> dict:
+    """Every standard lifting metric for (N, J, 3) predictions vs ground truth (mm, camera frame).
+
+    Headline `mpjpe`, `n_mpjpe`, `pa_mpjpe` are action-wise means when `actions` is given (else
+    frame-wise); `*_framewise` are always frame-wise. `per_action` holds each action's means.
+    """
+    pred, gt = _f64(pred), _f64(gt)
+    errs = {"mpjpe": mpjpe_errors(pred, gt, root),
+            "n_mpjpe": n_mpjpe_errors(pred, gt, root),
+            "pa_mpjpe": pa_mpjpe_errors(pred, gt)}
+    frame = {k: v.mean(-1) for k, v in errs.items()}
+    out: dict = {}
+    if actions is not None and len(actions) == len(pred):
+        table = {k: per_action(v, actions) for k, v in frame.items()}
+        names = sorted(table["mpjpe"])
+        counts = {n: int(np.sum(np.asarray(actions) == n)) for n in names}
+        out["per_action"] = {n: {**{k: table[k][n] for k in table}, "num_frames": counts[n]} for n in names}
+        for k in errs:
+            out[k] = float(np.mean([table[k][n] for n in names]))
+    else:
+        for k in errs:
+            out[k] = float(frame[k].mean())
+    for k, v in errs.items():
+        out[f"{k}_framewise"] = float(v.mean())
+    out["pck150"] = pck(errs["mpjpe"], 150.0)
+    out["auc"] = auc(errs["mpjpe"])
+    out["num_test_frames"] = int(len(pred))
+    return out
