@@ -1,0 +1,198 @@
+"""`PoseSet`: the lifting sample arrays every data source returns and every consumer reads.
+
+One row = one (frame, camera) sample. 2D joints are GT projections in image pixels (distortion
+applied); 3D joints are in the camera frame in mm and NOT root-centred, so consumers can centre,
+normalise or reproject as they need. A row is identified by its key
+(subject, action, subaction, camera, frame), which is how predicted 2D from the image estimator is
+matched back to the ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import fileio
+from ..errors import UserError
+from ..skeletons import convert, get_skeleton
+
+KEY_FIELDS = ("subject", "action", "subaction", "camera", "frame")
+ARRAY_FIELDS = ("joints2d_px", "joints3d_cam") + KEY_FIELDS + ("cam_f", "cam_c")
+
+# Trailing shape of every array field (J = number of joints of the skeleton) and its dtype kind.
+_TRAILING = {"joints2d_px": ("J", 2), "joints3d_cam": ("J", 3), "cam_f": (2,), "cam_c": (2,),
+             "subject": (), "action": (), "subaction": (), "camera": (), "frame": ()}
+_DTYPES = {"joints2d_px": np.float32, "joints3d_cam": np.float32, "cam_f": np.float32,
+           "cam_c": np.float32, "subject": np.int64, "subaction": np.int64, "camera": np.int64,
+           "frame": np.int64, "action": np.str_}
+
+
+def _expected_shape(name: str, num_joints: int) -> tuple:
+    return tuple(num_joints if d == "J" else d for d in _TRAILING[name])
+
+
+def _check_array(source: str, name: str, arr: np.ndarray, n: int, num_joints: int) -> None:
+    want = _expected_shape(name, num_joints)
+    if arr.ndim != 1 + len(want) or arr.shape[0] != n or tuple(arr.shape[1:]) != want:
+        raise UserError(f"{source}: key {name!r} has shape {arr.shape}, expected {(n,) + want}")
+
+
+@dataclass
+class PoseSet:
+    """Lifting samples, all arrays of length N.
+
+    skeleton: name of a `lifting.skeletons` joint set (J joints).
+    joints2d_px (N, J, 2) float32 image px, distortion applied.
+    joints3d_cam (N, J, 3) float32 camera frame mm, not root-centred.
+    subject (N,) int64; action (N,) str name ('Walking'); subaction (N,) int64 (0 = '<Action>.h5',
+    1 = '<Action> 1.h5'); camera (N,) int64 1..4; frame (N,) int64 index within the file.
+    cam_f, cam_c (N, 2) float32 intrinsics of the sample's camera, px.
+    """
+
+    skeleton: str
+    joints2d_px: np.ndarray
+    joints3d_cam: np.ndarray
+    subject: np.ndarray
+    action: np.ndarray
+    subaction: np.ndarray
+    camera: np.ndarray
+    frame: np.ndarray
+    cam_f: np.ndarray
+    cam_c: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.skeleton = get_skeleton(self.skeleton).name
+        for name in ARRAY_FIELDS:
+            setattr(self, name, np.asarray(getattr(self, name), dtype=_DTYPES[name]))
+        self._validate("PoseSet")
+
+    def _validate(self, source: str) -> None:
+        n = len(self.joints2d_px)
+        num_joints = get_skeleton(self.skeleton).num_joints
+        for name in ARRAY_FIELDS:
+            _check_array(source, name, getattr(self, name), n, num_joints)
+
+    def __len__(self) -> int:
+        return len(self.joints2d_px)
+
+    @property
+    def num_joints(self) -> int:
+        return get_skeleton(self.skeleton).num_joints
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in ARRAY_FIELDS}
+
+    def subset(self, index) -> PoseSet:
+        """Rows selected by an integer index array, a boolean mask or a slice."""
+        return replace(self, **{name: arr[index] for name, arr in self.arrays().items()})
+
+    @classmethod
+    def concat(cls, parts: list[PoseSet]) -> PoseSet:
+        if not parts:
+            raise UserError("PoseSet.concat: nothing to concatenate (empty list)")
+        skeletons = {p.skeleton for p in parts}
+        if len(skeletons) != 1:
+            raise UserError(f"PoseSet.concat: mixed skeletons {sorted(skeletons)}; convert first")
+        return cls(skeleton=parts[0].skeleton,
+                   **{name: np.concatenate([getattr(p, name) for p in parts]) for name in ARRAY_FIELDS})
+
+    def with_joints2d(self, joints2d_px: np.ndarray) -> PoseSet:
+        """A copy whose 2D joints are replaced (e.g. by noisy or detected 2D), same (N, J, 2) shape."""
+        return replace(self, joints2d_px=joints2d_px)
+
+    def convert(self, skeleton: str) -> PoseSet:
+        """Gather another joint set's joints by name (e.g. h36m_32 -> h36m_17)."""
+        dst = get_skeleton(skeleton).name
+        if dst == self.skeleton:
+            return self
+        return replace(self, skeleton=dst,
+                       joints2d_px=convert(self.joints2d_px, self.skeleton, dst),
+                       joints3d_cam=convert(self.joints3d_cam, self.skeleton, dst))
+
+    def keys(self) -> list[tuple[int, str, int, int, int]]:
+        """(subject, action, subaction, camera, frame) of every row, as Python tuples."""
+        return list(zip(self.subject.tolist(), self.action.tolist(), self.subaction.tolist(),
+                        self.camera.tolist(), self.frame.tolist()))
+
+    def save_npz(self, path: str | Path) -> Path:
+        """Write all arrays plus the skeleton name to one .npz (atomically)."""
+        return fileio.save_npz(path, skeleton=np.array(self.skeleton), **self.arrays())
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> PoseSet:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: pose-set file not found")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as e:
+            raise UserError(f"{path}: not a readable .npz pose set ({e})") from None
+        for name in ("skeleton",) + ARRAY_FIELDS:
+            if name not in data:
+                raise UserError(f"{path}: missing key {name!r} (a pose set needs {', '.join(('skeleton',) + ARRAY_FIELDS)})")
+        if data["skeleton"].ndim != 0:
+            raise UserError(f"{path}: key 'skeleton' must be a scalar string, got shape {data['skeleton'].shape}")
+        skeleton = get_skeleton(str(data["skeleton"]))
+        n = len(data["joints2d_px"]) if data["joints2d_px"].ndim else -1
+        for name in ARRAY_FIELDS:
+            _check_array(str(path), name, data[name], n, skeleton.num_joints)
+        return cls(skeleton=skeleton.name, **{name: data[name] for name in ARRAY_FIELDS})
+
+
+def key_codes(*key_sets: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """One int64 code per row for each of several key-array dicts; codes are equal iff all 5 keys are."""
+    sizes = [len(ks["frame"]) for ks in key_sets]
+    splits = np.cumsum(sizes)[:-1]
+    total = np.zeros(sum(sizes), dtype=np.int64)
+    span = 1
+    for name in KEY_FIELDS:
+        values = np.concatenate([np.asarray(ks[name]).ravel() for ks in key_sets])
+        uniq, inverse = np.unique(values, return_inverse=True)
+        span *= len(uniq)
+        if span >= 2 ** 63:
+            raise UserError("too many distinct (subject, action, subaction, camera, frame) keys to match")
+        total = total * len(uniq) + inverse.ravel()
+    return np.split(total, splits)
+
+
+def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseSet:
+    """Swap the GT 2D of `poseset` for predicted 2D read from `npz_path`, matched by row key.
+
+    The predictions file holds `joints2d_px` (M, J, 2) and the five key arrays (any row order, may
+    cover more frames than the pose set). An optional scalar `skeleton` key names its joint set, which
+    is then converted to the pose set's; without it J must equal the pose set's joint count.
+    """
+    path = Path(npz_path)
+    if not path.is_file():
+        raise UserError(f"{path}: predictions file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable .npz predictions file ({e})") from None
+    for name in ("joints2d_px",) + KEY_FIELDS:
+        if name not in data:
+            raise UserError(f"{path}: missing key {name!r} (predictions need joints2d_px and {', '.join(KEY_FIELDS)})")
+    pred = np.asarray(data["joints2d_px"])
+    if "skeleton" in data:
+        pred = convert(pred, str(data["skeleton"]), poseset.skeleton)
+    m = len(pred) if pred.ndim else -1
+    _check_array(str(path), "joints2d_px", pred, m, poseset.num_joints)
+    for name in KEY_FIELDS:
+        _check_array(str(path), name, np.asarray(data[name]), m, poseset.num_joints)
+    pred_codes, want_codes = key_codes({k: data[k] for k in KEY_FIELDS}, poseset.arrays())
+    order = np.argsort(pred_codes, kind="stable")
+    sorted_codes = pred_codes[order]
+    if len(sorted_codes) > 1 and np.any(sorted_codes[1:] == sorted_codes[:-1]):
+        raise UserError(f"{path}: duplicate (subject, action, subaction, camera, frame) keys in predictions")
+    pos = np.clip(np.searchsorted(sorted_codes, want_codes), 0, max(len(sorted_codes) - 1, 0))
+    found = sorted_codes[pos] == want_codes if len(sorted_codes) else np.zeros(len(poseset), bool)
+    if not found.all():
+        first = poseset.keys()[int(np.flatnonzero(~found)[0])]
+        raise UserError(f"{path}: {int((~found).sum())} of {len(poseset)} frames have no prediction "
+                        f"(first missing: subject {first[0]}, {first[1]!r}, subaction {first[2]}, "
+                        f"camera {first[3]}, frame {first[4]})")
+    return poseset.with_joints2d(pred[order[pos]].astype(np.float32))
