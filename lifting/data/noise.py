@@ -1,0 +1,100 @@
+"""2D input corruptions for robustness experiments: synthetic pixel noise, input joint dropout,
+and stacked-hourglass detections swapped in for the GT 2D.
+
+Noise is drawn once per (sample, joint) from the caller's generator, so a seeded generator gives
+the same corrupted data set every run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..h36m_calibration import CAMERA_IDS
+from .samples import PoseSet, key_codes
+
+NOISE_KINDS = ("none", "uniform_linear", "uniform_radial", "normal")
+DETECTIONS_SUBDIR = "StackedHourglassFineTuned240"
+
+
+def add_noise(joints2d_px: np.ndarray, kind: str, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """(..., J, 2) px -> noisy copy, same shape and dtype. Per joint displacement by `kind`:
+
+    none: 0.
+    uniform_linear: dx, dy independent integers in {0, ..., A} (one-sided, non-negative).
+    uniform_radial: length exactly A in a direction of uniform integer degrees 0..359.
+    normal: N(0, A I); A is the VARIANCE in px^2 (std sqrt(A)).
+    """
+    if kind not in NOISE_KINDS:
+        raise UserError(f"unknown 2D noise kind {kind!r}; expected one of {', '.join(NOISE_KINDS)}")
+    if amount < 0:
+        raise UserError(f"2D noise amount must be >= 0, got {amount}")
+    joints2d_px = np.asarray(joints2d_px)
+    shape = joints2d_px.shape
+    if kind == "none":
+        delta = np.zeros(shape)
+    elif kind == "uniform_linear":
+        if float(amount) != int(amount):
+            raise UserError(f"uniform_linear noise amount must be a whole number of px, got {amount}")
+        delta = rng.integers(0, int(amount) + 1, size=shape)
+    elif kind == "uniform_radial":
+        theta = np.deg2rad(rng.integers(0, 360, size=shape[:-1]))
+        delta = amount * np.stack([np.cos(theta), np.sin(theta)], axis=-1)
+    else:
+        delta = rng.normal(0.0, np.sqrt(amount), size=shape)
+    return (joints2d_px + delta).astype(joints2d_px.dtype)
+
+
+def input_dropout_mask(n: int, num_joints: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """(n, J) bool keep mask: each joint of each sample is dropped independently with probability p."""
+    if not 0 <= p <= 1:
+        raise UserError(f"input dropout probability must be in [0, 1], got {p}")
+    return rng.random((n, num_joints)) >= p
+
+
+def detection_file(det_dir: str | Path, subject: int, action: str, subaction: int, camera: int) -> Path:
+    """`<det_dir>/S<s>/StackedHourglassFineTuned240/<Action>[_<n>].<camera id>.h5`."""
+    stem = action if subaction == 0 else f"{action}_{subaction}"
+    return Path(det_dir) / f"S{subject}" / DETECTIONS_SUBDIR / f"{stem}.{CAMERA_IDS[camera - 1]}.h5"
+
+
+def _read_detections(path: Path) -> np.ndarray:
+    import h5py
+
+    if not path.is_file():
+        raise UserError(f"{path}: detection file not found")
+    try:
+        with h5py.File(path, "r") as h5:
+            if "poses" not in h5:
+                raise UserError(f"{path}: lacks dataset 'poses' (found: {', '.join(h5.keys()) or 'nothing'})")
+            poses = h5["poses"][:]
+    except OSError as e:
+        raise UserError(f"{path}: not a readable HDF5 detection file ({e.__class__.__name__})") from None
+    if poses.ndim != 3 or poses.shape[1:] != (16, 2):
+        raise UserError(f"{path}: dataset 'poses' has shape {poses.shape}, expected (N, 16, 2)")
+    return poses
+
+
+def load_detections(det_dir: str | Path, poseset: PoseSet) -> np.ndarray:
+    """Stacked-hourglass 2D detections for every row of `poseset`: (N, 16, 2) px, h36m_16 order.
+
+    One file per (subject, action, subaction, camera); row `frame` of its `poses` dataset is the
+    detection of that frame. Convert the pose set to h36m_16 to pair the result with its 3D.
+    """
+    arrays = poseset.arrays()
+    (group_codes,) = key_codes({**arrays, "frame": np.zeros(len(poseset), dtype=np.int64)})
+    _, first, inverse, counts = np.unique(group_codes, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    rows_of_group = np.split(np.argsort(inverse.ravel(), kind="stable"), np.cumsum(counts)[:-1])
+    out = np.empty((len(poseset), 16, 2), dtype=np.float32)
+    for row, rows in zip(first, rows_of_group):
+        path = detection_file(det_dir, int(poseset.subject[row]), str(poseset.action[row]),
+                              int(poseset.subaction[row]), int(poseset.camera[row]))
+        poses = _read_detections(path)
+        frames = poseset.frame[rows]
+        if frames.max() >= len(poses):
+            raise UserError(f"{path}: has {len(poses)} frames, but frame {int(frames.max())} is needed")
+        out[rows] = poses[frames]
+    return out
