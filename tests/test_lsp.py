@@ -1,0 +1,146 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from lifting.data.lsp import (centre_on_neck, depth_order_labels, load_relative_depth_json, read_joints_mat,
+                              write_relative_depth_json)
+from lifting.errors import UserError
+from lifting.metrics import pair_accuracy
+from lifting.skeletons import LSP_14
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# A person standing upright in the camera frame (x right, y down, z forward; mm), facing the camera:
+# the person's left side is at +x. Order = lsp_14.
+_BASE = np.array([
+    [-100, 900, 0], [-100, 450, 0], [-100, 0, 0], [100, 0, 0], [100, 450, 0], [100, 900, 0],
+    [-220, 0, 0], [-210, -250, 0], [-180, -500, 0], [180, -500, 0], [210, -250, 0], [220, 0, 0],
+    [0, -520, 0], [0, -760, 0]], dtype=np.float64)
+
+
+def posed_people(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 14, 3) camera-frame poses and their (n, 14, 2) pinhole projections (f=1000, c=500).
+
+    Arms reach towards the camera by a random amount and the body is turned by a yaw in [0, 70]
+    degrees (always the same way), so depth order is predictable from the 2D pose.
+    """
+    rng = np.random.default_rng(seed)
+    poses = np.repeat(_BASE[None], n, 0)
+    for wrist, elbow in ((6, 7), (11, 10)):
+        reach = rng.uniform(0, 450, n)
+        poses[:, elbow, 2] -= reach / 2
+        poses[:, wrist, 2] -= reach
+        poses[:, wrist, 1] -= reach / 2
+    yaw = np.deg2rad(rng.uniform(0, 70, n))
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot = np.zeros((n, 3, 3))
+    rot[:, 0, 0], rot[:, 0, 2], rot[:, 1, 1], rot[:, 2, 0], rot[:, 2, 2] = c, s, 1, -s, c
+    poses = poses @ rot.transpose(0, 2, 1)
+    poses += rng.normal(0, 10, poses.shape)
+    poses[..., 2] += 5000 + rng.uniform(-500, 500, (n, 1))
+    joints2d = 1000 * poses[..., :2] / poses[..., 2:3] + 500
+    return poses, joints2d
+
+
+# A deliberately scrambled joint order for the JSON files (the loader must remap by name).
+FILE_ORDER = ("head", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+              "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def write_fixture(path: Path, n_train: int = 240, n_test: int = 60, seed: int = 0):
+    poses, joints2d = posed_people(n_train + n_test, seed)
+    is_train = np.arange(n_train + n_test) < n_train
+    write_relative_depth_json(path, joints2d, poses, is_train, pairs_per_image=5, seed=seed,
+                              joint_names=FILE_ORDER)
+    return poses, joints2d, is_train
+
+
+def test_joints_mat_both_layouts(tmp_path):
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 300, (5, 14, 2))
+    visible = rng.random((5, 14)) < 0.7
+    # LSP-extended: 14 x 3 x N, flag 1 = visible.
+    ext = np.concatenate([xy.transpose(1, 2, 0), visible.T[:, None, :].astype(float)], axis=1)
+    scipy.io.savemat(tmp_path / "ext.mat", {"joints": ext})
+    # Original LSP: 3 x 14 x N, flag 0 = visible (it is an occlusion flag).
+    orig = np.concatenate([xy.transpose(2, 1, 0), (~visible).T[None].astype(float)], axis=0)
+    scipy.io.savemat(tmp_path / "orig.mat", {"joints": orig})
+    for name in ("ext.mat", "orig.mat"):
+        got_xy, got_vis = read_joints_mat(tmp_path / name)
+        np.testing.assert_allclose(got_xy, xy, rtol=1e-6)
+        np.testing.assert_array_equal(got_vis, visible)
+    scipy.io.savemat(tmp_path / "bad.mat", {"joints": np.zeros((2, 14, 3))})
+    with pytest.raises(UserError, match="3x14xN"):
+        read_joints_mat(tmp_path / "bad.mat")
+
+
+def test_real_lsp_extended_joints_mat():
+    path = SHARED / "lsp" / "joints.mat"
+    if not path.is_file():
+        pytest.skip(f"shared LSP annotations not present at {path}")
+    xy, visible = read_joints_mat(path)
+    assert xy.shape == (10000, 14, 2) and visible.shape == (10000, 14)
+    assert 0.85 < visible.mean() < 0.91   # the data README states 88.0 %
+    # Visible joints lie in the image; the neck is usually below the head top (y down).
+    assert xy[visible].min() > -5
+    both = visible[:, 12] & visible[:, 13]
+    assert np.mean(xy[both, 13, 1] < xy[both, 12, 1]) > 0.6
+
+
+def test_label_convention_known_case(tmp_path):
+    # One image, file order scrambled; annotation says kp1 (left_ankle) is closer than kp0 (head).
+    names = list(FILE_ORDER)
+    kp = np.arange(28, dtype=float)
+    doc = {"joint_names": names, "images": [{
+        "im_file": "images/im0001.jpg", "is_train": False, "keypoints": kp.tolist(), "occluded": [0] * 14,
+        "anns": [{"kp0": names.index("head"), "kp1": names.index("left_ankle"), "label": 1},
+                 {"kp0": names.index("right_wrist"), "kp1": names.index("neck"), "label": 0}]}]}
+    (tmp_path / "rel.json").write_text(json.dumps(doc))
+    data = load_relative_depth_json(tmp_path / "rel.json")
+    head, lank, rwri, neck = (LSP_14.index(n) for n in ("head", "left_ankle", "right_wrist", "neck"))
+    np.testing.assert_array_equal(data.ann_pairs, [[head, lank], [rwri, neck]])
+    np.testing.assert_array_equal(data.ann_labels, [1, -1])      # +1: kp0 farther
+    # Keypoints remapped by name: the head's (x, y) were stored first in the file.
+    np.testing.assert_array_equal(data.joints2d_px[0, head], [0, 1])
+    np.testing.assert_array_equal(data.joints2d_px[0, lank], 2 * np.array([12, 12]) + [0, 1])
+    # A depth map where the head is far and the ankle near, the wrist near and the neck far, is 100 % right.
+    depth = np.zeros((2, 14))
+    depth[0, head], depth[0, lank] = 6000, 5000
+    depth[1, rwri], depth[1, neck] = 4000, 5000
+    assert pair_accuracy(depth, data.ann_pairs, data.ann_labels) == 1.0
+    assert pair_accuracy(-depth, data.ann_pairs, data.ann_labels) == 0.0
+    centred = centre_on_neck(data.joints2d_px)
+    np.testing.assert_array_equal(centred[0, LSP_14.root], [0, 0])
+
+
+def test_written_fixture_round_trips_with_true_depth_labels(tmp_path):
+    poses, joints2d, is_train = write_fixture(tmp_path / "rel.json", 20, 10)
+    data = load_relative_depth_json(tmp_path / "rel.json")
+    assert data.num_images == 30 and data.num_pairs == 150
+    np.testing.assert_allclose(data.joints2d_px, joints2d, rtol=1e-5)
+    # Labels agree with the true camera depths of the poses.
+    assert pair_accuracy(poses[data.ann_image, :, 2], data.ann_pairs, data.ann_labels) == 1.0
+    test = data.split(train=False)
+    assert test.num_images == 10 and test.num_pairs == 50
+    assert pair_accuracy(poses[~is_train][test.ann_image, :, 2], test.ann_pairs, test.ann_labels) == 1.0
+    # depth_order_labels: file convention, 1 = kp1 closer.
+    assert depth_order_labels(np.array([[[0, 0, 10.0], [0, 0, 5.0]]]), np.array([[0, 1]]))[0] == 1
+
+
+def test_bad_json_is_one_line_user_error(tmp_path):
+    with pytest.raises(UserError, match="relative_depth_lsp_v1.json"):
+        load_relative_depth_json(tmp_path / "missing" / "relative_depth_lsp_v1.json")
+    (tmp_path / "a.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_relative_depth_json(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text(json.dumps({"joint_names": ["head"] * 14, "images": []}))
+    with pytest.raises(UserError, match="permutation"):
+        load_relative_depth_json(tmp_path / "b.json")
+    doc = {"joint_names": list(FILE_ORDER), "images": [{"im_file": "x", "is_train": True,
+                                                         "keypoints": [0] * 28, "anns": [{"kp0": 1, "kp1": 1, "label": 1}]}]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=r"images\[0\]\.anns\[0\]"):
+        load_relative_depth_json(tmp_path / "c.json")
