@@ -115,3 +115,52 @@ def save_figure(fig, path: str | Path, formats: tuple[str, ...] = ("png", "pdf")
         atomic_write(target, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
         out.append(target)
     return out
+
+
+def prediction_grid(joints2d_px, pred3d, gt3d, skeleton: str | Skeleton, titles=None):
+    """A figure with one row per sample: 2D input, predicted 3D, ground-truth 3D (or 2 columns without GT).
+
+    joints2d_px (N, J, 2) px; pred3d and gt3d (N, J, 3) mm root-relative camera frame (gt3d may be None);
+    `titles` (N,) optional row captions shown over the predicted pose (e.g. the frame's error).
+    """
+    import matplotlib.pyplot as plt
+
+    skeleton = get_skeleton(skeleton)
+    n = len(pred3d)
+    cols = 2 if gt3d is None else 3
+    fig = plt.figure(figsize=(3.2 * cols, 3.0 * n))
+    for i in range(n):
+        ax = fig.add_subplot(n, cols, cols * i + 1)
+        draw_pose_2d(ax, joints2d_px[i], skeleton)
+        ax.set_title("2D input (px)", fontsize=9)
+        radius = None
+        if gt3d is not None:
+            g = upright(gt3d[i])
+            radius = float(np.abs(g - g[skeleton.root]).max()) * 1.1
+        ax = fig.add_subplot(n, cols, cols * i + 2, projection="3d")
+        draw_pose_3d(ax, pred3d[i], skeleton, radius=radius, label_axes=False)
+        ax.set_title("prediction" + (f"\n{titles[i]}" if titles is not None else ""), fontsize=9)
+        if gt3d is not None:
+            ax = fig.add_subplot(n, cols, cols * i + 3, projection="3d")
+            draw_pose_3d(ax, gt3d[i], skeleton, radius=radius, label_axes=False)
+            ax.set_title("ground truth", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_prediction_figure(path: str | Path, joints2d_px, pred3d, gt3d, skeleton: str | Skeleton,
+                           num: int = 4) -> Path:
+    """Draw `num` evenly spread test samples (2D input | prediction | GT) into one image file."""
+    import matplotlib.pyplot as plt
+
+    n = len(pred3d)
+    if n == 0:
+        raise UserError("save_prediction_figure: no samples to draw")
+    pick = np.linspace(0, n - 1, min(num, n)).round().astype(int)
+    fig = prediction_grid(np.asarray(joints2d_px)[pick], np.asarray(pred3d)[pick],
+                          None if gt3d is None else np.asarray(gt3d)[pick], skeleton)
+    path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100, bbox_inches="tight"))
+    plt.close(fig)
+    return path

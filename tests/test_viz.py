@@ -73,3 +73,12 @@ def test_wrong_shape_is_a_user_error():
     with pytest.raises(UserError, match=r"\(17, 2\)"):
         draw_pose_2d(ax, np.zeros((14, 2)), "h36m_17")
     plt.close(fig)
+
+
+def test_prediction_figure_written(tmp_path):
+    from lifting.viz import save_prediction_figure
+
+    rng = np.random.default_rng(0)
+    pred, gt = rng.normal(0, 300, (10, 17, 3)), rng.normal(0, 300, (10, 17, 3))
+    out = save_prediction_figure(tmp_path / "figure.png", rng.uniform(0, 1000, (10, 17, 2)), pred, gt, "h36m_17", num=3)
+    assert out.read_bytes()[:4] == b"\x89PNG"
