@@ -1,0 +1,103 @@
+"""Renderer: exact 2D labels (markers at the projected joints), z-buffer depth, determinism, batching."""
+
+import pytest
+import torch
+
+from lifting.data.render import MARKER_COLOUR, mannequin_ellipsoids, project_joints, render_mannequin
+from lifting.skeletons import H36M_17
+
+torch.set_num_threads(2)
+
+# A person standing 4 m in front of the camera, facing it (camera frame: x right, y down, z forward, mm).
+# The person's left is at +x in the image; arms stretched sideways at shoulder height.
+_POSE = {
+    "mid_hip": (0, 0, 0), "right_hip": (-130, 0, 0), "right_knee": (-140, 440, 0), "right_ankle": (-140, 890, 0),
+    "left_hip": (130, 0, 0), "left_knee": (140, 440, 0), "left_ankle": (140, 890, 0),
+    "mid_spine": (0, -233, 0), "neck": (0, -490, 0), "chin": (0, -610, 0), "head": (0, -725, 0),
+    "left_shoulder": (150, -490, 0), "left_elbow": (428, -490, 0), "left_wrist": (680, -490, 0),
+    "right_shoulder": (-150, -490, 0), "right_elbow": (-428, -490, 0), "right_wrist": (-680, -490, 0),
+}
+
+
+def standing_pose(depth=4000.0) -> torch.Tensor:
+    joints = torch.tensor([_POSE[n] for n in H36M_17.joint_names], dtype=torch.float32)
+    return joints + torch.tensor([0.0, 0.0, depth])
+
+
+def intrinsics(f=500.0, cx=127.5, cy=131.0) -> torch.Tensor:
+    return torch.tensor([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
+
+
+def test_projection_is_pinhole():
+    X = torch.tensor([[[100.0, -200.0, 2000.0]]])
+    uv = project_joints(X, intrinsics()[None])
+    assert torch.allclose(uv, torch.tensor([[[127.5 + 25.0, 131.0 - 50.0]]]))
+
+
+def test_markers_sit_on_rounded_projections():
+    g = torch.Generator().manual_seed(3)
+    joints = standing_pose()[None] + torch.randn(2, 17, 3, generator=g) * 40
+    r = render_mannequin(joints, intrinsics(), (256, 256), torch.Generator().manual_seed(1),
+                         markers=True, marker_radius=0)
+    uv = torch.round(r.joints2d_px).long()
+    assert torch.allclose(r.joints2d_px, project_joints(joints, intrinsics()[None]))
+    for b in range(2):
+        colours = r.image[b, :, uv[b, :, 1], uv[b, :, 0]].T
+        assert torch.allclose(colours, torch.tensor(MARKER_COLOUR).expand(17, 3))
+    magenta = (r.image[:, 0] == 1) & (r.image[:, 1] == 0) & (r.image[:, 2] == 1)
+    assert magenta.sum() <= 2 * 17                     # one pixel per joint, nowhere else (coincident ones merge)
+
+
+def test_depth_is_nearest_surface_and_self_occlusion():
+    K = intrinsics()[None]
+    front = standing_pose().clone()
+    e = H36M_17.index("right_elbow")
+    front[e, 2] -= 300                                   # elbow 30 cm in front of the body plane
+    behind = standing_pose().clone()
+    behind[e] = torch.tensor([0.0, -360.0, 4350.0])       # elbow hidden behind the chest
+    r = render_mannequin(torch.stack([front, behind]), K, (256, 256), occluder_prob=0.0)
+    u, v = torch.round(project_joints(front[None], K)[0, e]).long()
+    assert abs(r.depth[0, v, u].item() - (front[e, 2].item() - 41)) < 1.5      # elbow ball, radius 41 mm
+    u2, v2 = torch.round(project_joints(behind[None], K)[0, e]).long()
+    assert r.depth[1, v2, u2].item() < behind[e, 2].item() - 300            # chest surface in front of it
+    k = H36M_17.index("left_knee")
+    u3, v3 = torch.round(project_joints(front[None], K)[0, k]).long()
+    assert abs(r.depth[0, v3, u3].item() - (front[k, 2].item() - 54)) < 1.5    # knee ball, radius 54 mm
+    assert torch.isinf(r.depth[0, 0, 0]) and not r.mask[0, 0, 0]
+
+
+def test_silhouette_of_the_head_matches_its_size():
+    """The head ellipsoid (semi-axes 118 up, 84 sideways) seen frontally: a row 20 px above its centre is
+    2 * 84 * sqrt(1 - (dy / 118)^2) * f / z px wide."""
+    K = intrinsics(f=1000.0)[None]
+    pose = standing_pose(3000.0) + torch.tensor([0.0, 600.0, 0.0])
+    r = render_mannequin(pose[None], K, (256, 256), occluder_prob=0.0)
+    centres, _, _ = mannequin_ellipsoids(pose[None])
+    head = centres[0, 9 + 8 + 2]                                   # after 9 limbs, 8 balls, chest, pelvis
+    row = int(torch.round(project_joints(head[None, None], K)[0, 0, 1])) - 20
+    z = head[2].item()
+    dy = (row - 131.0) * z / 1000 - head[1].item()
+    expected = 2 * 84 * (1 - (dy / 118) ** 2) ** 0.5 * 1000 / z
+    assert abs(r.mask[0, row].sum().item() - expected) <= 2.0
+
+
+def test_deterministic_and_batch_independent_geometry():
+    g = torch.Generator().manual_seed(0)
+    joints = standing_pose()[None] + torch.randn(3, 17, 3, generator=g) * 60
+    joints[2] += torch.tensor([900.0, 0, 2000])                  # small and off-centre: different window
+    a = render_mannequin(joints, intrinsics(), (200, 180), torch.Generator().manual_seed(5))
+    b = render_mannequin(joints, intrinsics(), (200, 180), torch.Generator().manual_seed(5))
+    c = render_mannequin(joints, intrinsics(), (200, 180), torch.Generator().manual_seed(6))
+    assert torch.equal(a.image, b.image) and not torch.equal(a.image, c.image)
+    alone = render_mannequin(joints[2:], intrinsics(), (200, 180), occluder_prob=0.0)
+    batch = render_mannequin(joints, intrinsics(), (200, 180), occluder_prob=0.0)
+    assert torch.equal(alone.depth[0], batch.depth[2]) and alone.mask[0].sum() > 50
+    assert a.image.shape == (3, 3, 200, 180) and a.image.min() >= 0 and a.image.max() <= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuda not available")
+def test_cuda_matches_cpu_geometry():
+    joints = standing_pose()[None]
+    cpu = render_mannequin(joints, intrinsics(), (128, 128), occluder_prob=0.0)
+    gpu = render_mannequin(joints.cuda(), intrinsics().cuda(), (128, 128), occluder_prob=0.0)
+    assert (cpu.mask != gpu.mask.cpu()).float().mean() < 1e-3
