@@ -144,3 +144,81 @@ def test_bad_json_is_one_line_user_error(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(doc))
     with pytest.raises(UserError, match=r"images\[0\]\.anns\[0\]"):
         load_relative_depth_json(tmp_path / "c.json")
+
+
+# ------------------------------------------------------------------------------------------ training
+
+def _cfg(tmp_path, json_path, name, *overrides):
+    from lifting.config import load_config
+    from lifting.options.lsp import SCHEMA
+
+    return load_config(SCHEMA, None, [f"rel_depth_json={json_path}", f"out_dir={tmp_path / name}", "linear_size=64",
+                                      "tensorboard=false", "progress=false", "device=cpu", "epochs=6", *overrides])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from lifting.train_lsp import run
+
+    tmp = tmp_path_factory.mktemp("lsp")
+    poses, _, is_train = write_fixture(tmp / "rel.json")
+    res = run(_cfg(tmp, tmp / "rel.json", "scratch"))
+    return tmp, poses, is_train, res
+
+
+def test_model_trained_on_labels_beats_chance_and_orders_true_depth(trained):
+    tmp, poses, is_train, res = trained
+    assert res["pair_accuracy"] > 0.65 and res["train_pair_accuracy"] > 0.65
+    assert res["num_test_images"] == 60 and res["num_test_pairs"] == 300
+    assert len(res["curve"]) == 6 and res["best_pair_accuracy"] >= res["pair_accuracy"]
+    # The physical convention: predicted depth (larger = farther) agrees with the TRUE camera depth on
+    # all 91 joint pairs of the test images, not only on the annotated ones.
+    with np.load(tmp / "scratch" / "predictions.npz") as npz:
+        pred = npz["pred3d"]
+        assert npz["ann_correct"].mean() == pytest.approx(res["pair_accuracy"])
+    true = poses[~is_train]
+    i, j = np.triu_indices(14, 1)
+    agree = np.sign(pred[:, i, 2] - pred[:, j, 2]) == np.sign(true[:, i, 2] - true[:, j, 2])
+    assert agree.mean() > 0.6
+    saved = json.loads((tmp / "scratch" / "results.json").read_text())
+    assert saved["pair_accuracy"] == res["pair_accuracy"] and saved["config"]["epochs"] == 6
+
+
+def test_eval_only_reproduces_the_loaded_run_and_fine_tuning_continues(trained):
+    from lifting.train_lsp import run
+
+    tmp, _, _, res = trained
+    ev = run(_cfg(tmp, tmp / "rel.json", "eval", f"load={tmp / 'scratch'}", "eval_only=true"))
+    assert ev["pair_accuracy"] == pytest.approx(res["pair_accuracy"]) and ev["epochs_run"] == 0
+    ft = run(_cfg(tmp, tmp / "rel.json", "ft", f"load={tmp / 'scratch'}", "epochs=2"))
+    assert ft["pair_accuracy"] > 0.6 and ft["loaded_from"] == str(tmp / "scratch")
+
+
+def test_resume_gives_the_same_numbers(tmp_path):
+    from lifting.train_lsp import run
+
+    write_fixture(tmp_path / "rel.json", 60, 20)
+    full = run(_cfg(tmp_path, tmp_path / "rel.json", "full", "epochs=3"))
+    run(_cfg(tmp_path, tmp_path / "rel.json", "part", "epochs=2"))
+    resumed = run(_cfg(tmp_path, tmp_path / "rel.json", "part", "epochs=3"), resume=True)
+    assert resumed["pair_accuracy"] == full["pair_accuracy"]
+    assert [c["loss"] for c in resumed["curve"]] == [c["loss"] for c in full["curve"]]
+
+
+def test_user_errors(tmp_path):
+    import subprocess
+    import sys
+
+    from lifting.train_lsp import run
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "main_lsp.py", "--opt", "opts/lsp.yaml", "--set",
+                           f"rel_depth_json={tmp_path / 'nowhere.json'}", f"out_dir={tmp_path / 'r'}"],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "relative_depth_lsp_v1.json" in proc.stderr
+    write_fixture(tmp_path / "rel.json", 10, 5)
+    with pytest.raises(UserError, match="avg_human36"):
+        run(_cfg(tmp_path, tmp_path / "rel.json", "x", "limb_type=avg_human36"))
+    with pytest.raises(UserError, match="eval_only"):
+        run(_cfg(tmp_path, tmp_path / "rel.json", "y", "eval_only=true"))

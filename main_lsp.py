@@ -1,0 +1,31 @@
+"""Relative-depth lifting on LSP: train on crowd depth-order labels, fine-tune or evaluate a 14-joint model.
+
+    python main_lsp.py --opt opts/lsp.yaml                                   # train from scratch (100 epochs)
+    python main_lsp.py --opt opts/lsp.yaml --set load=runs/h36m_rel_14 epochs=25 limb_type=avg_human36
+    python main_lsp.py --opt opts/lsp.yaml --set load=runs/h36m_sup_14 eval_only=true
+    python main_lsp.py --opt opts/lsp.yaml --resume                          # continue the run in out_dir
+
+Needs the 'Relative Depth LSP Dataset' label file relative_depth_lsp_v1.json (key rel_depth_json).
+"""
+
+from lifting.config import ArgumentParser, add_config_args, load_config
+from lifting.errors import run_cli
+from lifting.options.lsp import SCHEMA
+
+
+def main() -> int:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_args(parser)
+    args = parser.parse_args()
+    cfg = load_config(SCHEMA, args.opt, args.set)
+
+    from lifting.train_lsp import run
+
+    res = run(cfg, resume=args.resume)
+    print(f"{cfg['out_dir']}/results.json: LSP test depth-order accuracy {100 * res['pair_accuracy']:.1f} % "
+          f"({res['num_test_pairs']} pairs on {res['num_test_images']} images; best {100 * res['best_pair_accuracy']:.1f} %)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
