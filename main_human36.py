@@ -1,0 +1,29 @@
+"""Train and evaluate a 2D-to-3D lifter on Human3.6M-layout data.
+
+    python main_human36.py --opt opts/h36.yaml                  # 3D-supervised (Martinez et al.)
+    python main_human36.py --opt opts/h36_rel.yaml              # relative depth (Ronchi et al.)
+    python main_human36.py --opt opts/h36.yaml --set data_dir=DIR out_dir=runs/x epochs=5
+    python main_human36.py --opt opts/h36.yaml --resume         # continue the run in out_dir
+"""
+
+from lifting.config import ArgumentParser, add_config_args, load_config
+from lifting.errors import run_cli
+from lifting.options.h36m import SCHEMA
+
+
+def main() -> int:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_args(parser)
+    args = parser.parse_args()
+    cfg = load_config(SCHEMA, args.opt, args.set)
+
+    from lifting.train_lifting import run
+
+    res = run(cfg, resume=args.resume)
+    print(f"{cfg['out_dir']}/results.json: MPJPE {res['mpjpe']:.1f} mm, N-MPJPE {res['n_mpjpe']:.1f} mm, "
+          f"PA-MPJPE {res['pa_mpjpe']:.1f} mm (action-wise, {res['num_test_frames']} test frames)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
