@@ -145,12 +145,6 @@ def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tens
     return v[..., None] - v[..., None] * s[..., None] * torch.clamp(torch.minimum(t, 4 - t), 0, 1)
 
 
-def _hash_noise(x: torch.Tensor, y: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    """Per-pixel white noise in [0, 1) from integer-ish coordinates, without drawing H*W random numbers."""
-    v = torch.sin(x * 12.9898 + y * 78.233 + seed * 37.719) * 43758.5453
-    return v - torch.floor(v)
-
-
 class _Draw:
     """Random numbers in a fixed order from one generator, delivered on the render device."""
 
@@ -184,6 +178,18 @@ def _palette(B: int, draw: _Draw) -> torch.Tensor:
     return rgb
 
 
+def _shape_masks(x: torch.Tensor, y: torch.Tensor, centre, half, is_ellipse):
+    """Yield (B, H, W) masks of K rectangles/ellipses, one shape at a time (painter's order).
+
+    x: (1, W), y: (H, 1) pixel coordinates; centre, half: (B, K, 2) in the same units; is_ellipse: (B, K)."""
+    for k in range(centre.shape[1]):
+        dx = (x[None] - centre[:, k, 0, None, None]) / half[:, k, 0, None, None]
+        dy = (y[None] - centre[:, k, 1, None, None]) / half[:, k, 1, None, None]
+        ellipse = dx * dx + dy * dy <= 1
+        box = (dx.abs() <= 1) & (dy.abs() <= 1)
+        yield torch.where(is_ellipse[:, k, None, None], ellipse, box)
+
+
 def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.Tensor:
     """(B, 3, H, W): a two-colour gradient + smooth noise + random rectangles/ellipses + fine noise."""
     dev = draw.device
@@ -191,30 +197,24 @@ def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.T
     x = torch.arange(W, device=dev, dtype=torch.float32)[None, :] / max(W - 1, 1)
     c0, c1 = draw.uniform(B, 3, 1, 1), draw.uniform(B, 3, 1, 1)
     angle = draw.uniform(B, 1, 1, high=2 * math.pi)
-    ramp = (x * torch.cos(angle) + y * torch.sin(angle))
-    ramp = (ramp - ramp.amin((1, 2), keepdim=True)) / (ramp.amax((1, 2), keepdim=True)
-                                                      - ramp.amin((1, 2), keepdim=True)).clamp_min(1e-6)
-    img = c0 + (c1 - c0) * ramp[:, None]
-    blobs = F.interpolate(draw.uniform(B, 3, 6, 6) - 0.5, size=(H, W), mode="bicubic", align_corners=False)
+    ramp = x * torch.cos(angle) + y * torch.sin(angle)
+    lo = torch.minimum(torch.cos(angle), torch.zeros(())) + torch.minimum(torch.sin(angle), torch.zeros(()))
+    hi = torch.maximum(torch.cos(angle), torch.zeros(())) + torch.maximum(torch.sin(angle), torch.zeros(()))
+    img = c0 + (c1 - c0) * ((ramp - lo) / (hi - lo).clamp_min(1e-6))[:, None]
+    blobs = F.interpolate(draw.uniform(B, 3, 6, 6) - 0.5, size=(H, W), mode="bilinear", align_corners=False)
     img = img + draw.uniform(B, 1, 1, 1, high=0.6) * blobs
     centre = draw.uniform(B, shapes, 2)
     half = draw.uniform(B, shapes, 2, low=0.04, high=0.3)
     is_ellipse = draw.uniform(B, shapes) < 0.5
     colour = draw.uniform(B, shapes, 3)
-    dx = (x[None, None] - centre[..., 0, None, None]).abs() / half[..., 0, None, None]
-    dy = (y[None, None] - centre[..., 1, None, None]).abs() / half[..., 1, None, None]
-    inside = torch.where(is_ellipse[..., None, None], dx * dx + dy * dy <= 1, (dx <= 1) & (dy <= 1))
-    top = (inside * torch.arange(1, shapes + 1, device=dev)[None, :, None, None]).amax(1)  # painter's order
-    shape_rgb = torch.gather(colour, 1, (top.clamp_min(1) - 1).view(B, -1, 1).expand(-1, -1, 3))
-    img = torch.where((top > 0)[:, None], shape_rgb.view(B, H, W, 3).permute(0, 3, 1, 2), img)
-    seed = draw.uniform(B, 1, 1, 1, high=1000.0)
-    fine = _hash_noise(x[None, None] * (W - 1), y[None, None] * (H - 1), seed) - 0.5
-    img = img + draw.uniform(B, 1, 1, 1, high=0.12) * fine
+    for k, inside in enumerate(_shape_masks(x, y, centre, half, is_ellipse)):
+        img = torch.where(inside[:, None], colour[:, k, :, None, None], img)
+    img = img + draw.uniform(B, 1, 1, 1, high=0.12) * (draw.uniform(B, 1, H, W) - 0.5)
     return img.clamp(0, 1)
 
 
 def _occluders(img: torch.Tensor, joints2d: torch.Tensor, prob: float, draw: _Draw, count: int = 2):
-    """Paste up to `count` textured rectangles/ellipses near the person, each with probability `prob`.
+    """Paste up to `count` striped rectangles/ellipses near the person, each with probability `prob`.
 
     Returns the new image and the (B, H, W) occluded-pixel mask."""
     B, _, H, W = img.shape
@@ -226,20 +226,17 @@ def _occluders(img: torch.Tensor, joints2d: torch.Tensor, prob: float, draw: _Dr
     half = size[:, None] * draw.uniform(B, count, 2, low=0.05, high=0.18)
     is_ellipse = draw.uniform(B, count) < 0.5
     colour = draw.uniform(B, count, 3)
-    stripe = draw.uniform(B, count, 1, low=0.05, high=0.4)
+    stripe = draw.uniform(B, count, low=0.05, high=0.4)
     y = torch.arange(H, device=dev, dtype=torch.float32)[:, None]
     x = torch.arange(W, device=dev, dtype=torch.float32)[None, :]
-    dx = (x - centre[..., 0, None, None]) / half[..., 0, None, None]
-    dy = (y - centre[..., 1, None, None]) / half[..., 1, None, None]
-    inside = torch.where(is_ellipse[..., None, None], dx * dx + dy * dy <= 1, (dx.abs() <= 1) & (dy.abs() <= 1))
-    inside = inside & on[..., None, None]
-    top = (inside * torch.arange(1, count + 1, device=dev)[None, :, None, None]).amax(1)
-    k = (top.clamp_min(1) - 1)
-    rgb = torch.gather(colour, 1, k.view(B, -1, 1).expand(-1, -1, 3)).view(B, H, W, 3).permute(0, 3, 1, 2)
-    shade = 1 - torch.gather(stripe[..., 0], 1, k.view(B, -1)).view(B, 1, H, W) * \
-        (torch.sin((x + y) * 0.7) > 0).float()
-    mask = top > 0
-    return torch.where(mask[:, None], rgb * shade, img), mask
+    stripes = (torch.sin((x + y) * 0.7) > 0).float()
+    mask = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
+    for k, inside in enumerate(_shape_masks(x, y, centre, half, is_ellipse)):
+        inside = inside & on[:, k, None, None]
+        rgb = colour[:, k, :, None, None] * (1 - stripe[:, k, None, None, None] * stripes)
+        img = torch.where(inside[:, None], rgb, img)
+        mask |= inside
+    return img, mask
 
 
 def _markers(img: torch.Tensor, joints2d: torch.Tensor, radius: int) -> torch.Tensor:
