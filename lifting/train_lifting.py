@@ -387,11 +387,17 @@ def _finish(run_dir: engine.RunDir, results: dict[str, Any], cfg: dict[str, Any]
                  pa_errors=pa_mpjpe_errors(pred, test.joints3d_centred.numpy()).astype(np.float32),
                  joints2d_px=p.joints2d_px, subject=p.subject, action=p.action, subaction=p.subaction,
                  camera=p.camera, frame=p.frame)
-    if cfg["figure"]:
-        from .viz import save_prediction_figure
+    if cfg["figure"] and len(pred):
+        import matplotlib.pyplot as plt
 
-        save_prediction_figure(run_dir.root / "figure.png", test.poses.joints2d_px, pred,
-                               test.joints3d_centred.numpy(), cfg["skeleton"])
+        from .viz import prediction_grid, save_figure
+
+        rows = np.linspace(0, len(pred) - 1, 4).astype(int)
+        errors = pa_mpjpe_errors(pred[rows], test.joints3d_centred.numpy()[rows]).mean(-1)
+        fig = prediction_grid(test.poses.joints2d_px[rows], pred[rows], test.joints3d_centred.numpy()[rows],
+                              cfg["skeleton"], titles=[f"PA-MPJPE {e:.0f} mm" for e in errors])
+        save_figure(fig, run_dir.root / "figure.png", formats=("png",))
+        plt.close(fig)
 
 
 def _maybe_compile(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.nn.Module:
