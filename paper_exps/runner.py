@@ -1,0 +1,346 @@
+"""Shared runner of the paper experiments: one script per table/figure declares its rows; this module
+trains/evaluates every row (x seeds), skips finished runs, resumes interrupted ones, and writes
+
+    <results>/<experiment>/<row>/seed_<k>/      one run directory per seed (checkpoints, results.json, log)
+    <results>/<experiment>/<row>/results.json   the row: mean and std over seeds of every metric
+    <results>/<experiment>/summary.json         all rows, in table order, with their plot parameters
+
+A row's config = entry-point schema defaults <- opts/paper_base/<base>.yaml (the paper's Sup / Ours
+settings) <- opts/<experiment>/<row>.yaml (what this row changes) <- command-line options.
+Plots read only these files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from lifting.config import ArgumentParser, load_config, read_yaml  # noqa: E402
+from lifting.errors import UserError, run_cli  # noqa: E402
+from lifting.fileio import write_json  # noqa: E402
+
+OPTS = REPO / "opts"
+HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row / figure point. `base`: 'sup' or 'ours' (H36M) or 'lsp'; `load_from`: row whose run
+    (same seed) initialises this one; `params`: what the plot needs to place the point (series, x value...)."""
+
+    name: str
+    label: str
+    base: str
+    load_from: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> str:
+        return "lsp" if self.base == "lsp" else "human36"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    rows: tuple[Row, ...]
+
+
+def schema(entry: str) -> dict:
+    if entry == "lsp":
+        from lifting.options.lsp import SCHEMA
+    else:
+        from lifting.options.h36m import SCHEMA
+    return SCHEMA
+
+
+def _subjects(text: str) -> list[int]:
+    try:
+        return [int(s.strip().lstrip("Ss")) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated subject numbers like 1,5,6,7, got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def parse_args(experiment: Experiment, argv=None) -> argparse.Namespace:
+    p = ArgumentParser(prog=f"paper_exps/{experiment.name}.py", description=experiment.title)
+    p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schema's)")
+    p.add_argument("--test-data-dir", help="folder of the test subjects if different from --data-dir")
+    p.add_argument("--train-subjects", type=_subjects, help="e.g. 1,5,6,7 (default 1,5,6,7,8)")
+    p.add_argument("--test-subjects", type=_subjects, help="e.g. 8 (default 9,11)")
+    p.add_argument("--detections-dir", help="stacked-hourglass detections (rows with SH inputs need it)")
+    p.add_argument("--lsp-json", help="relative_depth_lsp_v1.json (LSP rows need it)")
+    p.add_argument("--epochs", type=_positive, help="training epochs of every training row (default: the paper's)")
+    p.add_argument("--seeds", type=_positive, default=1, help="seeds per row; rows report mean and std")
+    p.add_argument("--jobs", type=_positive, default=1, help="rows trained in parallel processes")
+    p.add_argument("--quick", action="store_true", help="tiny data, 1 epoch, small network: a smoke test")
+    p.add_argument("--results-dir", default="results", help="where results/<experiment>/ goes (default results)")
+    p.add_argument("--cache-dir", help="processed-data cache (default: the schema's)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device of every run")
+    p.add_argument("--rows", help=f"comma-separated subset of rows: {', '.join(r.name for r in experiment.rows)}")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="extra config override for every row")
+    args = p.parse_args(argv)
+    names = [r.name for r in experiment.rows]
+    if args.rows:
+        wanted = [s.strip() for s in args.rows.split(",") if s.strip()]
+        unknown = [w for w in wanted if w not in names]
+        if unknown:
+            p.error(f"--rows: unknown row(s) {', '.join(unknown)}; {experiment.name} has {', '.join(names)}")
+        args.rows = wanted
+    for text in args.set:
+        key = text.split("=", 1)[0].strip()
+        if "=" not in text or not any(key in schema(e) for e in ("human36", "lsp")):
+            p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_human36.py or main_lsp.py")
+    return args
+
+
+def _quick_overrides(entry: str, merged: dict[str, Any], data_dir: str) -> dict[str, Any]:
+    """Tiny settings that keep the row's meaning (noise, pairs, losses) but train in about a second."""
+    if entry == "lsp":
+        out = {"tensorboard": False, "progress": False}
+        if not merged.get("load"):
+            out["linear_size"] = 32
+        if not merged.get("eval_only"):
+            out["epochs"] = 1
+        return out
+    out = {"epochs": 1, "linear_size": 32, "num_stage": 1, "batch_size": 64, "tensorboard": False,
+           "progress": False, "synthetic_size": "tiny"}
+    if data_dir != "synthetic":
+        out.update(stride=25, test_stride=25)
+    # Keep at least a few dozen samples of the smallest fractions.
+    out["amt_train_data"] = max(float(merged.get("amt_train_data", 1.0)), 0.02)
+    return out
+
+
+def row_config(experiment: Experiment, row: Row, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """The resolved config of one run of `row` (validated against its entry point's schema)."""
+    sch = schema(row.entry)
+    merged: dict[str, Any] = {}
+    base = OPTS / "paper_base" / f"{row.base}.yaml"
+    merged.update(read_yaml(base))
+    row_file = OPTS / experiment.name / f"{row.name}.yaml"
+    merged.update(read_yaml(row_file))
+    data_dir = (args.data_dir or sch["data_dir"].default) if row.entry == "human36" else ""
+    cli: dict[str, Any] = {"seed": seed}
+    if row.entry == "human36":
+        for key, value in (("data_dir", args.data_dir), ("test_data_dir", args.test_data_dir),
+                           ("train_subjects", args.train_subjects), ("test_subjects", args.test_subjects),
+                           ("detections_dir", args.detections_dir), ("cache_dir", args.cache_dir)):
+            if value is not None:
+                cli[key] = value
+    elif args.lsp_json:
+        cli["rel_depth_json"] = args.lsp_json
+    if args.device:
+        cli["device"] = args.device
+    if args.epochs and not merged.get("eval_only"):
+        cli["epochs"] = args.epochs
+    if args.quick:
+        cli.update(_quick_overrides(row.entry, merged, data_dir))
+    if args.jobs > 1:
+        cli["num_threads"] = max(1, (os.cpu_count() or 1) // args.jobs)
+    sets = [s for s in args.set if s.split("=", 1)[0].strip() in sch]
+    return load_config(sch, None, sets, extra={**merged, **cli})
+
+
+def missing_input(row: Row, cfg: dict[str, Any]) -> str | None:
+    """Why this row cannot run with the user's inputs (None if it can)."""
+    if row.entry == "lsp":
+        if not Path(cfg["rel_depth_json"]).is_file():
+            return (f"needs the LSP relative-depth labels {cfg['rel_depth_json']} "
+                    "(relative_depth_lsp_v1.json; pass --lsp-json FILE)")
+        return None
+    uses_sh = "detections" in (cfg["train_noise_type"], cfg["test_noise_type"])
+    if uses_sh and not (cfg["detections_dir"] and Path(cfg["detections_dir"]).is_dir()):
+        return "needs stacked-hourglass 2D detections (pass --detections-dir DIR)"
+    return None
+
+
+def run_one(entry: str, cfg: dict[str, Any], resume: bool, log_path: str) -> dict[str, Any]:
+    """Train/evaluate one run in this process; its output goes to `log_path`. Never raises."""
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
+            contextlib.redirect_stderr(log):
+        try:
+            if entry == "lsp":
+                from lifting.train_lsp import run
+            else:
+                from lifting.train_lifting import run
+            return {"results": run(cfg, resume=resume)}
+        except UserError as e:
+            print(f"error: {e}")
+            return {"error": str(e)}
+        except Exception as e:  # a crash of one row must not lose the others; the log has the traceback
+            traceback.print_exc()
+            return {"error": f"{e.__class__.__name__}: {e} (traceback in {log_path})"}
+
+
+def _numeric(d: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def aggregate(row: Row, seed_results: list[dict[str, Any]], run_dirs: list[str]) -> dict[str, Any]:
+    """Mean and std over seeds of every numeric metric; per-action tables averaged the same way."""
+    keys = sorted(set.intersection(*(set(_numeric(r)) for r in seed_results)))
+    out: dict[str, Any] = {}
+    for k in keys:
+        vals = np.array([_numeric(r)[k] for r in seed_results])
+        out[k] = float(vals.mean())
+        out[f"{k}_std"] = float(vals.std())
+    if all("per_action" in r for r in seed_results):
+        actions = sorted(set.intersection(*(set(r["per_action"]) for r in seed_results)))
+        out["per_action"] = {a: {m: float(np.mean([r["per_action"][a][m] for r in seed_results]))
+                                 for m in seed_results[0]["per_action"][a]} for a in actions}
+    metric = HEADLINE[row.entry][0]
+    out["seed_values"] = {metric: [float(r[metric]) for r in seed_results]}
+    out["num_seeds"] = len(seed_results)
+    out["run_dirs"] = run_dirs
+    out["curve"] = seed_results[0].get("curve", [])
+    return out
+
+
+def _fmt(row: Row, res: dict[str, Any]) -> str:
+    metric, _ = HEADLINE[row.entry]
+    if metric == "pair_accuracy":
+        return f"depth-order accuracy {100 * res[metric]:.1f} % (+- {100 * res[metric + '_std']:.1f})"
+    return (f"PA-MPJPE {res['pa_mpjpe']:.1f} mm (+- {res['pa_mpjpe_std']:.1f}), MPJPE {res['mpjpe']:.1f}, "
+            f"N-MPJPE {res['n_mpjpe']:.1f}")
+
+
+def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every selected row (all seeds), write the row results and summary.json; returns the summary."""
+    out_root = Path(args.results_dir) / experiment.name
+    rows = [r for r in experiment.rows if not args.rows or r.name in args.rows]
+    by_name = {r.name: r for r in experiment.rows}
+    for r in rows:  # rows this row loads from must run too
+        if r.load_from and r.load_from not in [x.name for x in rows]:
+            rows.insert(0, by_name[r.load_from])
+    status: dict[str, dict[str, Any]] = {}
+    pending = list(rows)
+    pool = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) if args.jobs > 1 else None
+    try:
+        while pending:
+            stage = [r for r in pending if not r.load_from or r.load_from in status]
+            pending = [r for r in pending if r not in stage]
+            jobs = []
+            for row in stage:
+                status[row.name] = {"status": "done"}
+                if row.load_from and status[row.load_from]["status"] != "done":
+                    status[row.name] = {"status": "skipped", "reason": f"row {row.load_from} did not finish"}
+                    continue
+                for seed in range(args.seeds):
+                    run_dir = out_root / row.name / f"seed_{seed}"
+                    cfg = row_config(experiment, row, args, seed)
+                    cfg["out_dir"] = str(run_dir)
+                    if row.load_from:
+                        cfg["load"] = str(out_root / row.load_from / f"seed_{seed}")
+                    reason = missing_input(row, cfg)
+                    if reason:
+                        status[row.name] = {"status": "skipped", "reason": reason}
+                        print(f"[{experiment.name}] {row.name}: skipped: {reason}", flush=True)
+                        break
+                    jobs.append((row, seed, run_dir, cfg))
+            results = _execute(experiment, jobs, pool)
+            for row in stage:
+                if status[row.name]["status"] != "done":
+                    continue
+                mine = [(seed, d, res) for (r, seed, d, _), res in zip(jobs, results) if r is row]
+                errors = [res["error"] for _, _, res in mine if "error" in res]
+                if errors:
+                    status[row.name] = {"status": "failed", "reason": errors[0]}
+                    continue
+                agg = aggregate(row, [res["results"] for _, _, res in mine], [str(d) for _, d, _ in mine])
+                agg["config"] = mine[0][2]["results"]["config"]
+                status[row.name].update(agg)
+                write_json(out_root / row.name / "results.json",
+                           {"experiment": experiment.name, "row": row.name, "label": row.label,
+                            "params": row.params, **agg})
+                print(f"[{experiment.name}] {row.name} ({row.label}): {_fmt(row, agg)}", flush=True)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    for r in experiment.rows:  # rows finished by earlier invocations (e.g. with another --rows subset)
+        earlier = out_root / r.name / "results.json"
+        if r.name not in status and earlier.is_file():
+            try:
+                stored = json.loads(earlier.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                continue
+            status[r.name] = {"status": "done", **{k: v for k, v in stored.items()
+                                                   if k not in ("experiment", "row", "label", "params")}}
+    summary = {"experiment": experiment.name, "title": experiment.title, "seeds": args.seeds,
+               "quick": bool(args.quick), "order": [r.name for r in experiment.rows if r.name in status],
+               "rows": {r.name: {"label": r.label, "entry": r.entry, "headline_metric": HEADLINE[r.entry][0],
+                                 "units": HEADLINE[r.entry][1], "params": r.params, **status[r.name]}
+                        for r in experiment.rows if r.name in status}}
+    write_json(out_root / "summary.json", summary)
+    return summary
+
+
+def _execute(experiment: Experiment, jobs: list, pool) -> list[dict[str, Any]]:
+    """Run (row, seed, run_dir, cfg) jobs, skipping finished runs and resuming interrupted ones."""
+    calls, results = [], [None] * len(jobs)
+    for i, (row, seed, run_dir, cfg) in enumerate(jobs):
+        done = run_dir / "results.json"
+        if done.is_file():
+            try:
+                results[i] = {"results": json.loads(done.read_text(encoding="utf-8"))}
+                print(f"[{experiment.name}] {row.name} seed {seed}: already finished ({done})", flush=True)
+                continue
+            except json.JSONDecodeError:
+                pass  # unreadable results: run again
+        resume = (run_dir / "last.pt").is_file() and not cfg.get("eval_only")
+        verb = "evaluating" if cfg.get("eval_only") else "resuming" if resume else "training"
+        print(f"[{experiment.name}] {row.name} seed {seed}: {verb} in {run_dir} "
+              f"(log {run_dir / 'train.log'})", flush=True)
+        calls.append((i, (row.entry, cfg, resume, str(run_dir / "train.log"))))
+    t0 = time.perf_counter()
+    if pool is None:
+        for i, call in calls:
+            results[i] = run_one(*call)
+    else:
+        futures = [(i, pool.submit(run_one, *call)) for i, call in calls]
+        for i, fut in futures:
+            results[i] = fut.result()
+    if calls:
+        print(f"[{experiment.name}] {len(calls)} run(s) in {time.perf_counter() - t0:.0f} s", flush=True)
+    return results
+
+
+def main(experiment: Experiment) -> None:
+    """Entry point of every paper_exps script: exit 0 when every runnable row finished, 1 if any failed."""
+
+    def _main() -> int:
+        args = parse_args(experiment)
+        summary = run_experiment(experiment, args)
+        failed = {n: r["reason"] for n, r in summary["rows"].items() if r["status"] == "failed"}
+        for name, reason in failed.items():
+            print(f"[{experiment.name}] {name}: FAILED: {reason}", file=sys.stderr)
+        print(f"[{experiment.name}] summary: {Path(args.results_dir) / experiment.name / 'summary.json'}")
+        return 1 if failed else 0
+
+    run_cli(_main)
