@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cameras import Camera, h36m_cameras, save_h36m_cameras
+from ..errors import UserError
 from ..fileio import write_json
 from ..skeletons import H36M_32_PARENTS
 from .h36m import ACTIONS, POSE_SUBDIR, pose_file_name
@@ -474,8 +475,6 @@ def ensure_synthetic_dataset(cache_dir: str | Path, seed: int = 0, size: str = "
     Generated in a temporary folder and renamed into place, so an interrupted run never leaves a
     half-written data set; a complete folder (it has `synthetic.json`) is reused as is.
     """
-    from ..errors import UserError
-
     if size not in SIZES:
         raise UserError(f"unknown synthetic data size {size!r}; expected one of {', '.join(SIZES)}")
     cache_dir = Path(cache_dir)
@@ -489,14 +488,11 @@ def ensure_synthetic_dataset(cache_dir: str | Path, seed: int = 0, size: str = "
         write_json(tmp / "synthetic.json", {"generator": "lifting.data.synthetic", "version": FORMAT_VERSION,
                                             "seed": seed, "size": size, "subjects": list(SUBJECTS),
                                             "frames_per_sequence": SIZES[size], "fps": FPS})
-        if final.exists():  # an incomplete leftover from an older interrupted layout
-            shutil.rmtree(final)
         os.rename(tmp, final)
     except OSError:
-        if (final / "synthetic.json").is_file():  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-            return final
         shutil.rmtree(tmp, ignore_errors=True)
+        if (final / "synthetic.json").is_file():  # another process finished the same data set first
+            return final
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
