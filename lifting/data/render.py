@@ -178,7 +178,7 @@ def _palette(B: int, draw: _Draw) -> torch.Tensor:
     return rgb
 
 
-def _shape_masks(x: torch.Tensor, y: torch.Tensor, centre, half, is_ellipse):
+def shape_masks(x: torch.Tensor, y: torch.Tensor, centre, half, is_ellipse):
     """Yield (B, H, W) masks of K rectangles/ellipses, one shape at a time (painter's order).
 
     x: (1, W), y: (H, 1) pixel coordinates; centre, half: (B, K, 2) in the same units; is_ellipse: (B, K)."""
@@ -207,7 +207,7 @@ def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.T
     half = draw.uniform(B, shapes, 2, low=0.04, high=0.3)
     is_ellipse = draw.uniform(B, shapes) < 0.5
     colour = draw.uniform(B, shapes, 3)
-    for k, inside in enumerate(_shape_masks(x, y, centre, half, is_ellipse)):
+    for k, inside in enumerate(shape_masks(x, y, centre, half, is_ellipse)):
         img = torch.where(inside[:, None], colour[:, k, :, None, None], img)
     img = img + draw.uniform(B, 1, 1, 1, high=0.12) * (draw.uniform(B, 1, H, W) - 0.5)
     return img.clamp(0, 1)
@@ -231,7 +231,7 @@ def _occluders(img: torch.Tensor, joints2d: torch.Tensor, prob: float, draw: _Dr
     x = torch.arange(W, device=dev, dtype=torch.float32)[None, :]
     stripes = (torch.sin((x + y) * 0.7) > 0).float()
     mask = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
-    for k, inside in enumerate(_shape_masks(x, y, centre, half, is_ellipse)):
+    for k, inside in enumerate(shape_masks(x, y, centre, half, is_ellipse)):
         inside = inside & on[:, k, None, None]
         rgb = colour[:, k, :, None, None] * (1 - stripe[:, k, None, None, None] * stripes)
         img = torch.where(inside[:, None], rgb, img)
