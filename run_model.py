@@ -18,6 +18,9 @@ def read_poses(path: Path, num_joints: int) -> np.ndarray:
     """(N, J, 2) float64 px from a .npy file, with one-line errors for every malformed input."""
     if not path.is_file():
         raise UserError(f"{path}: file not found (expected a .npy array of 2D poses)")
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UserError(f"{path}: not a readable .npy file (expected a NumPy array saved with np.save)")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError:

@@ -1,0 +1,117 @@
+"""Bad input to the lifting entry points: one line on stderr, exit code 2, no traceback, nothing written."""
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_h36m):
+    out = tmp_path_factory.mktemp("run")
+    proc = cli("main_human36.py", "--set", f"data_dir={tiny_h36m}", f"cache_dir={out / 'cache'}", f"out_dir={out}",
+               "epochs=1", "linear_size=32", "num_stage=1", "tensorboard=false", "train_subjects=[1]", "test_subjects=[9]")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def write_npy(tmp_path, name, arr, allow_pickle=False):
+    p = tmp_path / name
+    np.save(p, arr, allow_pickle=allow_pickle)
+    return p
+
+
+def test_run_model_good_input_writes_outputs(tmp_path, trained):
+    x = np.random.default_rng(0).uniform(300, 700, size=(3, 17, 2))
+    src = write_npy(tmp_path, "pose.npy", x)
+    proc = cli("run_model.py", src, "--ckpt", trained, "--out", tmp_path / "fig.png", "--save-3d", tmp_path / "p3.npy")
+    assert proc.returncode == 0, proc.stderr
+    out = np.load(tmp_path / "p3.npy")
+    assert out.shape == (3, 17, 3) and np.isfinite(out).all()
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+    for variant in (x[0], x.reshape(3, 34)):     # (17, 2) and (N, 34) give the same poses
+        again = cli("run_model.py", write_npy(tmp_path, "v.npy", variant), "--ckpt", trained, "--out", tmp_path / "f.png",
+                    "--save-3d", tmp_path / "v3.npy")
+        assert again.returncode == 0
+        assert np.allclose(np.load(tmp_path / "v3.npy"), out[: len(np.load(tmp_path / "v3.npy"))], atol=1e-4)
+
+
+RUN_MODEL_CASES = [
+    ("wrong_shape", np.zeros((5, 16, 2)), "shape (5, 16, 2) not understood"),
+    ("wrong_width", np.zeros((5, 33)), "shape (5, 33) not understood"),
+    ("nan", np.full((17, 2), np.nan), "NaN or infinite"),
+    ("inf", np.full((2, 34), np.inf), "NaN or infinite"),
+    ("strings", np.array([["a"] * 2] * 17), "expected a numeric array"),
+    ("empty", np.zeros((0, 17, 2)), "contains no poses"),
+]
+
+
+@pytest.mark.parametrize("name, arr, message", RUN_MODEL_CASES, ids=[c[0] for c in RUN_MODEL_CASES])
+def test_run_model_bad_arrays(tmp_path, trained, name, arr, message):
+    proc = cli("run_model.py", write_npy(tmp_path, f"{name}.npy", arr), "--ckpt", trained, "--save-3d", tmp_path / "o.npy")
+    assert_one_line_error(proc, message)
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_run_model_pickled_missing_corrupt_and_bad_ckpt(tmp_path, trained):
+    obj = np.empty(2, dtype=object)
+    obj[0], obj[1] = {"a": 1}, [1, 2]
+    assert_one_line_error(cli("run_model.py", write_npy(tmp_path, "p.npy", obj, allow_pickle=True), "--ckpt", trained),
+                          "pickled objects")
+    assert_one_line_error(cli("run_model.py", tmp_path / "absent.npy", "--ckpt", trained), "file not found")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
+    assert_one_line_error(cli("run_model.py", tmp_path / "junk.npy", "--ckpt", trained), "not a readable .npy")
+    good = write_npy(tmp_path, "g.npy", np.zeros((17, 2)))
+    assert_one_line_error(cli("run_model.py", good, "--ckpt", tmp_path / "nockpt"), "checkpoint not found")
+    (tmp_path / "bad.pt").write_bytes(pickle.dumps({"x": 1})[:5])
+    assert_one_line_error(cli("run_model.py", good, "--ckpt", tmp_path / "bad.pt"), "not a readable checkpoint")
+
+
+def test_main_human36_bad_configs(tmp_path, tiny_h36m):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("epochs: 3\nepoks: 4\n")
+    assert_one_line_error(cli("main_human36.py", "--opt", bad_yaml), "unknown key 'epoks'", "valid keys:")
+    assert_one_line_error(cli("main_human36.py", "--set", "epochs=many"), "key 'epochs' must be int")
+    assert_one_line_error(cli("main_human36.py", "--set", "model=magic"), "must be one of")
+    assert_one_line_error(cli("main_human36.py", "--opt", tmp_path / "none.yaml"), "config file not found")
+    assert_one_line_error(cli("main_human36.py", "--set", f"data_dir={tmp_path / 'nodata'}", f"out_dir={tmp_path / 'o'}"),
+                          "is not a directory")
+    assert_one_line_error(cli("main_human36.py", "--set", f"data_dir={tiny_h36m}", "test_subjects=[4]",
+                              f"cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'o'}"), "S4")
+    assert_one_line_error(cli("main_human36.py", "--set", f"out_dir={tmp_path / 'fresh'}", "--resume"), "nothing to resume")
+    assert_one_line_error(cli("main_human36.py", "--bogus"), "unrecognized arguments")
+
+
+def test_main_human36_empty_and_corrupt_data_files(tmp_path, tiny_h36m):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_h36m, data)
+    victim = sorted((data / "S1" / "MyPoses" / "3D_positions").glob("*.h5"))[0]
+    victim.write_bytes(b"")
+    proc = cli("main_human36.py", "--set", f"data_dir={data}", f"cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'o'}",
+               "train_subjects=[1]", "test_subjects=[9]")
+    assert_one_line_error(proc, victim.name)
+    (data / "cameras.h5").write_bytes(b"\x89HDF garbage")
+    proc = cli("main_human36.py", "--set", f"data_dir={data}", f"cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'o'}",
+               "train_subjects=[5]", "test_subjects=[9]")
+    assert_one_line_error(proc, "cameras.h5")
+    assert not (tmp_path / "o" / "results.json").exists()
