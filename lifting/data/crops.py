@@ -181,7 +181,7 @@ def color_jitter_matrices(brightness, contrast, saturation, hue_deg, order) -> t
     n = brightness.shape[0]
     eye = torch.eye(4, dtype=torch.float64).expand(n, 4, 4)
     b = eye.clone()
-    b[:, :3, 3] = brightness.double()
+    b[:, :3, 3] = brightness.double()[:, None]
     c = eye.clone()
     c[:, :3, :3] *= contrast.double()[:, None, None]
     c[:, :3, 3] = (0.5 * (1 - contrast.double()))[:, None]
