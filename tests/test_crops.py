@@ -166,6 +166,12 @@ def test_color_jitter_matrices():
     hue = apply_color_matrices(img, color_jitter_matrices(one(0), one(1), one(1), one(60), order))
     assert torch.allclose((torch.tensor([0.299, 0.587, 0.114])[:, None, None] * hue[0]).sum(0), luminance, atol=1e-5)
     assert not torch.allclose(hue, img, atol=1e-2)
+    params = [torch.tensor([0.1, -0.05]), torch.tensor([1.3, 0.7]), torch.tensor([0.6, 1.4]), torch.tensor([30.0, -50.0])]
+    orders = torch.tensor([[3, 1, 0, 2], [0, 2, 1, 3]])
+    batched = color_jitter_matrices(*params, orders)
+    for i in range(2):
+        single = color_jitter_matrices(*[p[i:i + 1] for p in params], orders[i:i + 1])
+        assert torch.allclose(batched[i], single[0])
     swapped = color_jitter_matrices(one(0.1), one(2), one(1), one(0), torch.tensor([[1, 0, 2, 3]]))
     assert not torch.allclose(swapped, color_jitter_matrices(one(0.1), one(2), one(1), one(0), order))
 
