@@ -289,6 +289,7 @@ def metro_losses(model: MetroNet, out: dict[str, torch.Tensor], K: torch.Tensor,
     d = (pose_abs - gt).abs()
     per_joint = (d[..., 0] + d[..., 1] + rho * d[..., 2]) / 3
     labs = (per_joint * valid).sum() / valid.sum().clamp_min(1) / 1000
-    alpha = abs_weight if step >= abs_start else 0.0
-    total = rel + loss2d_weight * l2d + alpha * labs
+    total = rel + loss2d_weight * l2d
+    if step >= abs_start and abs_weight > 0:          # skipped, not multiplied by 0, so a bad early solve can't NaN
+        total = total + abs_weight * labs
     return {"total": total, "rel": rel.detach(), "2d": l2d.detach(), "abs": labs.detach()}

@@ -1,0 +1,148 @@
+"""Running a trained MeTRo/MeTRAbs model on full images: crop, predict, map back to the original camera.
+
+`estimate_poses` takes images, person boxes and the original intrinsics, builds the same virtual crop camera
+as training (rotation towards the box centre, zoom, principal point at the crop centre), warps each crop with
+the exact homography, runs the model and rotates the results back: 3D poses into the original camera frame,
+2D poses into original image pixels. Everything is h36m_17.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import fileio
+from .checkpoint import load_checkpoint
+from .data.crops import crop_camera, warp_to_crop
+from .errors import UserError
+from .models.metro import MetroNet, absolute_pose, with_stride
+from .skeletons import H36M_17
+
+
+def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
+    """Model from a run directory (best.pt, else last.pt) or a checkpoint file; optionally at another stride."""
+    state = load_checkpoint(path)
+    arch = state.get("extra", {}).get("arch")
+    if not isinstance(arch, dict):
+        raise UserError(f"{path}: checkpoint has no MeTRo architecture record (not written by main_metro.py?)")
+    model = MetroNet(**arch)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as e:
+        raise UserError(f"{path}: weights do not fit the recorded architecture ({str(e).splitlines()[0][:120]})") from None
+    if stride is not None and stride != model.stride:
+        model = with_stride(model, stride)
+    return model.to(device).eval()
+
+
+def crop_images(images, boxes, intrinsics, crop_size: int, device: torch.device):
+    """Perspective-correct crops of one person per box -> (crops (N, 3, S, S), K, K_crop, R_crop_from_orig).
+
+    images: list of (3, H, W) tensors in [0, 1] (sizes may differ) or a (N, 3, H, W) tensor; boxes (N, 4)
+    [x, y, w, h] px; intrinsics (N, 3, 3) of the original images (no distortion).
+    """
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    K = torch.as_tensor(np.asarray(intrinsics, dtype=np.float64).reshape(-1, 3, 3))
+    if not len(boxes) == len(K) == len(images):
+        raise UserError(f"estimate_poses: {len(images)} images, {len(boxes)} boxes and {len(K)} intrinsics differ")
+    K_crop, R = crop_camera(K, boxes, crop_size)
+    crops = torch.cat([warp_to_crop(images[i][None].float().to(device), K[i:i + 1].to(device),
+                                    K_crop[i:i + 1].to(device), R[i:i + 1].to(device), crop_size)
+                       for i in range(len(boxes))])
+    return crops, K.to(device).float(), K_crop.to(device).float(), R.to(device).float()
+
+
+def to_original_camera(pose3d_rel: torch.Tensor, pose3d_abs: torch.Tensor, pose2d: torch.Tensor, K: torch.Tensor,
+                       K_crop: torch.Tensor, R_crop_from_orig: torch.Tensor) -> dict[str, np.ndarray]:
+    """Crop-frame predictions -> original camera: 3D rotated by R^T (mm), 2D through the homography
+    K R^T K_crop^-1 (original image px). Shapes (N, J, 3/2), K/K_crop/R (N, 3, 3)."""
+    R = R_crop_from_orig.double()
+    ray = torch.cat([pose2d.double(), torch.ones_like(pose2d[..., :1]).double()], -1)
+    uvw = ray @ (K.double() @ R.transpose(1, 2) @ torch.linalg.inv(K_crop.double())).transpose(1, 2)
+    return {"poses3d_abs": (pose3d_abs.double() @ R).cpu().numpy(),      # rows: (R^T x)^T = x^T R
+            "poses3d_rel": (pose3d_rel.double() @ R).cpu().numpy(),
+            "poses2d": (uvw[..., :2] / uvw[..., 2:3]).cpu().numpy()}
+
+
+@torch.no_grad()
+def estimate_poses(model: MetroNet, images, boxes, intrinsics, flip_tta: bool = False, crop_size: int | None = None,
+                   mix: float = 0.5, ridge: float = 1e-2) -> dict[str, np.ndarray]:
+    """3D and 2D poses of one person per box (h36m_17).
+
+    images: list of (3, H, W) tensors in [0, 1] (or a (N, 3, H, W) tensor); boxes (N, 4) [x, y, w, h] px;
+    intrinsics (N, 3, 3) of the original images (no distortion). Returns poses3d_abs (N, 17, 3) mm original
+    camera frame; poses3d_rel (N, 17, 3) mm root-relative, original camera axes; poses2d (N, 17, 2) original
+    image px (2D head). flip_tta averages with the mirrored crop's prediction (mirrored back, joints permuted).
+    """
+    dev = next(model.parameters()).device
+    S = crop_size or model.crop_size
+    if S != model.crop_size:
+        raise UserError(f"crop_size {S} differs from the {model.crop_size} px the model was trained on")
+    crops, K, K_crop, R = crop_images(images, boxes, intrinsics, S, dev)
+    out = model(crops)
+    if flip_tta:
+        out = average_flipped(out, model(torch.flip(crops, dims=[-1])), K_crop)
+    pose_abs = absolute_pose(model, out, K_crop, ridge=ridge, mix=mix)
+    return to_original_camera(out["pose3d_rel"], pose_abs, out["pose2d"], K, K_crop, R)
+
+
+def average_flipped(out: dict[str, torch.Tensor], flipped: dict[str, torch.Tensor],
+                    K_crop: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean of a prediction and the prediction on the horizontally mirrored crop, mirrored back: X -> -X and
+    x_px -> 2 c_x - x_px (mirror about the principal point), left/right joints swapped."""
+    perm = list(H36M_17.flip_perm)
+    rel = flipped["pose3d_rel"][:, perm] * torch.tensor([-1.0, 1.0, 1.0], device=K_crop.device)
+    p2d = flipped["pose2d"][:, perm].clone()
+    p2d[..., 0] = 2 * K_crop[:, 0, 2, None].float() - p2d[..., 0]
+    return {"pose3d_rel": 0.5 * (out["pose3d_rel"] + rel), "pose2d": 0.5 * (out["pose2d"] + p2d)}
+
+
+def dataset_subjects(root: str | Path) -> list[int]:
+    """Subjects with a `<name>_data.json` annotation file in a COCO-layout dataset."""
+    found = sorted(int(m.group(1)) for p in (Path(root) / "annotations").glob("*_data.json")
+                   if (m := re.search(r"subject(\d+)_data\.json$", p.name)))
+    if not found:
+        raise UserError(f"{root}: no annotations/Human36M_subject<s>_data.json files (expected a COCO-style dataset)")
+    return found
+
+
+def read_image(path: Path) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image
+
+    try:
+        return decode_image(str(path), mode=ImageReadMode.RGB).float() / 255
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"{path}: not a readable image ({str(e).splitlines()[0][:80]})") from None
+
+
+def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path, subjects=None,
+                    batch_size: int | None = None) -> int:
+    """Predict every annotated person of a COCO-layout dataset and write a lifting predictions .npz.
+
+    Keys: joints2d_px (N, 17, 2) image px, joints3d_cam (N, 17, 3) camera mm, subject, action (name), subaction,
+    camera, frame, skeleton - the form `lifting.data.samples.replace_2d_from_predictions` reads.
+    """
+    from .data.images import ImageDataset
+    from .engine import select_device
+
+    device = select_device(cfg["device"])
+    model = load_model(cfg["load"], cfg["test_output_stride"], device)
+    dataset = ImageDataset(root, subjects if subjects else dataset_subjects(root))
+    bs = batch_size or cfg["test_batch_size"]
+    parts: dict[str, list] = {"joints2d_px": [], "joints3d_cam": []}
+    for start in range(0, len(dataset), bs):
+        idx = range(start, min(start + bs, len(dataset)))
+        images = [read_image(dataset.image_paths[i]) for i in idx]
+        res = estimate_poses(model, images, dataset.boxes[list(idx)], dataset.K[list(idx)], flip_tta=cfg["flip_tta"],
+                             mix=cfg["mix_3d_inside_fov"], ridge=cfg["ridge"])
+        parts["joints2d_px"].append(res["poses2d"])
+        parts["joints3d_cam"].append(res["poses3d_abs"])
+    fileio.save_npz(out_path, joints2d_px=np.concatenate(parts["joints2d_px"]).astype(np.float32),
+                    joints3d_cam=np.concatenate(parts["joints3d_cam"]).astype(np.float32),
+                    subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
+                    camera=dataset.camera, frame=dataset.frame, skeleton=np.array(H36M_17.name))
+    return len(dataset)

@@ -1,0 +1,281 @@
+"""MeTRo training loop: LR schedule, results/checkpoints, exact resume, 2-process DDP (gloo, CPU)."""
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from lifting.config import load_config
+from lifting.engine import load_training_state
+from lifting.options.metro import SCHEMA
+from lifting.train_metro import Dist, TrainData, epoch_batches, lr_factor, setup_distributed, train
+
+torch.set_num_threads(1)
+S = 64
+
+
+def _crop_batch(indices):
+    """Deterministic fake crops: each index has its own image and a pose whose 2D follows from K."""
+    imgs, poses = [], []
+    for i in indices:
+        g = torch.Generator().manual_seed(int(i))
+        imgs.append(torch.rand(3, S, S, generator=g))
+        rel = (torch.rand(17, 3, generator=g) - 0.5) * 600
+        poses.append(rel - rel[:1] + torch.tensor([0.0, 0.0, 4000.0]))
+    joints = torch.stack(poses)
+    K = torch.tensor([[200.0, 0, (S - 1) / 2], [0, 200.0, (S - 1) / 2], [0, 0, 1]]).expand(len(indices), 3, 3)
+    p = joints @ K.transpose(1, 2)
+    j2d = p[..., :2] / p[..., 2:]
+    return {"image": torch.stack(imgs), "K_crop": K.clone(), "joints3d_cam": joints, "joints2d_px": j2d,
+            "R_crop_from_orig": torch.eye(3).expand(len(indices), 3, 3).clone(),
+            "in_crop": ((j2d >= 0) & (j2d <= S - 1)).all(-1), "action": ["Walking"] * len(indices)}
+
+
+def _fake_data(fail_at=None):
+    def batches(index_batches, epoch, step):
+        for k, indices in enumerate(index_batches):
+            if fail_at is not None and step + k == fail_at:
+                raise KeyboardInterrupt
+            yield _crop_batch(indices)
+
+    def test_batches(truncated):
+        start = 1000 if truncated else 500
+        return iter([_crop_batch(range(start, start + 4)), _crop_batch(range(start + 4, start + 6))])
+
+    return TrainData(num_train=16, batches=batches, test_batches=test_batches, describe="fake")
+
+
+def _cfg(out_dir, **kw):
+    base = {"backbone": "resnet18", "crop_size": S, "batch_size": 4, "epochs": 2, "out_dir": str(out_dir),
+            "threads": 1, "log_every": 1, "checkpoint_every": 3, "abs_start": 2, "weak_steps": 1, "lr": 1e-3}
+    return load_config(SCHEMA, None, [], {**base, **kw})
+
+
+def test_lr_factor_two_phases():
+    total = 27
+    assert lr_factor(0, total, 2 / 27) == 1.0
+    assert lr_factor(12, total, 2 / 27) == pytest.approx((1 / 3) ** (12 / 25))
+    assert lr_factor(25, total, 2 / 27) == pytest.approx(1 / 30)
+    assert lr_factor(26, total, 2 / 27) == pytest.approx(0.3 ** 0.5 / 30)
+
+
+def test_epoch_batches_split_ranks_disjoint_and_seeded():
+    a = epoch_batches(20, 3, epoch=1, seed=5, rank=0, world=2)
+    b = epoch_batches(20, 3, epoch=1, seed=5, rank=1, world=2)
+    assert len(a) == len(b) == 3 and all(len(x) == 3 for x in a + b)
+    assert not set(sum(a, [])) & set(sum(b, []))
+    assert a == epoch_batches(20, 3, epoch=1, seed=5, rank=0, world=2)
+    assert a != epoch_batches(20, 3, epoch=2, seed=5, rank=0, world=2)
+
+
+def test_train_writes_results_checkpoints_and_learns_mean_pose(tmp_path):
+    res, model = train(_cfg(tmp_path / "run"), _fake_data(), Dist())
+    run = tmp_path / "run"
+    for name in ("config.yaml", "last.pt", "best.pt", "results.json", "results.md"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    saved = json.loads((run / "results.json").read_text())
+    for key in ("mpjpe", "pa_mpjpe", "mean_pose_mpjpe", "mpjpe_truncated_all", "mpjpe_truncated_in_crop", "mrpe",
+                "mrpe_x", "mrpe_y", "mrpe_z", "num_test_crops", "train_seconds", "train_samples_per_s", "config"):
+        assert key in saved, key
+    assert saved["num_test_crops"] == 6 and saved["iterations"] == 8
+    # the mean pose of the 16 training crops, seen twice, is what mean_pose_mpjpe predicts
+    step, epoch, extra = load_training_state(run / "last.pt", model)
+    gt = _crop_batch(range(16))["joints3d_cam"].double()
+    mean = (gt - gt[:, :1]).mean(0).numpy()
+    assert np.allclose(np.asarray(extra["mean_pose_sum"]) / extra["mean_pose_count"], mean, atol=1e-6)
+    assert (step, epoch) == (8, 2)
+
+
+def test_resume_is_exact(tmp_path):
+    _, straight = train(_cfg(tmp_path / "a"), _fake_data(), Dist())
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tmp_path / "b"), _fake_data(fail_at=5), Dist())
+    _, resumed = train(_cfg(tmp_path / "b"), _fake_data(), Dist(), resume=True)
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    ra = json.loads((tmp_path / "a" / "results.json").read_text())
+    rb = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert ra["mpjpe"] == rb["mpjpe"] and ra["mean_pose_mpjpe"] == rb["mean_pose_mpjpe"]
+
+
+def _ddp_worker(rank, world, port, out_dir, result_dir):
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    dist = setup_distributed("cpu")
+    try:
+        _, model = train(_cfg(out_dir, epochs=1), _fake_data(), dist)
+        torch.save({k: v for k, v in model.named_parameters()}, os.path.join(result_dir, f"rank{rank}.pt"))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_end_with_identical_weights(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    init = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert all(torch.equal(w0[k], init["model"][k]) for k in w0)         # rank 0 wrote the trained weights
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["world_size"] == 2 and saved["iterations"] == 2      # 16 samples / (4 x 2 ranks)
+
+
+# ------------------------------------------------------------------ tiny rendered dataset, CLI, predictions
+_STANDING_WORLD = np.array([
+    [0, 0, 950], [-130, 0, 950], [-130, 0, 500], [-130, 0, 80], [130, 0, 950], [130, 0, 500], [130, 0, 80],
+    [0, 0, 1200], [0, 0, 1450], [0, -20, 1550], [0, 0, 1680], [170, 0, 1420], [190, 0, 1150], [200, 0, 900],
+    [-170, 0, 1420], [-190, 0, 1150], [-200, 0, 900]], dtype=np.float64)
+
+
+def _tiny_poseset():
+    """Two frames x 2 cameras for subjects 1 and 8 (a standing pose, slightly moved per frame)."""
+    from lifting.cameras import h36m_cameras
+    from lifting.data.samples import PoseSet
+
+    cams = h36m_cameras()
+    rows = {k: [] for k in ("j2", "j3", "subject", "camera", "frame", "f", "c")}
+    for subject in (1, 8):
+        for frame in (0, 5):
+            world = _STANDING_WORLD + np.array([100.0 * frame, 50.0 * subject, 0])
+            for camera in (1, 2):
+                cam = cams[(subject, camera)]
+                j3 = cam.world_to_camera(world)
+                rows["j3"].append(j3)
+                rows["j2"].append(cam.project(j3, distortion=False))
+                rows["subject"].append(subject)
+                rows["camera"].append(camera)
+                rows["frame"].append(frame)
+                rows["f"].append(cam.f)
+                rows["c"].append(cam.c)
+    n = len(rows["j3"])
+    return PoseSet("h36m_17", np.array(rows["j2"]), np.array(rows["j3"]), np.array(rows["subject"]),
+                   np.array(["Walking"] * n), np.zeros(n, dtype=np.int64), np.array(rows["camera"]),
+                   np.array(rows["frame"]), np.array(rows["f"]), np.array(rows["c"]))
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    from lifting.data.images import write_rendered_dataset
+
+    root = tmp_path_factory.mktemp("rendered")
+    write_rendered_dataset(root, _tiny_poseset(), image_size=128, seed=0)
+    return root
+
+
+def _cli(monkeypatch, capsys, *args):
+    """Run main_metro.py in-process -> (exit code, stdout, stderr)."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "main_metro.py"
+    monkeypatch.setattr(sys, "argv", ["main_metro.py", *map(str, args)])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "test_batch_size=4", "iterations=2", "threads=1",
+        "abs_start=1", "weak_steps=1", "device=cpu", "train_subjects=1", "test_subjects=8"]
+
+
+def test_crop_and_back_to_original_camera_is_exact(tiny_dataset):
+    from lifting.data.crops import to_crop_frame
+    from lifting.data.images import ImageDataset
+    from lifting.inference import crop_images, read_image, to_original_camera
+
+    ds = ImageDataset(tiny_dataset, [1, 8])
+    images = [read_image(p) for p in ds.image_paths]
+    crops, K, K_crop, R = crop_images(images, ds.boxes, ds.K, 48, torch.device("cpu"))
+    assert crops.shape == (len(ds), 3, 48, 48)
+    joints = to_crop_frame(torch.tensor(ds.joints3d_cam), R.double(), torch.zeros(len(ds), dtype=torch.bool))
+    uv = joints[..., :2] / joints[..., 2:] * K_crop.double()[:, None, [0, 1], [0, 1]] + K_crop.double()[:, None, :2, 2]
+    assert (uv.amin((0, 1)) > -5).all() and (uv.amax((0, 1)) < 53).all()        # the person fills the crop
+    back = to_original_camera(joints - joints[:, :1], joints, uv, K, K_crop, R)
+    assert np.abs(back["poses3d_abs"] - ds.joints3d_cam).max() < 0.5              # float32 rotation
+    assert np.abs(back["poses2d"] - ds.joints2d_px).max() < 0.05
+    rel = ds.joints3d_cam - ds.joints3d_cam[:, :1]
+    assert np.abs(back["poses3d_rel"] - rel).max() < 0.5
+
+
+def test_train_predict_and_swap_2d(tiny_dataset, tmp_path, monkeypatch, capsys):
+    from lifting.data.images import ImageDataset
+    from lifting.data.samples import PoseSet, replace_2d_from_predictions
+
+    run = tmp_path / "run"
+    code, out, err = _cli(monkeypatch, capsys, "--set", "data_source=rendered", f"image_dir={tiny_dataset}",
+                          f"out_dir={run}", *TINY)
+    assert code == 0, err
+    res = json.loads((run / "results.json").read_text())
+    assert res["num_test_crops"] == 4 and res["iterations"] == 2 and res["config"]["crop_size"] == 64
+    preds = tmp_path / "preds.npz"
+    code, out, err = _cli(monkeypatch, capsys, "--set", f"load={run}", "device=cpu", "flip_tta=true",
+                          "--predict", tiny_dataset, "--out", preds)
+    assert code == 0, err
+    with np.load(preds) as npz:
+        data = {k: npz[k] for k in npz.files}
+    assert data["joints2d_px"].shape == (8, 17, 2) and data["joints3d_cam"].shape == (8, 17, 3)
+    assert set(data["action"].tolist()) == {"Walking"} and np.isfinite(data["joints3d_cam"]).all()
+    ds = ImageDataset(tiny_dataset, [1, 8])
+    n = len(ds)
+    poses = PoseSet("h36m_17", ds.joints2d_px, ds.joints3d_cam, ds.subject, ds.action, ds.subaction, ds.camera,
+                    ds.frame, ds.f, ds.c)
+    swapped = replace_2d_from_predictions(poses, preds)
+    assert len(swapped) == n and np.allclose(swapped.joints2d_px, data["joints2d_px"])
+
+
+def _break_json(root, name, edit):
+    path = root / "annotations" / name
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("case", ["missing_image", "wrong_key", "bad_image_id", "box_outside"])
+def test_bad_datasets_are_one_line_errors(case, tiny_dataset, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, root)
+    if case == "missing_image":
+        next((root / "images").rglob("*.jpg")).unlink()
+    elif case == "wrong_key":
+        _break_json(root, "Human36M_subject1_data.json", lambda d: d["annotations"][0].pop("bbox"))
+    elif case == "bad_image_id":
+        _break_json(root, "Human36M_subject1_data.json", lambda d: d["annotations"][0].update(image_id=99))
+    else:
+        _break_json(root, "Human36M_subject1_data.json", lambda d: d["annotations"][0].update(bbox=[100, 100, 900, 50]))
+    code, _, err = _cli(monkeypatch, capsys, "--set", "data_source=rendered", f"image_dir={root}",
+                        f"out_dir={tmp_path / 'run'}", *TINY)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--set", "backbone=vgg16"], "backbone"),
+    (["--set", "crop_size=big"], "crop_size"),
+    (["--set", "no_such_key=1"], "unknown key"),
+    (["--set", "output_stride=12"], "output_stride"),
+    (["--set", "crop_size=48"], "multiple of output_stride"),
+    (["--predict", "somewhere"], "--predict needs"),
+    (["--set", "load=missing_run_dir", "--predict", "somewhere", "--out", "p.npz"], "not found"),
+    (["--resume", "--set", "out_dir=never_written_run"], "nothing to resume"),
+    (["--opt", "missing.yaml"], "config file not found"),
+    (["--set", "data_source=rendered", "image_dir=no_such_dir", "cache_dir=no_such_cache"], "no_such_dir"),
+    (["--set", "data_dir=no_such_h5_dir", "data_source=online"], "no_such_h5_dir"),
+])
+def test_bad_cli_input_is_one_line_error(args, needle, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _cli(monkeypatch, capsys, *args)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert needle in err
