@@ -91,7 +91,9 @@ def test_deterministic_and_batch_independent_geometry():
     assert torch.equal(a.image, b.image) and not torch.equal(a.image, c.image)
     alone = render_mannequin(joints[2:], intrinsics(), (200, 180), occluder_prob=0.0)
     batch = render_mannequin(joints, intrinsics(), (200, 180), occluder_prob=0.0)
-    assert torch.equal(alone.depth[0], batch.depth[2]) and alone.mask[0].sum() > 50
+    assert torch.equal(alone.mask[0], batch.mask[2]) and alone.mask[0].sum() > 50
+    hit = alone.mask[0]
+    assert torch.allclose(alone.depth[0][hit], batch.depth[2][hit], atol=1.0)   # float32 ray casting: ~1 mm
     assert a.image.shape == (3, 3, 200, 180) and a.image.min() >= 0 and a.image.max() <= 1
 
 
@@ -101,3 +103,22 @@ def test_cuda_matches_cpu_geometry():
     cpu = render_mannequin(joints, intrinsics(), (128, 128), occluder_prob=0.0)
     gpu = render_mannequin(joints.cuda(), intrinsics().cuda(), (128, 128), occluder_prob=0.0)
     assert (cpu.mask != gpu.mask.cpu()).float().mean() < 1e-3
+
+
+def test_ellipsoid_bounds_are_exact_outline_boxes():
+    """The tiles are culled with the projected boxes: the rendered silhouette must fill the union box to <1 px."""
+    from lifting.data.render import ellipsoid_bounds
+
+    g = torch.Generator().manual_seed(2)
+    joints = standing_pose(3500.0)[None] + torch.randn(4, 17, 3, generator=g) * 80
+    joints[:, :, 0] += torch.tensor([-500.0, 0.0, 400.0, 700.0])[:, None]        # off-axis: perspective matters
+    K = intrinsics(f=300.0)[None].expand(4, 3, 3)
+    r = render_mannequin(joints, K, (256, 256), occluder_prob=0.0)
+    box = ellipsoid_bounds(*mannequin_ellipsoids(joints), K)
+    lo, hi = box[..., :2].amin(1), box[..., 2:].amax(1)
+    for b in range(4):
+        ys, xs = torch.nonzero(r.mask[b], as_tuple=True)
+        first = torch.stack([xs.min(), ys.min()]).float()
+        last = torch.stack([xs.max(), ys.max()]).float()
+        assert (first >= lo[b]).all() and (first - lo[b] < 1).all()
+        assert (last <= hi[b]).all() and (hi[b] - last < 1).all()

@@ -30,6 +30,8 @@ MARKER_COLOUR = (1.0, 0.0, 1.0)
 
 _J = {name: i for i, name in enumerate(H36M_17.joint_names)}
 
+_TILE = 16  # ray-casting tile side, px
+
 # Part groups: each ellipsoid belongs to one group; a group has one colour and one texture per image.
 GROUPS = ("chest", "pelvis", "skin", "left_arm", "right_arm", "left_leg", "right_leg", "left_foot", "right_foot",
           "nose")
@@ -198,8 +200,8 @@ def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.T
     c0, c1 = draw.uniform(B, 3, 1, 1), draw.uniform(B, 3, 1, 1)
     angle = draw.uniform(B, 1, 1, high=2 * math.pi)
     ramp = x * torch.cos(angle) + y * torch.sin(angle)
-    lo = torch.minimum(torch.cos(angle), torch.zeros(())) + torch.minimum(torch.sin(angle), torch.zeros(()))
-    hi = torch.maximum(torch.cos(angle), torch.zeros(())) + torch.maximum(torch.sin(angle), torch.zeros(()))
+    lo = torch.cos(angle).clamp_max(0) + torch.sin(angle).clamp_max(0)
+    hi = torch.cos(angle).clamp_min(0) + torch.sin(angle).clamp_min(0)
     img = c0 + (c1 - c0) * ((ramp - lo) / (hi - lo).clamp_min(1e-6))[:, None]
     blobs = F.interpolate(draw.uniform(B, 3, 6, 6) - 0.5, size=(H, W), mode="bilinear", align_corners=False)
     img = img + draw.uniform(B, 1, 1, 1, high=0.6) * blobs
@@ -251,27 +253,70 @@ def _markers(img: torch.Tensor, joints2d: torch.Tensor, radius: int) -> torch.Te
     return torch.where(hit[:, None], colour, img)
 
 
-def _window(centres, semis, K, H, W):
-    """Per-image pixel window (x0, y0) (B, 2) of one common size (h, w) holding every ellipsoid's projection."""
-    B = centres.shape[0]
-    z = centres[..., 2]
-    reach = semis.amax(-1)
-    uv = project_joints(centres, K)
-    front = z > reach + 1.0
-    rad = K[:, None, [0, 1], [0, 1]].abs() * (reach / (z - reach).clamp_min(1.0))[..., None] * 1.05 + 2.0
-    big = torch.tensor(float("inf"), device=K.device)
-    lo = torch.where(front[..., None], uv - rad, big).amin(1)
-    hi = torch.where(front[..., None], uv + rad, -big).amax(1)
-    lo = torch.stack([lo[:, 0].clamp(0, W - 1), lo[:, 1].clamp(0, H - 1)], -1).floor()
-    hi = torch.stack([hi[:, 0].clamp(0, W - 1), hi[:, 1].clamp(0, H - 1)], -1).ceil()
-    visible = front.any(1)
-    lo = torch.where(visible[:, None], lo, torch.zeros_like(lo))
-    hi = torch.where(visible[:, None], hi, torch.zeros_like(hi))
-    size = (hi - lo + 1).amax(0).long().tolist() if B else [1, 1]
-    w, h = max(1, min(size[0], W)), max(1, min(size[1], H))
-    x0 = torch.minimum(lo[:, 0], torch.tensor(float(W - w), device=K.device))
-    y0 = torch.minimum(lo[:, 1], torch.tensor(float(H - h), device=K.device))
-    return torch.stack([x0, y0], -1), h, w
+def ellipsoid_bounds(centres, axes, semis, K) -> torch.Tensor:
+    """(B, E, 4) exact image bounding boxes (u_min, v_min, u_max, v_max) px of the projected ellipsoids.
+
+    The outline of an ellipsoid is the conic whose dual is C* = K (U S^2 U^T - c c^T) K^T; its vertical and
+    horizontal tangents give the box. Ellipsoids not entirely in front of the camera get an unbounded box."""
+    shape = axes @ torch.diag_embed(semis.pow(2)) @ axes.transpose(-1, -2)               # U S^2 U^T
+    Kb = K[:, None]
+    C = Kb @ (shape - centres[..., :, None] * centres[..., None, :]) @ Kb.transpose(-1, -2)
+    c33 = C[..., 2, 2]
+    du = (C[..., 0, 2] ** 2 - C[..., 0, 0] * c33).clamp_min(0).sqrt()
+    dv = (C[..., 1, 2] ** 2 - C[..., 1, 1] * c33).clamp_min(0).sqrt()
+    u = torch.stack([(C[..., 0, 2] + du) / c33, (C[..., 0, 2] - du) / c33], -1)
+    v = torch.stack([(C[..., 1, 2] + dv) / c33, (C[..., 1, 2] - dv) / c33], -1)
+    box = torch.stack([u.amin(-1), v.amin(-1), u.amax(-1), v.amax(-1)], -1)
+    in_front = centres[..., 2] - shape[..., 2, 2].sqrt() > 1.0
+    unbounded = torch.tensor([-1e9, -1e9, 1e9, 1e9], device=K.device, dtype=box.dtype)
+    return torch.where(in_front[..., None], box, unbounded)
+
+
+def _window(bounds: torch.Tensor, H: int, W: int, tile: int):
+    """Pixel window of whole tiles holding every ellipsoid of every image: origin (B, 2) px, size (h, w) (the
+    same for the batch, a multiple of `tile`), and the canvas size (Hc, Wc) >= (H, W) that contains it."""
+    lo = bounds[..., :2].amin(1).clamp_min(0).floor()
+    hi = bounds[..., 2:].amax(1)
+    hi = torch.minimum(hi, torch.tensor([W - 1.0, H - 1.0], device=hi.device)).ceil()
+    hi = torch.maximum(hi, lo)
+    w, h = ((hi - lo + 1).amax(0).long().tolist() if len(bounds) else [1, 1])
+    w, h = tile * -(-w // tile), tile * -(-h // tile)
+    Wc, Hc = max(W, w), max(H, h)
+    origin = torch.minimum(lo, torch.tensor([Wc - w, Hc - h], device=lo.device, dtype=lo.dtype))
+    return origin, h, w, Hc, Wc
+
+
+def _cast_rays(d: torch.Tensor, q6: torch.Tensor, Qc: torch.Tensor, cQc: torch.Tensor, bounds: torch.Tensor,
+               origin: torch.Tensor, h: int, w: int, tile: int):
+    """Nearest hit per pixel: z depth (B, h*w), inf for a miss, and the ellipsoid index (B, h*w).
+
+    d: (B, h, w, 3) rays of the window pixels. Each tile only tests the ellipsoids whose exact box overlaps it
+    (padded to the batch's largest count), which skips most of the pixel x ellipsoid pairs."""
+    B = d.shape[0]
+    nty, ntx = h // tile, w // tile
+    ty = origin[:, 1, None] + tile * torch.arange(nty, device=d.device)                    # (B, nty) first row
+    tx = origin[:, 0, None] + tile * torch.arange(ntx, device=d.device)
+    over_y = (bounds[:, None, :, 3] >= ty[..., None]) & (bounds[:, None, :, 1] <= ty[..., None] + tile - 1)
+    over_x = (bounds[:, None, :, 2] >= tx[..., None]) & (bounds[:, None, :, 0] <= tx[..., None] + tile - 1)
+    overlap = (over_y[:, :, None] & over_x[:, None]).view(B, nty * ntx, -1)                 # (B, T, E)
+    most = max(int(overlap.sum(-1).max()), 1)
+    idx = torch.argsort((~overlap).to(torch.uint8), dim=-1, stable=True)[..., :most]       # (B, T, M)
+    valid = torch.gather(overlap, 2, idx)
+    pick = lambda v: torch.gather(v[:, None].expand(-1, idx.shape[1], -1, -1), 2,
+                                  idx[..., None].expand(-1, -1, -1, v.shape[-1]))
+    rays = d.view(B, nty, tile, ntx, tile, 3).permute(0, 1, 3, 2, 4, 5).reshape(B, nty * ntx, tile * tile, 3)
+    mono = torch.stack([rays[..., 0] ** 2, rays[..., 1] ** 2, rays[..., 2] ** 2, rays[..., 0] * rays[..., 1],
+                        rays[..., 0] * rays[..., 2], rays[..., 1] * rays[..., 2]], -1)     # (B, T, p, 6)
+    a = mono @ pick(q6).transpose(-1, -2)                                                   # (B, T, p, M)
+    bh = rays @ pick(Qc).transpose(-1, -2)
+    c = torch.gather(cQc[:, None].expand(-1, idx.shape[1], -1), 2, idx)[:, :, None]       # (B, T, 1, M)
+    disc = bh * bh - a * c
+    t = (bh - disc.clamp_min(0).sqrt()) / a
+    t = torch.where((disc >= 0) & (t > 1.0) & valid[:, :, None], t, torch.full_like(t, float("inf")))
+    depth, k = t.min(-1)                                                                    # z-buffer
+    part = torch.gather(idx, 2, k)
+    untile = lambda v: v.view(B, nty, ntx, tile, tile).permute(0, 1, 3, 2, 4).reshape(B, h * w)
+    return untile(depth), untile(part)
 
 
 def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tuple[int, int],
@@ -294,28 +339,22 @@ def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tupl
     E = centres.shape[1]
     group = torch.tensor(PART_GROUPS, device=device)
 
-    # Quadric of every ellipsoid: (X - c)^T Q (X - c) = 1 with Q = U diag(1/s^2) U^T.
+    # Quadric of every ellipsoid: (X - c)^T Q (X - c) = 1 with Q = U diag(1/s^2) U^T. A ray X = t d meets it where
+    # (d^T Q d) t^2 - 2 (d^T Q c) t + c^T Q c - 1 = 0; d = K^-1 [u, v, 1] has d_z = 1, so t is the z depth.
     Q = axes @ torch.diag_embed(semis.pow(-2)) @ axes.transpose(-1, -2)          # (B, E, 3, 3)
     q6 = torch.stack([Q[..., 0, 0], Q[..., 1, 1], Q[..., 2, 2], 2 * Q[..., 0, 1], 2 * Q[..., 0, 2],
-                      2 * Q[..., 1, 2]], 1)                                          # (B, 6, E)
+                      2 * Q[..., 1, 2]], -1)                                         # (B, E, 6)
     Qc = (Q @ centres[..., None])[..., 0]                                            # (B, E, 3)
     cQc = (Qc * centres).sum(-1) - 1                                                  # (B, E)
-
-    # Rays of the pixels in a window around the person: d = K^-1 [u, v, 1] has d_z = 1, so t is the z depth.
-    origin, h, w = _window(centres, semis, K, H, W)
+    bounds = ellipsoid_bounds(centres, axes, semis, K)
+    origin, h, w, Hc, Wc = _window(bounds, H, W, _TILE)
     ys = origin[:, 1, None] + torch.arange(h, device=device, dtype=torch.float32)        # (B, h)
     xs = origin[:, 0, None] + torch.arange(w, device=device, dtype=torch.float32)        # (B, w)
     uv1 = torch.stack([xs[:, None, :].expand(B, h, w), ys[:, :, None].expand(B, h, w),
-                       torch.ones(B, h, w, device=device)], -1).view(B, h * w, 3)
-    d = uv1 @ torch.linalg.inv(K).transpose(-1, -2)                                   # (B, P, 3)
-    mono = torch.stack([d[..., 0] ** 2, d[..., 1] ** 2, d[..., 2] ** 2, d[..., 0] * d[..., 1],
-                        d[..., 0] * d[..., 2], d[..., 1] * d[..., 2]], -1)            # (B, P, 6)
-    a = mono @ q6                                                                      # (B, P, E)
-    bh = d @ Qc.transpose(1, 2)                                                        # (B, P, E)
-    disc = bh * bh - a * cQc[:, None, :]
-    t = (bh - disc.clamp_min(0).sqrt()) / a
-    t = torch.where((disc >= 0) & (t > 1.0), t, torch.full_like(t, float("inf")))
-    depth_win, part = t.min(-1)                                                       # z-buffer
+                       torch.ones(B, h, w, device=device)], -1)
+    d = uv1 @ torch.linalg.inv(K)[:, None].transpose(-1, -2)                         # (B, h, w, 3)
+    depth_win, part = _cast_rays(d, q6, Qc, cQc, bounds, origin, h, w, _TILE)
+    d = d.view(B, h * w, 3)
     hit = torch.isfinite(depth_win)
 
     # Shade the visible surface: Lambert with a random light from the camera side, textures in part coordinates.
@@ -343,13 +382,15 @@ def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tupl
     body = albedo * (ambient + (1 - ambient) * lambert)[..., None]                    # (B, P, 3)
 
     # Paste the window into full-size images.
-    index = (ys.long()[:, :, None] * W + xs.long()[:, None, :]).view(B, h * w)
-    depth = torch.full((B, H * W), float("inf"), device=device).scatter(1, index, depth_win).view(B, H, W)
+    index = (ys.long()[:, :, None] * Wc + xs.long()[:, None, :]).view(B, h * w)
+    depth = torch.full((B, Hc * Wc), float("inf"), device=device).scatter(1, index, depth_win)
+    depth = depth.view(B, Hc, Wc)[:, :H, :W]
     rgb = body.where(hit[..., None], torch.zeros_like(body)).transpose(1, 2)
-    body_full = torch.zeros(B, 3, H * W, device=device).scatter(2, index[:, None].expand(-1, 3, -1), rgb)
+    body_full = torch.zeros(B, 3, Hc * Wc, device=device).scatter(2, index[:, None].expand(-1, 3, -1), rgb)
+    body_full = body_full.view(B, 3, Hc, Wc)[..., :H, :W]
     mask = torch.isfinite(depth)
     back = _background(B, H, W, draw) if background else torch.zeros(B, 3, H, W, device=device)
-    image = torch.where(mask[:, None], body_full.view(B, 3, H, W), back)
+    image = torch.where(mask[:, None], body_full, back)
     joints2d = project_joints(joints, K)
     image, occluded = _occluders(image, joints2d, occluder_prob, draw)
     if markers:
