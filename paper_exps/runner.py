@@ -120,16 +120,17 @@ def parse_args(experiment: Experiment, argv=None) -> argparse.Namespace:
 
 
 def _quick_overrides(entry: str, merged: dict[str, Any], data_dir: str) -> dict[str, Any]:
-    """Tiny settings that keep the row's meaning (noise, pairs, losses) but train in about a second."""
+    """Tiny settings that keep the row's meaning (noise, pairs, losses) but train in about a second
+    (one thread: tiny matrices gain nothing from more, and idle threads spin on a busy machine)."""
     if entry == "lsp":
-        out = {"tensorboard": False, "progress": False}
+        out = {"tensorboard": False, "progress": False, "num_threads": 1}
         if not merged.get("load"):
             out["linear_size"] = 32
         if not merged.get("eval_only"):
             out["epochs"] = 1
         return out
     out = {"epochs": 1, "linear_size": 32, "num_stage": 1, "batch_size": 64, "tensorboard": False,
-           "progress": False, "synthetic_size": "tiny"}
+           "progress": False, "synthetic_size": "tiny", "num_threads": 1}
     if data_dir != "synthetic":
         out.update(stride=25, test_stride=25)
     # Keep at least a few dozen samples of the smallest fractions.
@@ -218,7 +219,7 @@ def aggregate(row: Row, seed_results: list[dict[str, Any]], run_dirs: list[str])
     metric = HEADLINE[row.entry][0]
     out["seed_values"] = {metric: [float(r[metric]) for r in seed_results]}
     out["num_seeds"] = len(seed_results)
-    out["run_dirs"] = run_dirs
+    out["run_dirs"] = run_dirs  # seed folders, relative to the row's folder
     out["curve"] = seed_results[0].get("curve", [])
     return out
 
@@ -273,7 +274,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                 if errors:
                     status[row.name] = {"status": "failed", "reason": errors[0]}
                     continue
-                agg = aggregate(row, [res["results"] for _, _, res in mine], [str(d) for _, d, _ in mine])
+                agg = aggregate(row, [res["results"] for _, _, res in mine], [d.name for _, d, _ in mine])
                 agg["config"] = mine[0][2]["results"]["config"]
                 status[row.name].update(agg)
                 write_json(out_root / row.name / "results.json",

@@ -153,7 +153,8 @@ def _cfg(tmp_path, json_path, name, *overrides):
     from lifting.options.lsp import SCHEMA
 
     return load_config(SCHEMA, None, [f"rel_depth_json={json_path}", f"out_dir={tmp_path / name}", "linear_size=64",
-                                      "tensorboard=false", "progress=false", "device=cpu", "epochs=6", *overrides])
+                                      "tensorboard=false", "progress=false", "device=cpu", "epochs=6", "num_threads=1",
+                                      *overrides])
 
 
 @pytest.fixture(scope="module")
