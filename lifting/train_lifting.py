@@ -341,7 +341,7 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
                 raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower lr or check the data")
         history["train_seconds"] += time.perf_counter() - t_epoch
         history["outside_seconds"] += outside
-        history["samples"] += steps_per_epoch * cfg["batch_size"]
+        history["samples"] += min(len(train), steps_per_epoch * cfg["batch_size"])
 
         last_epoch = epoch + 1 == cfg["epochs"]
         if last_epoch or (epoch + 1) % cfg["test_every"] == 0:

@@ -80,3 +80,18 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_h36m):
     b = json.loads((out / "results.json").read_text())
     for key in ("mpjpe", "n_mpjpe", "pa_mpjpe", "per_action"):
         assert a[key] == b[key]
+
+
+def test_standard_protocol_defaults_train_s1_5_6_7_8_and_test_s9_s11(tmp_path, tiny_h36m):
+    """opts/h36.yaml with only data_dir/out_dir set uses the standard split when S9/S11 exist."""
+    from lifting.data.h36m import load_h36m
+
+    cfg = load_config(SCHEMA, ROOT / "opts" / "h36.yaml",
+                      [f"data_dir={tiny_h36m}", f"out_dir={tmp_path / 'std'}", f"cache_dir={tmp_path / 'cache'}",
+                       "epochs=1", "linear_size=32", "num_stage=1", "compile=false", "tensorboard=false"])
+    assert cfg["train_subjects"] == [1, 5, 6, 7, 8] and cfg["test_subjects"] == [9, 11]
+    res = run(cfg)
+    test = load_h36m(tiny_h36m, [9, 11], cache_dir=tmp_path / "cache2")
+    train = load_h36m(tiny_h36m, [1, 5, 6, 7, 8], cache_dir=tmp_path / "cache2")
+    assert res["num_test_frames"] == len(test) and res["num_train_samples"] == len(train)
+    assert sorted(set(test.subject.tolist())) == [9, 11]
