@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..skeletons import H36M_17
-from .render import shape_masks
+from .render import shape_masks, uniform_field
 
 
 @dataclass
@@ -216,8 +216,9 @@ def augment_appearance(images: torch.Tensor, generator: torch.Generator | None =
     fully inside."""
     B, _, H, W = images.shape
     dev = images.device
-    cpu = lambda *shape: torch.rand(*shape, generator=generator,
-                                    device=generator.device if generator else None).to(dev)
+    if generator is None:                              # follow the global seed (torch.manual_seed)
+        generator = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,))))
+    cpu = lambda *shape: torch.rand(*shape, generator=generator, device=generator.device).to(dev)
     u = cpu(B, 12)
     occlude_mode = u[:, 0] < 0.5
     paste = occlude_mode & (u[:, 1] < occlusion_prob)
@@ -246,7 +247,7 @@ def augment_appearance(images: torch.Tensor, generator: torch.Generator | None =
     ey, ex = v[:, 2] * (H - eh), v[:, 3] * (W - ew)
     rect = ((x >= ex[:, None, None]) & (x < (ex + ew)[:, None, None]) & (y >= ey[:, None, None])
             & (y < (ey + eh)[:, None, None]) & erase[:, None, None])
-    return torch.where(rect[:, None], cpu(B, 3, H, W), out)
+    return torch.where(rect[:, None], uniform_field(generator, (B, 3, H, W), dev), out)
 
 
 def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, joints3d_cam: torch.Tensor,

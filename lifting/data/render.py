@@ -158,6 +158,17 @@ class _Draw:
         r = torch.rand(*shape, generator=self.g, device=self.g.device)
         return (low + (high - low) * r).to(self.device)
 
+    def field(self, *shape) -> torch.Tensor:
+        return uniform_field(self.g, shape, self.device)
+
+
+def uniform_field(generator: torch.Generator, shape, device) -> torch.Tensor:
+    """U(0, 1) per-pixel noise drawn on `device` by a generator seeded from `generator`: reproducible, and a CPU
+    generator driving CUDA rendering does not have to produce and copy millions of numbers."""
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
+    local = torch.Generator(device=device).manual_seed(seed)
+    return torch.rand(*shape, generator=local, device=device)
+
 
 def _palette(B: int, draw: _Draw) -> torch.Tensor:
     """(B, G, 3) colours: left limbs in cool hues, right limbs in warm hues, skin tones, random clothes."""
@@ -211,7 +222,7 @@ def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.T
     colour = draw.uniform(B, shapes, 3)
     for k, inside in enumerate(shape_masks(x, y, centre, half, is_ellipse)):
         img = torch.where(inside[:, None], colour[:, k, :, None, None], img)
-    img = img + draw.uniform(B, 1, 1, 1, high=0.12) * (draw.uniform(B, 1, H, W) - 0.5)
+    img = img + draw.uniform(B, 1, 1, 1, high=0.12) * (draw.field(B, 1, H, W) - 0.5)
     return img.clamp(0, 1)
 
 
