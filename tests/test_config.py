@@ -57,3 +57,13 @@ def test_h36m_schema_documents_every_key():
     for key in ("epochs", "data_dir", "out_dir", "seed", "train_subjects", "test_subjects"):
         assert f"`{key}`" in table
     assert all(o.help for o in SCHEMA.values())
+
+
+def test_config_reference_is_up_to_date():
+    """docs/config.md is generated from the schemas; regenerate with `python -m lifting.options > docs/config.md`."""
+    from pathlib import Path
+
+    from lifting.options.__main__ import reference
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert doc.read_text() == reference()
