@@ -1,8 +1,5 @@
 """Perspective-correct crops: homography vs. marker pixels, flips, truncation boxes, jitter, the crop loader."""
 
-import math
-
-import numpy as np
 import pytest
 import torch
 
@@ -166,7 +163,8 @@ def test_color_jitter_matrices():
     hue = apply_color_matrices(img, color_jitter_matrices(one(0), one(1), one(1), one(60), order))
     assert torch.allclose((torch.tensor([0.299, 0.587, 0.114])[:, None, None] * hue[0]).sum(0), luminance, atol=1e-5)
     assert not torch.allclose(hue, img, atol=1e-2)
-    params = [torch.tensor([0.1, -0.05]), torch.tensor([1.3, 0.7]), torch.tensor([0.6, 1.4]), torch.tensor([30.0, -50.0])]
+    params = [torch.tensor([0.1, -0.05]), torch.tensor([1.3, 0.7]), torch.tensor([0.6, 1.4]),
+              torch.tensor([30.0, -50.0])]
     orders = torch.tensor([[3, 1, 0, 2], [0, 2, 1, 3]])
     batched = color_jitter_matrices(*params, orders)
     for i in range(2):
@@ -226,3 +224,19 @@ def test_make_crops_on_cuda_matches_cpu():
     gpu = make_crops(r.image.cuda(), K.cuda(), boxes.cuda(), joints.cuda(), 64, True, torch.Generator().manual_seed(2))
     assert torch.allclose(cpu["joints2d_px"], gpu["joints2d_px"].cpu(), atol=1e-3)
     assert (cpu["image"] - gpu["image"].cpu()).abs().mean() < 1e-3
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_rendering_into_the_crop_camera_matches_the_warped_full_rendering(flip):
+    """The on-the-fly path (render with K_crop and crop-frame joints) and render-then-warp give one silhouette."""
+    r, joints, K, boxes = scene(n=2)
+    full = render_mannequin(joints, K, (256, 256), occluder_prob=0.0, background=False)
+    aug = CropAugmentation(torch.tensor([0.9, 1.1]), torch.tensor([-12.0, 8.0]), torch.tensor([[0.03, 0.0],
+                           [0.0, 0.05]]), torch.full((2,), flip))
+    K_crop, R = crop_camera(K, boxes, 96, aug)
+    warped = warp_to_crop(full.mask[:, None].float(), K, K_crop, R, 96)[:, 0] > 0.5
+    direct = render_mannequin(to_crop_frame(joints.double(), R, aug.flip).float(), K_crop.float(), (96, 96),
+                              occluder_prob=0.0)
+    inter = (warped & direct.mask).sum((1, 2)).float()
+    union = (warped | direct.mask).sum((1, 2)).float()
+    assert (inter / union > 0.93).all(), inter / union

@@ -122,3 +122,14 @@ def test_ellipsoid_bounds_are_exact_outline_boxes():
         last = torch.stack([xs.max(), ys.max()]).float()
         assert (first >= lo[b]).all() and (first - lo[b] < 1).all()
         assert (last <= hi[b]).all() and (hi[b] - last < 1).all()
+
+
+def test_nose_marks_the_facing_direction_also_for_mirrored_poses():
+    nose = 9 + 8 + 3                                      # after 9 limbs, 8 balls, chest, pelvis, head
+    facing = standing_pose()[None]
+    turned = facing.clone()
+    turned[..., [0, 2]] = -(facing[..., [0, 2]] - facing[:, :1, [0, 2]]) + facing[:, :1, [0, 2]]   # 180 deg about y
+    mirrored = facing[:, list(H36M_17.flip_perm)] * torch.tensor([-1.0, 1.0, 1.0])                 # flip + relabel
+    for pose, towards_camera in ((facing, True), (turned, False), (mirrored, True)):
+        centres, _, _ = mannequin_ellipsoids(pose)
+        assert (centres[0, nose, 2] < centres[0, nose - 1, 2]) == towards_camera
