@@ -19,6 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lifting.errors import UserError, run_cli  # noqa: E402
+from lifting.data.h36m import ACTIONS  # noqa: E402
 from lifting.data.synthetic import SIZES, SUBJECTS, synthetic_subject  # noqa: E402
 from lifting.viz import draw_pose_3d  # noqa: E402
 
@@ -29,9 +30,13 @@ def main() -> int:
     parser.add_argument("--num", type=int, default=24, help="number of poses")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     parser.add_argument("--pick-seed", type=int, default=1, help="seed of the random choice of frames")
+    parser.add_argument("--actions", nargs="+", default=list(ACTIONS), help="draw only these actions")
     args = parser.parse_args()
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
+    unknown = sorted(set(args.actions) - set(ACTIONS))
+    if unknown:
+        raise UserError(f"--actions: unknown {', '.join(unknown)}; expected names from {', '.join(ACTIONS)}")
 
     import matplotlib
 
@@ -50,7 +55,8 @@ def main() -> int:
     fig = plt.figure(figsize=(3.2 * cols, 3.6 * rows))
     for i, s in enumerate(subjects):
         seqs = data[s]
-        key = list(seqs)[rng.integers(len(seqs))]
+        keys = [k for k in seqs if k[0] in args.actions]
+        key = keys[rng.integers(len(keys))]
         frame = int(rng.integers(len(seqs[key])))
         world = seqs[key][frame].astype(np.float64)
         # Rotate about z so the person faces 30 degrees off the viewing direction.

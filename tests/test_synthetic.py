@@ -4,7 +4,7 @@ import pytest
 from lifting.cameras import h36m_cameras
 from lifting.data.h36m import ACTIONS, load_h36m
 from lifting.data.synthetic import (
-    FOOT_JOINTS, LIMITS, SIZES, SUBJECTS, canonical_offsets, ensure_synthetic_dataset, synthetic_subject)
+    LIMITS, SIZES, SUBJECTS, SUPPORT, canonical_offsets, ensure_synthetic_dataset, synthetic_subject)
 from lifting.errors import UserError
 from lifting.skeletons import H36M_32
 
@@ -69,8 +69,10 @@ def test_knee_and_elbow_angles_within_limits_and_knees_bend_forward(seqs):
 def test_feet_on_floor_and_upright(seqs):
     for s, v in seqs.items():
         for (action, _), joints in v.items():
-            lowest = joints[:, FOOT_JOINTS, 2].min(-1)
-            assert (lowest >= 0).all() and (lowest <= 5.01).all(), (s, action)
+            # The lowest support point (feet, or knees / pelvis / hands resting at their height) is on the floor.
+            support = joints[:, list(SUPPORT), 2] - np.array(list(SUPPORT.values()))
+            assert (support.min(-1) >= 0).all() and (support.min(-1) <= 5.01).all(), (s, action)
+            assert (joints[..., 2] > -1).all(), (s, action)
             if action in ("Directions", "Discussion", "Smoking", "Greeting"):
                 # Standing: both feet down (each foot's lowest joint near the floor), head high.
                 for foot in ((3, 4, 5), (8, 9, 10)):

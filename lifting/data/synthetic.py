@@ -30,8 +30,11 @@ FPS = 10.0
 SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 # Frames per file; 7 subjects x 30 files x 112 frames x 4 cameras = 94,080 samples by default.
 SIZES = {"default": 112, "tiny": 3}
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FOOT_JOINTS = (3, 4, 5, 8, 9, 10)
+# Joints that can carry the body on the floor, with the height of their centre above the floor when
+# they do (mm): feet, knees (kneeling), the pelvis (sitting on the floor), the hands (leaning on them).
+SUPPORT = {3: 0, 4: 0, 5: 0, 8: 0, 9: 0, 10: 0, 2: 50, 7: 50, 0: 100, 21: 10, 29: 10}
 
 # Rest pose in the body frame (x forward, y to the person's left, z up), arms hanging, feet flat:
 # direction of every bone (child minus parent) and the canonical Human3.6M bone length in mm.
@@ -229,18 +232,75 @@ def _weight_shift(rng, t, d: dict) -> None:
 
 
 def _sit(rng, t, deep: bool = False) -> dict:
-    """Sitting on a chair (or low, when `deep`): thighs near horizontal, shanks near vertical, feet flat."""
+    """Sitting on a chair (or low, when `deep`): thighs near horizontal, feet on the floor, reclining,
+    upright or leaning forward; legs tucked in, at right angles or stretched out, sometimes crossed."""
     d = _upright(rng, t)
-    d["pelvis_pitch"] = rng.uniform(-20, 8) + _wander(rng, t, 4)
-    d["spine_bend"] = rng.uniform(0, 30) + _wander(rng, t, 6)
-    lo, hi = (100, 120) if deep else (75, 100)
+    posture = rng.choice(["recline", "upright", "forward"], p=[0.35, 0.4, 0.25])
+    pitch = {"recline": (-25, -8), "upright": (-10, 8), "forward": (8, 30)}[posture]
+    d["pelvis_pitch"] = rng.uniform(*pitch) + _wander(rng, t, 4)
+    d["spine_bend"] = rng.uniform(-10, 30) + (10 if posture == "forward" else 0) + _wander(rng, t, 6)
+    lo, hi = (100, 120) if deep else (70, 100)
+    stretch = rng.uniform(-40, 25)  # knee bend around a right angle: < 0 feet forward, > 0 tucked in
     for s in "lr":
         d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(lo, hi) + _wander(rng, t, 5)
-        d[f"{s}_hip_abd"] = rng.uniform(0, 22) + _wander(rng, t, 4)
-        d[f"{s}_knee"] = rng.uniform(70, 115) + (20 if deep else 0) + _wander(rng, t, 8)
-        d[f"{s}_sho_flex"] = rng.uniform(10, 45) + _wander(rng, t, 8)
-        d[f"{s}_elbow"] = rng.uniform(40, 100) + _wander(rng, t, 10)
+        d[f"{s}_hip_abd"] = rng.uniform(-5, 25) + _wander(rng, t, 4)
+        d[f"{s}_hip_rot"] = rng.uniform(-25, 15) + _wander(rng, t, 5)
+        d[f"{s}_knee"] = 90 + stretch + rng.uniform(-15, 15) + (20 if deep else 0) + _wander(rng, t, 10)
+        d[f"{s}_sho_flex"] = rng.uniform(0, 50) + _wander(rng, t, 8)
+        d[f"{s}_elbow"] = rng.uniform(30, 110) + _wander(rng, t, 10)
     _feet_flat(d)
+    if rng.random() < 0.3:  # one leg crossed over the other: thigh raised and adducted, foot off the floor
+        s = "lr"[rng.integers(2)]
+        d[f"{s}_hip_flex"] = d[f"{s}_hip_flex"] + rng.uniform(5, 20)
+        d[f"{s}_hip_abd"] = rng.uniform(-25, -12) + _wander(rng, t, 3)
+        d[f"{s}_hip_rot"] = rng.uniform(-10, 10)
+        d[f"{s}_knee"] = d[f"{s}_hip_flex"] - d["pelvis_pitch"] + rng.uniform(-10, 15) + _wander(rng, t, 5)
+        d[f"{s}_ankle"] = rng.uniform(0, 30) + _wander(rng, t, 5)
+    return d
+
+
+def _floor_sit(rng, t) -> dict:
+    """Sitting on the floor: cross-legged, legs stretched out or knees up, often leaning on the hands."""
+    d = _upright(rng, t)
+    d["pelvis_pitch"] = rng.uniform(-30, 5) + _wander(rng, t, 4)
+    d["spine_bend"] = rng.uniform(0, 35) + _wander(rng, t, 6)
+    style = rng.choice(["cross", "stretch", "knees_up"])
+    for s in "lr":
+        d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(75, 100) + _wander(rng, t, 5)
+        if style == "cross":
+            d[f"{s}_hip_abd"] = rng.uniform(30, 45)
+            d[f"{s}_hip_rot"] = rng.uniform(-30, -15)
+            d[f"{s}_knee"] = rng.uniform(115, 145) + _wander(rng, t, 4)
+        elif style == "stretch":
+            d[f"{s}_hip_abd"] = rng.uniform(0, 20) + _wander(rng, t, 4)
+            d[f"{s}_knee"] = rng.uniform(0, 40) + _wander(rng, t, 8)
+        else:
+            d[f"{s}_hip_flex"] = d[f"{s}_hip_flex"] + rng.uniform(10, 30)
+            d[f"{s}_hip_abd"] = rng.uniform(0, 25) + _wander(rng, t, 4)
+            d[f"{s}_knee"] = rng.uniform(90, 140) + _wander(rng, t, 8)
+        d[f"{s}_ankle"] = rng.uniform(-10, 30) + _wander(rng, t, 5)
+    if rng.random() < 0.5:  # leaning back on straight arms
+        for s in "lr":
+            d[f"{s}_sho_flex"] = rng.uniform(-40, -20) + _wander(rng, t, 4)
+            d[f"{s}_sho_abd"] = rng.uniform(10, 30)
+            d[f"{s}_elbow"] = rng.uniform(0, 15)
+    return d
+
+
+def _kneel(rng, t) -> dict:
+    """Kneeling on one or both knees, trunk upright or leaning forward."""
+    d = _upright(rng, t)
+    d["pelvis_pitch"] = rng.uniform(-5, 25) + _wander(rng, t, 4)
+    d["spine_bend"] = rng.uniform(0, 25) + _wander(rng, t, 5)
+    for s in "lr":
+        d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(-5, 30) + _wander(rng, t, 4)
+        d[f"{s}_knee"] = rng.uniform(85, 135) + _wander(rng, t, 4)
+        d[f"{s}_ankle"] = rng.uniform(20, 45)
+    if rng.random() < 0.6:  # one foot forward on the floor
+        s = "lr"[rng.integers(2)]
+        d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(70, 100)
+        d[f"{s}_knee"] = rng.uniform(80, 110)
+        d[f"{s}_ankle"] = d[f"{s}_hip_flex"] - d[f"{s}_knee"] - d["pelvis_pitch"]
     return d
 
 
@@ -349,11 +409,17 @@ def _action_angles(action: str, rng, t) -> tuple[dict, dict | None]:
     if recipe == "sit":
         d = _sit(rng, t)
     elif recipe == "sit_down":
-        # Stand <-> sit/crouch transitions; the pelvis height follows from the feet staying on the floor.
-        low = _sit(rng, t, deep=rng.random() < 0.5) if rng.random() < 0.7 else _crouch(rng, t)
-        d = _blend(_upright(rng, t), low, _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.4, 0.8)))
+        # Sitting on the floor, or stand <-> sit/crouch transitions; the body rests on whatever
+        # support joints are lowest (feet, knees, pelvis, hands).
+        pick = rng.random()
+        if pick < 0.45:
+            d = _floor_sit(rng, t)
+        else:
+            low = _sit(rng, t, deep=rng.random() < 0.5) if pick < 0.8 else _crouch(rng, t)
+            d = _blend(_upright(rng, t), low, _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.5, 0.9)))
     elif recipe == "stand_crouch":
-        d = _blend(_upright(rng, t), _crouch(rng, t), _activity(rng, t, 0.03, 0.1, duty=rng.uniform(0.2, 0.6)))
+        low = _crouch(rng, t) if rng.random() < 0.7 else _kneel(rng, t)
+        d = _blend(_upright(rng, t), low, _activity(rng, t, 0.03, 0.1, duty=rng.uniform(0.2, 0.6)))
     elif recipe == "stand_bend":
         d = _blend(_upright(rng, t), _bend(rng, t), _activity(rng, t, 0.04, 0.15, duty=rng.uniform(0.2, 0.6)))
     else:
@@ -411,8 +477,10 @@ def synthetic_sequence(action: str, num_frames: int, rng: np.random.Generator,
     joints = forward_kinematics(local_rotations(clip_to_limits(dofs)), canonical_offsets() * bone_scale[:, None])
     yaw_rot = _rot(2, yaw)
     joints = joints @ yaw_rot.swapaxes(-1, -2)
-    contact = rng.uniform(0, 5)  # mm between the lowest foot joint centre and the floor
-    joints[..., 2] += contact - joints[:, FOOT_JOINTS, 2].min(-1, keepdims=True)
+    # The lowest support point (joint centre minus its height when resting on the floor) touches the floor.
+    support = np.array(list(SUPPORT))
+    lowest = (joints[:, support, 2] - np.array(list(SUPPORT.values()))).min(-1, keepdims=True)
+    joints[..., 2] += rng.uniform(0, 5) - lowest
     joints[..., :2] += xy[:, None, :] - xy.mean(0)
     return joints
 
