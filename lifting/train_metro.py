@@ -40,29 +40,30 @@ class Dist:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    distributed: bool = False
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
     def barrier(self) -> None:
-        if self.world > 1:
+        if self.distributed:
             torch_dist.barrier()
 
 
 def setup_distributed(device_name: str) -> Dist:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on CPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    """Join the process group when launched by torchrun (RANK/WORLD_SIZE set, even for one process): nccl on
+    CUDA, gloo on CPU. A plain `python main_metro.py` runs single-process without DDP."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return Dist(device=engine.select_device(device_name))
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
     device = engine.select_device(device_name)
     if device.type == "cuda":
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
     if not torch_dist.is_initialized():
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank=rank, world=world, device=device)
+    return Dist(rank=rank, world=world, device=device, distributed=True)
 
 
 def cleanup_distributed() -> None:
@@ -170,7 +171,10 @@ def evaluate(model: MetroNet, batches: Iterator[dict[str, Any]], cfg: dict[str, 
            "mpjpe_framewise": res["mpjpe_framewise"], "pa_mpjpe_framewise": res["pa_mpjpe_framewise"],
            "mean_pose_mpjpe": metrics.evaluate_poses(mean, gt, actions)["mpjpe"],
            "pck150": metrics.pck(metrics.mpjpe_errors(rel, gt)), "per_action": res.get("per_action", {})}
-    back = lambda p: np.einsum("nji,nki->nkj", rot, p)          # R^T p: crop frame -> original camera
+    from .data.crops import to_original_frame
+
+    unflipped = torch.zeros(len(rot), dtype=torch.bool)
+    back = lambda p: to_original_frame(torch.from_numpy(p), torch.from_numpy(rot), unflipped).numpy()
     out.update(metrics.mrpe(back(pose_abs)[:, 0], back(gt)[:, 0]))
     out["a_mpjpe"] = float(metrics.joint_errors(pose_abs, gt).mean())
     out["num_test_crops"] = int(len(gt))
@@ -191,7 +195,7 @@ def truncated_metrics(res: dict[str, Any]) -> dict[str, float]:
 
 def _any_rank(flag: bool, dist: Dist) -> bool:
     """True if `flag` is true on any rank (keeps ranks stepping in lockstep when one hits a time limit)."""
-    if dist.world == 1:
+    if not dist.distributed:
         return flag
     t = torch.tensor([float(flag)], device=dist.device)
     torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
@@ -243,7 +247,7 @@ def train(cfg: dict[str, Any], data: TrainData, dist: Dist, resume: bool = False
     train_seconds = float(extra.get("train_seconds", 0.0))
     samples_seen = int(extra.get("samples_seen", 0))
     net = model
-    if dist.world > 1:
+    if dist.distributed:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
     if cfg["compile"]:

@@ -279,3 +279,21 @@ def test_bad_cli_input_is_one_line_error(args, needle, tmp_path, monkeypatch, ca
     code, _, err = _cli(monkeypatch, capsys, *args)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert needle in err
+
+
+def test_flip_average_of_an_equivariant_prediction_is_unchanged():
+    from lifting.inference import average_flipped
+    from lifting.skeletons import H36M_17
+
+    g = torch.Generator().manual_seed(0)
+    S = 64
+    K_crop = torch.tensor([[100.0, 0, (S - 1) / 2], [0, 100.0, (S - 1) / 2], [0, 0, 1]]).expand(2, 3, 3)
+    out = {"pose3d_rel": torch.randn(2, 17, 3, generator=g) * 300, "pose2d": torch.rand(2, 17, 2, generator=g) * S}
+    perm = list(H36M_17.flip_perm)
+    mirrored = {"pose3d_rel": out["pose3d_rel"][:, perm] * torch.tensor([-1.0, 1.0, 1.0]),
+                "pose2d": torch.stack([S - 1 - out["pose2d"][..., 0], out["pose2d"][..., 1]], -1)[:, perm]}
+    avg = average_flipped(out, mirrored, K_crop)
+    assert torch.allclose(avg["pose3d_rel"], out["pose3d_rel"], atol=1e-4)
+    assert torch.allclose(avg["pose2d"], out["pose2d"], atol=1e-4)
+    shifted = average_flipped(out, {**mirrored, "pose2d": mirrored["pose2d"] + torch.tensor([2.0, 0.0])}, K_crop)
+    assert torch.allclose(shifted["pose2d"][..., 0], out["pose2d"][..., 0] - 1.0, atol=1e-4)   # mirrored back
