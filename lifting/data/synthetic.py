@@ -3,8 +3,9 @@
 Poses come from forward kinematics of the 32-joint Human3.6M skeleton (including its coincident,
 zero-length joints) driven by joint angles that stay inside anatomical limits. Each file is one
 smooth motion of `frames_per_sequence` frames at 10 fps (the rate of the shared real set): walking
-on a curved path with a gait cycle, standing with gestures, sitting, crouching, bending forward,
-arm raises, hands to the face, and blends between them (standing up / sitting down). Bone lengths
+on a curved path with a gait cycle, standing with gestures (arms hanging, folded, on the hips),
+sitting on a chair or on the floor, crouching, kneeling, bending forward, arm raises, hands to the
+face, and blends between them (standing up / sitting down). Bone lengths
 vary per synthetic subject around the canonical Human3.6M skeleton. Every sequence is placed in
 the Human3.6M world frame (mm, z up, floor z = 0, mean pelvis at the origin, random heading) so
 that every joint projects inside all four real cameras' images, and is written in the
@@ -30,11 +31,11 @@ FPS = 10.0
 SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 # Frames per file; 7 subjects x 30 files x 112 frames x 4 cameras = 94,080 samples by default.
 SIZES = {"default": 112, "tiny": 3}
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FOOT_JOINTS = (3, 4, 5, 8, 9, 10)
 # Joints that can carry the body on the floor, with the height of their centre above the floor when
 # they do (mm): feet, knees (kneeling), the pelvis (sitting on the floor), the hands (leaning on them).
-SUPPORT = {3: 0, 4: 0, 5: 0, 8: 0, 9: 0, 10: 0, 2: 50, 7: 50, 0: 100, 21: 10, 29: 10}
+SUPPORT = {3: 30, 4: 0, 5: 0, 8: 30, 9: 0, 10: 0, 2: 50, 7: 50, 0: 100, 21: 10, 29: 10}
 
 # Rest pose in the body frame (x forward, y to the person's left, z up), arms hanging, feet flat:
 # direction of every bone (child minus parent) and the canonical Human3.6M bone length in mm.
@@ -63,7 +64,7 @@ LIMITS = {
     "pelvis_pitch": (-25, 70), "pelvis_roll": (-10, 10), "pelvis_yaw": (-20, 20),
     "spine_bend": (-20, 60), "spine_side": (-25, 25), "spine_twist": (-35, 35),
     "neck_bend": (-30, 45), "neck_side": (-25, 25), "neck_twist": (-60, 60),
-    "hip_flex": (-25, 125), "hip_abd": (-8, 45), "hip_rot": (-30, 30), "knee": (0, 150),
+    "hip_flex": (-25, 125), "hip_abd": (-15, 45), "hip_rot": (-30, 30), "knee": (0, 150),
     "ankle": (-35, 45),
     "sho_flex": (-40, 175), "sho_abd": (3, 170), "sho_rot": (-40, 70), "elbow": (0, 150),
     "wrist": (-40, 40),
@@ -79,12 +80,12 @@ ACTION_RECIPES = {
     "Greeting": ("stand", {"gesture": 1.0, "wave": True, "turn": 30}),
     "Phoning": ("sit", {"face": 1.0, "hold": True}),
     "Photo": ("stand_crouch", {"face": 1.0, "both": True}),
-    "Posing": ("stand_crouch", {"gesture": 1.0, "raise": True}),
+    "Posing": ("stand", {"gesture": 1.0, "raise": True, "weight_shift": True}),
     "Purchases": ("stand_bend", {"gesture": 0.5}),
     "Sitting": ("sit", {"gesture": 0.5}),
     "SittingDown": ("sit_down", {}),
     "Smoking": ("stand", {"face": 1.0, "turn": 20}),
-    "Waiting": ("stand_bend", {"gesture": 0.3, "weight_shift": True}),
+    "Waiting": ("stand", {"gesture": 0.3, "weight_shift": True}),
     "WalkDog": ("walk", {"lean": (8, 25), "leash": True}),
     "Walking": ("walk", {}),
     "WalkTogether": ("walk", {"slow": True, "look": True}),
@@ -203,21 +204,34 @@ def _upright(rng, t) -> dict:
     d["spine_bend"] = rng.uniform(-4, 10) + _wander(rng, t, 5)
     d["spine_side"] = _wander(rng, t, 4)
     d["spine_twist"] = _wander(rng, t, 8)
-    d["neck_bend"] = rng.uniform(-5, 15) + _wander(rng, t, 8)
+    d["neck_bend"] = rng.uniform(0, 25) + _wander(rng, t, 8)
     d["neck_side"] = _wander(rng, t, 6)
     d["neck_twist"] = _wander(rng, t, 25)
     for s in "lr":
         d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(-6, 6) + _wander(rng, t, 4)
-        d[f"{s}_hip_abd"] = rng.uniform(0, 10) + _wander(rng, t, 3)
+        d[f"{s}_hip_abd"] = rng.uniform(-6, 6) + _wander(rng, t, 3)
         d[f"{s}_hip_rot"] = rng.uniform(-15, 10) + _wander(rng, t, 4)
-        d[f"{s}_knee"] = rng.uniform(0, 10) + np.abs(_wander(rng, t, 5))
-        d[f"{s}_sho_flex"] = rng.uniform(-10, 20) + _wander(rng, t, 10)
-        d[f"{s}_sho_abd"] = rng.uniform(6, 20) + _wander(rng, t, 5)
-        d[f"{s}_sho_rot"] = rng.uniform(-10, 40) + _wander(rng, t, 10)
-        d[f"{s}_elbow"] = rng.uniform(5, 45) + _wander(rng, t, 15)
+        d[f"{s}_knee"] = rng.uniform(0, 12) + np.abs(_wander(rng, t, 6))
         d[f"{s}_wrist"] = _wander(rng, t, 15)
+        _rest_arm(rng, t, d, s)
     _feet_flat(d)
     return d
+
+
+def _rest_arm(rng, t, d: dict, side: str) -> None:
+    """An arm not gesturing: hanging, bent with the hand in front of the body (arms folded, holding
+    something, hands together), or with the hand on the hip."""
+    pose = rng.choice(["hang", "front", "hip"], p=[0.3, 0.55, 0.15])
+    if pose == "hang":
+        flex, abd, rot, elbow = rng.uniform(-10, 25), rng.uniform(6, 20), rng.uniform(-10, 40), rng.uniform(5, 60)
+    elif pose == "front":
+        flex, abd, rot, elbow = rng.uniform(0, 45), rng.uniform(5, 25), rng.uniform(30, 70), rng.uniform(80, 140)
+    else:
+        flex, abd, rot, elbow = rng.uniform(-25, 0), rng.uniform(30, 55), rng.uniform(40, 70), rng.uniform(90, 125)
+    d[f"{side}_sho_flex"] = flex + _wander(rng, t, 8)
+    d[f"{side}_sho_abd"] = abd + _wander(rng, t, 4)
+    d[f"{side}_sho_rot"] = rot + _wander(rng, t, 8)
+    d[f"{side}_elbow"] = elbow + _wander(rng, t, 12)
 
 
 def _weight_shift(rng, t, d: dict) -> None:
@@ -239,15 +253,15 @@ def _sit(rng, t, deep: bool = False) -> dict:
     pitch = {"recline": (-25, -8), "upright": (-10, 8), "forward": (8, 30)}[posture]
     d["pelvis_pitch"] = rng.uniform(*pitch) + _wander(rng, t, 4)
     d["spine_bend"] = rng.uniform(-10, 30) + (10 if posture == "forward" else 0) + _wander(rng, t, 6)
-    lo, hi = (100, 120) if deep else (70, 100)
-    stretch = rng.uniform(-40, 25)  # knee bend around a right angle: < 0 feet forward, > 0 tucked in
+    lo, hi = (95, 120) if deep else (45, 90)
+    stretch = rng.uniform(-60, 35)  # knee bend around a right angle: < 0 feet forward, > 0 tucked in
     for s in "lr":
         d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(lo, hi) + _wander(rng, t, 5)
-        d[f"{s}_hip_abd"] = rng.uniform(-5, 25) + _wander(rng, t, 4)
+        d[f"{s}_hip_abd"] = rng.uniform(-10, 15) + _wander(rng, t, 4)
         d[f"{s}_hip_rot"] = rng.uniform(-25, 15) + _wander(rng, t, 5)
         d[f"{s}_knee"] = 90 + stretch + rng.uniform(-15, 15) + (20 if deep else 0) + _wander(rng, t, 10)
         d[f"{s}_sho_flex"] = rng.uniform(0, 50) + _wander(rng, t, 8)
-        d[f"{s}_elbow"] = rng.uniform(30, 110) + _wander(rng, t, 10)
+        d[f"{s}_elbow"] = rng.uniform(30, 130) + _wander(rng, t, 10)
     _feet_flat(d)
     if rng.random() < 0.3:  # one leg crossed over the other: thigh raised and adducted, foot off the floor
         s = "lr"[rng.integers(2)]
@@ -260,25 +274,25 @@ def _sit(rng, t, deep: bool = False) -> dict:
 
 
 def _floor_sit(rng, t) -> dict:
-    """Sitting on the floor: cross-legged, legs stretched out or knees up, often leaning on the hands."""
+    """Sitting on the floor: legs stretched out or knees up, often leaning back on the hands."""
     d = _upright(rng, t)
-    d["pelvis_pitch"] = rng.uniform(-30, 5) + _wander(rng, t, 4)
-    d["spine_bend"] = rng.uniform(0, 35) + _wander(rng, t, 6)
-    style = rng.choice(["cross", "stretch", "knees_up"])
+    d["pelvis_pitch"] = rng.uniform(-25, 20) + _wander(rng, t, 4)
+    d["spine_bend"] = rng.uniform(0, 45) + _wander(rng, t, 6)
+    style = rng.choice(["stretch", "knees_up"])
     for s in "lr":
-        d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(75, 100) + _wander(rng, t, 5)
-        if style == "cross":
-            d[f"{s}_hip_abd"] = rng.uniform(30, 45)
-            d[f"{s}_hip_rot"] = rng.uniform(-30, -15)
-            d[f"{s}_knee"] = rng.uniform(115, 145) + _wander(rng, t, 4)
-        elif style == "stretch":
+        if style == "stretch":
+            d[f"{s}_hip_flex"] = d["pelvis_pitch"] + rng.uniform(78, 95) + _wander(rng, t, 3)
             d[f"{s}_hip_abd"] = rng.uniform(0, 20) + _wander(rng, t, 4)
-            d[f"{s}_knee"] = rng.uniform(0, 40) + _wander(rng, t, 8)
-        else:
-            d[f"{s}_hip_flex"] = d[f"{s}_hip_flex"] + rng.uniform(10, 30)
+            d[f"{s}_knee"] = rng.uniform(0, 15) + _wander(rng, t, 5)
+        else:  # knees up, feet on the floor in front of the pelvis
+            thigh = rng.uniform(110, 140) + _wander(rng, t, 4)  # from straight down
+            shank = np.degrees(np.arccos(np.clip((40 - 443 * np.cos(np.radians(thigh))) / 454, -1, 1)))
+            d[f"{s}_hip_flex"] = d["pelvis_pitch"] + thigh
             d[f"{s}_hip_abd"] = rng.uniform(0, 25) + _wander(rng, t, 4)
-            d[f"{s}_knee"] = rng.uniform(90, 140) + _wander(rng, t, 8)
+            d[f"{s}_knee"] = thigh - shank
         d[f"{s}_ankle"] = rng.uniform(-10, 30) + _wander(rng, t, 5)
+    if style == "knees_up":
+        _feet_flat(d)
     if rng.random() < 0.5:  # leaning back on straight arms
         for s in "lr":
             d[f"{s}_sho_flex"] = rng.uniform(-40, -20) + _wander(rng, t, 4)
@@ -370,7 +384,7 @@ def _walk(rng, t, lean=(0, 8), slow=False, leash=False, look=False) -> tuple[dic
     d = _upright(rng, t)
     cadence = rng.uniform(0.7, 0.85) if slow else rng.uniform(0.8, 1.0)  # gait cycles per second
     phase = 2 * np.pi * cadence * t + rng.uniform(0, 2 * np.pi)
-    hip_amp, knee_amp, arm_amp = rng.uniform(15, 22), rng.uniform(40, 55), rng.uniform(6, 20)
+    hip_amp, knee_amp, arm_amp = rng.uniform(15, 22), rng.uniform(45, 65), rng.uniform(6, 20)
     d["pelvis_pitch"] = rng.uniform(*lean) + _wander(rng, t, 2)
     d["pelvis_yaw"] = 4 * np.sin(phase) + _wander(rng, t, 2)
     d["spine_twist"] = -3 * np.sin(phase) + _wander(rng, t, 3)
@@ -380,13 +394,17 @@ def _walk(rng, t, lean=(0, 8), slow=False, leash=False, look=False) -> tuple[dic
         # Swing-phase knee peak shortly after the hip passes neutral; small loading peak after heel strike.
         knee = 4 + knee_amp * np.maximum(0, np.cos(ph - 0.1)) ** 3 + 12 * np.maximum(0, np.cos(ph - 2.1)) ** 4
         d[f"{s}_hip_flex"] = d["pelvis_pitch"] + hip
-        d[f"{s}_hip_abd"] = rng.uniform(0, 5) + 2 * np.sin(ph)
+        d[f"{s}_hip_abd"] = rng.uniform(-4, 2) + 2 * np.sin(ph)
         d[f"{s}_knee"] = knee
         d[f"{s}_ankle"] = 0.6 * (hip - knee) + 15 * np.maximum(0, np.cos(ph + 1.3)) ** 3
         # The arm swings with the opposite leg.
         d[f"{s}_sho_flex"] = rng.uniform(0, 10) - arm_amp * np.sin(ph)
-        d[f"{s}_sho_abd"] = rng.uniform(6, 15) + _wander(rng, t, 3)
-        d[f"{s}_elbow"] = rng.uniform(10, 30) + 0.5 * arm_amp * (1 - np.sin(ph))
+        d[f"{s}_sho_abd"] = rng.uniform(6, 20) + _wander(rng, t, 3)
+        d[f"{s}_elbow"] = rng.uniform(10, 50) + 0.5 * arm_amp * (1 - np.sin(ph))
+        if rng.random() < 0.25:  # carrying something / hand in front (phone, cup): arm held bent
+            d[f"{s}_sho_flex"] = rng.uniform(0, 40) + _wander(rng, t, 5)
+            d[f"{s}_sho_rot"] = rng.uniform(20, 60) + _wander(rng, t, 5)
+            d[f"{s}_elbow"] = rng.uniform(60, 140) + _wander(rng, t, 8)
     if leash:
         side = "lr"[rng.integers(2)]
         d[f"{side}_sho_flex"] = rng.uniform(20, 50) + _wander(rng, t, 10)
@@ -394,7 +412,7 @@ def _walk(rng, t, lean=(0, 8), slow=False, leash=False, look=False) -> tuple[dic
         d["neck_bend"] = rng.uniform(10, 35) + _wander(rng, t, 8)
     if look:
         d["neck_twist"] = rng.uniform(-35, 35) + _wander(rng, t, 10)
-    stride = rng.uniform(1.0, 1.4) * (0.85 if slow else 1.0)  # m per gait cycle
+    stride = rng.uniform(0.9, 1.3) * (0.85 if slow else 1.0)  # m per gait cycle
     path = {"speed": stride * cadence * 1000.0, "radius": rng.uniform(900, 1500),
             "turn": rng.choice([-1.0, 1.0])}
     return d, path
@@ -412,14 +430,16 @@ def _action_angles(action: str, rng, t) -> tuple[dict, dict | None]:
         # Sitting on the floor, or stand <-> sit/crouch transitions; the body rests on whatever
         # support joints are lowest (feet, knees, pelvis, hands).
         pick = rng.random()
-        if pick < 0.45:
+        if pick < 0.5:
             d = _floor_sit(rng, t)
+        elif pick < 0.8:
+            other = _crouch(rng, t) if rng.random() < 0.5 else _kneel(rng, t)
+            d = _blend(_floor_sit(rng, t), other, _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.2, 0.5)))
         else:
-            low = _sit(rng, t, deep=rng.random() < 0.5) if pick < 0.8 else _crouch(rng, t)
-            d = _blend(_upright(rng, t), low, _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.5, 0.9)))
+            d = _blend(_upright(rng, t), _sit(rng, t, deep=True), _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.7, 0.95)))
     elif recipe == "stand_crouch":
         low = _crouch(rng, t) if rng.random() < 0.7 else _kneel(rng, t)
-        d = _blend(_upright(rng, t), low, _activity(rng, t, 0.03, 0.1, duty=rng.uniform(0.2, 0.6)))
+        d = _blend(_upright(rng, t), low, _activity(rng, t, 0.03, 0.1, duty=rng.uniform(0.1, 0.5)))
     elif recipe == "stand_bend":
         d = _blend(_upright(rng, t), _bend(rng, t), _activity(rng, t, 0.04, 0.15, duty=rng.uniform(0.2, 0.6)))
     else:
