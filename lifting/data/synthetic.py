@@ -32,7 +32,6 @@ SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 # Frames per file; 7 subjects x 30 files x 112 frames x 4 cameras = 94,080 samples by default.
 SIZES = {"default": 112, "tiny": 3}
 FORMAT_VERSION = 3
-FOOT_JOINTS = (3, 4, 5, 8, 9, 10)
 # Joints that can carry the body on the floor, with the height of their centre above the floor when
 # they do (mm): feet, knees (kneeling), the pelvis (sitting on the floor), the hands (leaning on them).
 SUPPORT = {3: 30, 4: 0, 5: 0, 8: 30, 9: 0, 10: 0, 2: 50, 7: 50, 0: 100, 21: 10, 29: 10}
