@@ -136,3 +136,14 @@ def test_replace_2d_missing_frames(tmp_path):
     save_npz(tmp_path / "nokey.npz", joints2d_px=ps.joints2d_px)
     with pytest.raises(UserError, match="missing key 'subject'"):
         replace_2d_from_predictions(ps, tmp_path / "nokey.npz")
+
+
+def test_replace_2d_maps_pixels_of_resized_images_into_the_pose_set_camera(tmp_path):
+    """Predictions on a 1/4-size image (f/4, c/4) land on the full-resolution pixels of the same rays."""
+    ps = make_poseset().convert("h36m_17")
+    f_small, c_small = ps.cam_f / 4, ps.cam_c / 4
+    small = (ps.joints2d_px - ps.cam_c[:, None]) / ps.cam_f[:, None] * f_small[:, None] + c_small[:, None]
+    keys = {k: ps.arrays()[k] for k in ("subject", "action", "subaction", "camera", "frame")}
+    save_npz(tmp_path / "pred.npz", joints2d_px=small, cam_f=f_small, cam_c=c_small, **keys)
+    out = replace_2d_from_predictions(ps, tmp_path / "pred.npz")
+    np.testing.assert_allclose(out.joints2d_px, ps.joints2d_px, atol=1e-3)

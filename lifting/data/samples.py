@@ -162,7 +162,8 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
     """Swap the GT 2D of `poseset` for predicted 2D read from `npz_path`, matched by row key.
 
     The predictions file holds `joints2d_px` (M, J, 2) and the five key arrays (any row order, may
-    cover more frames than the pose set). An optional scalar `skeleton` key names its joint set, which
+    cover more frames than the pose set). With `cam_f`/`cam_c` (M, 2), the intrinsics of the images the
+    predictions were made on, pixels are mapped into the pose set's camera (pinhole, no distortion). An optional scalar `skeleton` key names its joint set, which
     is then converted to the pose set's; without it J must equal the pose set's joint count.
     """
     path = Path(npz_path)
@@ -195,4 +196,13 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
         raise UserError(f"{path}: {int((~found).sum())} of {len(poseset)} frames have no prediction "
                         f"(first missing: subject {first[0]}, {first[1]!r}, subaction {first[2]}, "
                         f"camera {first[3]}, frame {first[4]})")
-    return poseset.with_joints2d(pred[order[pos]].astype(np.float32))
+    pred = pred[order[pos]].astype(np.float64)
+    if "cam_f" in data and "cam_c" in data:
+        # Predictions made on resized images (e.g. rendered datasets) come in that image's pixels:
+        # move them through normalised coordinates into the pose set's camera.
+        for name in ("cam_f", "cam_c"):
+            _check_array(str(path), name, np.asarray(data[name]), m, poseset.num_joints)
+        f_pred = np.asarray(data["cam_f"], np.float64)[order[pos]][:, None, :]
+        c_pred = np.asarray(data["cam_c"], np.float64)[order[pos]][:, None, :]
+        pred = (pred - c_pred) / f_pred * poseset.cam_f[:, None, :] + poseset.cam_c[:, None, :]
+    return poseset.with_joints2d(pred.astype(np.float32))
