@@ -332,13 +332,13 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
             optimizer.step()
             step += 1
-            if step % 100 == 0:
+            if step % 100 == 0:  # reading the loss synchronises a GPU, so only now and then
+                if not torch.isfinite(loss):
+                    raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower lr or check the data")
                 logger.scalar("train/loss", loss.item(), step)
                 logger.scalar("train/lr", lr, step)
                 for k, v in parts.items():
                     logger.scalar(f"train/loss_{k}", v.item(), step)
-            if not torch.isfinite(loss):
-                raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower lr or check the data")
         history["train_seconds"] += time.perf_counter() - t_epoch
         history["outside_seconds"] += outside
         history["samples"] += min(len(train), steps_per_epoch * cfg["batch_size"])
