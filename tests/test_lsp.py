@@ -193,6 +193,9 @@ def test_eval_only_reproduces_the_loaded_run_and_fine_tuning_continues(trained):
     assert ev["pair_accuracy"] == pytest.approx(res["pair_accuracy"]) and ev["epochs_run"] == 0
     ft = run(_cfg(tmp, tmp / "rel.json", "ft", f"load={tmp / 'scratch'}", "epochs=2"))
     assert ft["pair_accuracy"] > 0.6 and ft["loaded_from"] == str(tmp / "scratch")
+    # A run trained from scratch on LSP carries no Human3.6M limb averages to fine-tune with.
+    with pytest.raises(UserError, match="avg_human36"):
+        run(_cfg(tmp, tmp / "rel.json", "ft2", f"load={tmp / 'ft'}", "epochs=1", "limb_type=avg_human36"))
 
 
 def test_resume_gives_the_same_numbers(tmp_path):
