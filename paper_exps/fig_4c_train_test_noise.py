@@ -1,4 +1,5 @@
-"""Fig. 4c of Ronchi et al. (train_test noise): PA-MPJPE under the same Gaussian 2D noise in training and test.
+"""Fig. 4c of Ronchi et al. (train+test noise): PA-MPJPE under the same Gaussian 2D noise in training
+and test.
 
     python paper_exps/fig_4c_train_test_noise.py --data-dir DIR [--detections-dir DIR] [--seeds N] [--jobs N] [--quick]
 

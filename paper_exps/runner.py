@@ -257,8 +257,8 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                     run_dir = out_root / row.name / f"seed_{seed}"
                     cfg = row_config(experiment, row, args, seed)
                     cfg["out_dir"] = str(run_dir)
-                    if row.load_from:
-                        cfg["load"] = str(out_root / row.load_from / f"seed_{seed}")
+                    if row.load_from:  # the final weights of that row's run with the same seed
+                        cfg["load"] = str(out_root / row.load_from / f"seed_{seed}" / "last.pt")
                     reason = missing_input(row, cfg)
                     if reason:
                         status[row.name] = {"status": "skipped", "reason": reason}

@@ -81,17 +81,22 @@ def test_rows_carry_their_yaml_settings(results):
     assert cfg("fig_4ab", "ours")["save_predictions"] is True
     assert cfg("fig_5", "h36m_rel_14")["skeleton"] == "lsp_14"
     ft = cfg("fig_5", "lsp_rel_ft")
-    assert ft["limb_type"] == "avg_human36" and ft["load"].endswith(str(Path("h36m_rel_14") / "seed_0"))
+    assert ft["limb_type"] == "avg_human36" and ft["load"].endswith(str(Path("h36m_rel_14") / "seed_0" / "last.pt"))
     assert cfg("fig_5", "lsp_sup_test")["eval_only"] is True
 
 
 def test_test_noise_hurts_the_same_trained_model(results):
     _, s = results
     rows = s["fig_4c_test_noise"]["rows"]
-    # Sup rows of the test-noise experiment train identically (same seed, clean 2D); only test noise differs.
+    # The noisy levels evaluate the level-0 model of the same seed: only the test noise differs.
+    for n in (5, 10, 15, 20):
+        cfg = rows[f"sup_{n}"]["config"]
+        assert cfg["eval_only"] and cfg["load"].endswith(str(Path("sup_0") / "seed_0" / "last.pt"))
+        assert rows[f"sup_{n}"]["epochs_run"] == 0
     errs = [rows[f"sup_{n}"]["mpjpe"] for n in (0, 5, 10, 15, 20)]
     assert errs[0] < errs[2] < errs[4]
-    assert rows["sup_0"]["num_train_samples"] == rows["sup_20"]["num_train_samples"]
+    # Training noise is a different experiment: every level trains its own model there.
+    assert not s["fig_4c_train_test_noise"]["rows"]["sup_10"]["config"]["eval_only"]
 
 
 def test_fig_1d_fractions_shrink_the_training_set(results):
