@@ -31,7 +31,8 @@ if [ "${TINY:-0}" = 1 ]; then
 else
   SPEED=()
   BASE=(device=cuda data_dir="$DATA_DIR" cache_dir="$CACHE" stride=5 test_stride=64 max_test_crops=1024)
-  TRAIN=(iterations=6000 max_train_minutes="$TRAIN_MINUTES" abs_start=1500 log_every=50 checkpoint_every=1000)
+  TRAIN=(iterations=6000 max_train_minutes="$TRAIN_MINUTES" lr=0.0005 abs_start=1500 log_every=50
+         checkpoint_every=1000)
   SMOKE=(iterations=30 max_test_crops=256)
 fi
 
