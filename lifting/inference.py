@@ -124,7 +124,8 @@ def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path,
     """Predict every annotated person of a COCO-layout dataset and write a lifting predictions .npz.
 
     Keys: joints2d_px (N, 17, 2) image px, joints3d_cam (N, 17, 3) camera mm, subject, action (name), subaction,
-    camera, frame, skeleton - the form `lifting.data.samples.replace_2d_from_predictions` reads.
+    camera, frame, skeleton, and cam_f/cam_c (the images' intrinsics, so 2D from resized renderings is mapped into
+    the lifting data's camera) - the form `lifting.data.samples.replace_2d_from_predictions` reads.
     """
     from .data.images import ImageDataset
     from .engine import select_device
@@ -144,5 +145,6 @@ def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path,
     fileio.save_npz(out_path, joints2d_px=np.concatenate(parts["joints2d_px"]).astype(np.float32),
                     joints3d_cam=np.concatenate(parts["joints3d_cam"]).astype(np.float32),
                     subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
-                    camera=dataset.camera, frame=dataset.frame, skeleton=np.array(H36M_17.name))
+                    camera=dataset.camera, frame=dataset.frame, skeleton=np.array(H36M_17.name),
+                    cam_f=dataset.f.astype(np.float32), cam_c=dataset.c.astype(np.float32))
     return len(dataset)
