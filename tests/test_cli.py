@@ -28,7 +28,8 @@ def assert_one_line_error(proc, *fragments):
 def trained(tmp_path_factory, tiny_h36m):
     out = tmp_path_factory.mktemp("run")
     proc = cli("main_human36.py", "--set", f"data_dir={tiny_h36m}", f"cache_dir={out / 'cache'}", f"out_dir={out}",
-               "epochs=1", "linear_size=32", "num_stage=1", "tensorboard=false", "train_subjects=[1]", "test_subjects=[9]")
+               "epochs=1", "linear_size=32", "num_stage=1", "tensorboard=false", "compile=false", "train_subjects=[1]",
+               "test_subjects=[9]")
     assert proc.returncode == 0, proc.stderr
     return out
 

@@ -17,7 +17,7 @@ from lifting.train_lifting import run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["linear_size=128", "num_stage=1", "dropout=0.1", "batch_size=64", "tensorboard=false", "progress=false",
-        "train_subjects=[1,5,6]", "test_subjects=[9]", "num_threads=1", "warmup_steps=0"]
+        "train_subjects=[1,5,6]", "test_subjects=[9]", "num_threads=1", "warmup_steps=0", "compile=false"]
 
 
 def tiny_cfg(tmp_path, data_dir, *extra):
@@ -44,8 +44,9 @@ def test_supervised_run_writes_results(tmp_path, tiny_h36m):
 
 
 def test_relative_run_learns_depth_order(tmp_path, tiny_h36m):
-    res = run(tiny_cfg(tmp_path, tiny_h36m, "model=relative", "num_pairs=all", "epochs=4", "lr=0.001"))
-    assert np.isfinite(res["pa_mpjpe"]) and res["pa_mpjpe"] < 300.0
+    untrained = run(tiny_cfg(tmp_path, tiny_h36m, "model=relative", "num_pairs=all", "epochs=0"))
+    res = run(tiny_cfg(tmp_path, tiny_h36m, "model=relative", "num_pairs=all", "epochs=8", "lr=0.002"))
+    assert np.isfinite(res["pa_mpjpe"]) and res["pa_mpjpe"] < 0.85 * untrained["pa_mpjpe"]
 
 
 def test_eval_only_reproduces_metrics(tmp_path, tiny_h36m):
