@@ -136,6 +136,16 @@ def load_training_state(path: str | os.PathLike, model: torch.nn.Module,
     return state["step"], state["epoch"], state.get("extra", {})
 
 
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                   grad_clip: float | None) -> None:
+    """Backward pass, optional global gradient-norm clipping, parameter update."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
 def lr_at(step: int, total_steps: int, base_lr: float, schedule: str, warmup_steps: int = 0,
           decay: float = 0.96, decay_steps: int = 100_000, final_fraction: float = 0.01) -> float:
     """Learning rate at `step` for the named schedule.

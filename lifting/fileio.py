@@ -62,3 +62,19 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
     import torch
 
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
+    """The array stored under `key` in an HDF5 file; a missing key or unreadable file is a one-line UserError."""
+    import h5py
+
+    from .errors import UserError
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            if key not in h5:
+                raise UserError(f"{path}: lacks dataset {key!r} (found: {', '.join(h5.keys()) or 'nothing'})")
+            return h5[key][:]
+    except OSError as e:
+        raise UserError(f"{path}: not a readable HDF5 {kind} file ({e.__class__.__name__})") from None

@@ -326,11 +326,7 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
                 group["lr"] = lr
             outside += time.perf_counter() - t0
             loss, parts = objective(step_model, batch, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
+            engine.optimizer_step(model, optimizer, loss, cfg["grad_clip"])
             step += 1
             if step % 100 == 0:  # reading the loss synchronises a GPU, so only now and then
                 if not torch.isfinite(loss):

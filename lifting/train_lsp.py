@@ -198,11 +198,7 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
             weights = {"relative": cfg["loss_relative"], "reproj": cfg["loss_reproj"], "root": cfg["loss_root"],
                        "symm": cfg["loss_symm"]}
             loss = sum(weights[k] * v for k, v in parts.items())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
+            engine.optimizer_step(model, optimizer, loss, cfg["grad_clip"])
             step += 1
             if not torch.isfinite(loss):
                 raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower lr or check the labels")

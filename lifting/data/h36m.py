@@ -17,6 +17,7 @@ import numpy as np
 
 from ..cameras import Camera, load_h36m_cameras
 from ..errors import UserError
+from ..fileio import read_h5_dataset
 from ..skeletons import convert, get_skeleton
 from .samples import PoseSet
 
@@ -86,16 +87,8 @@ def find_pose_files(data_dir: str | Path, subjects, actions="all") -> list[tuple
 
 def read_pose_file(path: str | Path) -> np.ndarray:
     """`3D_positions` (96, N) -> (N, 32, 3) float32 world mm."""
-    import h5py
-
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as h5:
-            if "3D_positions" not in h5:
-                raise UserError(f"{path}: lacks dataset '3D_positions' (found: {', '.join(h5.keys()) or 'nothing'})")
-            data = h5["3D_positions"][:]
-    except OSError as e:
-        raise UserError(f"{path}: not a readable HDF5 pose file ({e.__class__.__name__}: {e})") from None
+    data = read_h5_dataset(path, "3D_positions", "pose")
     if data.ndim != 2 or data.shape[0] != 96:
         raise UserError(f"{path}: dataset '3D_positions' has shape {data.shape}, expected (96, N)")
     if data.shape[1] == 0:

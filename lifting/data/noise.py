@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..fileio import read_h5_dataset
 from ..h36m_calibration import CAMERA_IDS
 from .samples import PoseSet, key_codes
 
@@ -61,17 +62,9 @@ def detection_file(det_dir: str | Path, subject: int, action: str, subaction: in
 
 
 def _read_detections(path: Path) -> np.ndarray:
-    import h5py
-
     if not path.is_file():
         raise UserError(f"{path}: detection file not found")
-    try:
-        with h5py.File(path, "r") as h5:
-            if "poses" not in h5:
-                raise UserError(f"{path}: lacks dataset 'poses' (found: {', '.join(h5.keys()) or 'nothing'})")
-            poses = h5["poses"][:]
-    except OSError as e:
-        raise UserError(f"{path}: not a readable HDF5 detection file ({e.__class__.__name__})") from None
+    poses = read_h5_dataset(path, "poses", "detection")
     if poses.ndim != 3 or poses.shape[1:] != (16, 2):
         raise UserError(f"{path}: dataset 'poses' has shape {poses.shape}, expected (N, 16, 2)")
     return poses
