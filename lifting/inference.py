@@ -110,15 +110,6 @@ def dataset_subjects(root: str | Path) -> list[int]:
     return found
 
 
-def read_image(path: Path) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
-
-    try:
-        return decode_image(str(path), mode=ImageReadMode.RGB).float() / 255
-    except (RuntimeError, ValueError) as e:
-        raise UserError(f"{path}: not a readable image ({str(e).splitlines()[0][:80]})") from None
-
-
 def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path, subjects=None,
                     batch_size: int | None = None) -> int:
     """Predict every annotated person of a COCO-layout dataset and write a lifting predictions .npz.
@@ -127,7 +118,7 @@ def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path,
     camera, frame, skeleton, and cam_f/cam_c (the images' intrinsics, so 2D from resized renderings is mapped into
     the lifting data's camera) - the form `lifting.data.samples.replace_2d_from_predictions` reads.
     """
-    from .data.images import ImageDataset
+    from .data.images import ImageDataset, read_image
     from .engine import select_device
 
     device = select_device(cfg["device"])

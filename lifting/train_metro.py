@@ -473,12 +473,11 @@ class TruncatedCrops(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict:
-        from torchvision.io import ImageReadMode, decode_image
-
         from .data.crops import make_crops, random_partial_box
+        from .data.images import read_image
 
         rec = self.images[i]
-        image = decode_image(str(rec.image_path), mode=ImageReadMode.RGB).float()[None] / 255
+        image = read_image(rec.image_path)[None]
         K = torch.tensor(rec.K)[None]
         box = random_partial_box(torch.tensor(rec.bbox)[None], _batch_generator(self.seed, i))
         out = make_crops(image, K, box, torch.tensor(rec.joints3d_cam)[None], self.crop_size, augment=False)

@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from torchvision.io import decode_jpeg, read_file
 
 from lifting.cameras import h36m_cameras, save_h36m_cameras
 from lifting.data.h36m import samples_from_world
-from lifting.data.images import ImageDataset, annotation_paths, scaled_intrinsics, write_rendered_dataset
+from lifting.data.images import (ImageDataset, annotation_paths, read_image, scaled_intrinsics, write_jpeg,
+                                 write_rendered_dataset)
 from lifting.data.samples import PoseSet
 from lifting.errors import UserError
 from lifting.skeletons import H36M_17
@@ -81,10 +81,24 @@ def test_round_trip_labels_and_intrinsics(rendered):
         assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
         inside = (uv >= [x, y]).all(1) & (uv <= [x + bw, y + bh]).all(1)
         assert inside.mean() > 0.9                                        # box holds the person
-        image = decode_jpeg(read_file(str(r.image_path)))
+        image = read_image(r.image_path)
         assert image.shape == (3, h, w)
     first = ds[0]
     assert first.action in ("Walking", "Directions") and first.K[0, 0] == first.f[0]
+
+
+def test_jpeg_round_trip_and_unreadable_file(tmp_path):
+    pixels = torch.zeros(3, 24, 32, dtype=torch.uint8)
+    pixels[0, :, :16] = 200                                   # red left half, blue bottom rows
+    pixels[2, 12:] = 120
+    write_jpeg(tmp_path / "a.jpg", pixels, quality=95)
+    image = read_image(tmp_path / "a.jpg")
+    assert image.shape == (3, 24, 32) and image.dtype == torch.float32
+    assert (image * 255 - pixels.float()).abs().mean() < 3
+    assert [f.name for f in tmp_path.iterdir()] == ["a.jpg"]    # atomic write leaves no temp file
+    (tmp_path / "b.jpg").write_text("not an image")
+    with pytest.raises(UserError, match=r"b\.jpg: not a readable image"):
+        read_image(tmp_path / "b.jpg")
 
 
 def test_scaled_intrinsics_keep_pixel_centres():

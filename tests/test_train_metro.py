@@ -191,8 +191,8 @@ TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "test_batch_size=4"
 
 def test_crop_and_back_to_original_camera_is_exact(tiny_dataset):
     from lifting.data.crops import to_crop_frame
-    from lifting.data.images import ImageDataset
-    from lifting.inference import crop_images, read_image, to_original_camera
+    from lifting.data.images import ImageDataset, read_image
+    from lifting.inference import crop_images, to_original_camera
 
     ds = ImageDataset(tiny_dataset, [1, 8])
     images = [read_image(p) for p in ds.image_paths]

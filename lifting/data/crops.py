@@ -303,11 +303,10 @@ class CropDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict:
-        from torchvision.io import ImageReadMode, decode_jpeg, read_file
+        from .images import read_image
 
         rec = self.images[i]
-        pixels = decode_jpeg(read_file(str(rec.image_path)), mode=ImageReadMode.RGB)
-        image = pixels.float()[None] / 255
+        image = read_image(rec.image_path)[None]
         state = np.random.SeedSequence([self.seed, self.epoch, int(i)]).generate_state(2)
         generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         K = torch.tensor(rec.K)[None]

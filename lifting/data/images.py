@@ -268,6 +268,27 @@ def _person_box(mask: torch.Tensor, joints2d: torch.Tensor, width: int, height: 
             round(float(hi[1] - lo[1]), 2)]
 
 
+def read_image(path: str | Path) -> torch.Tensor:
+    """(3, H, W) float32 RGB in [0, 1]. Pillow decodes (torchvision's image codecs are deprecated); an
+    unreadable file is a one-line error naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.array(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise UserError(f"{path}: not a readable image ({str(e).splitlines()[0][:80]})") from None
+    return torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
+
+
+def write_jpeg(path: str | Path, pixels: torch.Tensor, quality: int = 90) -> Path:
+    """pixels (3, H, W) uint8 RGB -> a JPEG file, written atomically."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+    return fileio.atomic_write(path, lambda tmp: image.save(tmp, format="JPEG", quality=quality))
+
+
 def write_rendered_dataset(root: str | Path, poseset, image_size: int = 256, stride: int = 1, seed: int = 0, *,
                            cameras: dict[tuple[int, int], Camera] | None = None, batch_size: int = 16,
                            device: str = "cpu", occluder_prob: float = 0.3, jpeg_quality: int = 90,
@@ -280,8 +301,6 @@ def write_rendered_dataset(root: str | Path, poseset, image_size: int = 256, str
     are recovered from it and checked across cameras. Annotation JSONs are written last and atomically, so an
     interrupted run leaves no readable dataset. Returns the number of images written.
     """
-    from torchvision.io import encode_jpeg
-
     root = Path(root)
     poseset = poseset.convert(H36M_17.name)
     cameras = cameras if cameras is not None else h36m_cameras()
@@ -334,8 +353,7 @@ def write_rendered_dataset(root: str | Path, poseset, image_size: int = 256, str
             for j, i in enumerate(batch):
                 (subject, action_idx, subaction, frame), camera, _ = samples[i]
                 name = image_file_name(subject, action_idx, subaction, camera, frame)
-                jpeg = encode_jpeg(pixels[j], quality=jpeg_quality)
-                fileio.atomic_write(root / "images" / name, lambda tmp: Path(tmp).write_bytes(jpeg.numpy().tobytes()))
+                write_jpeg(root / "images" / name, pixels[j], jpeg_quality)
                 uv = out.joints2d_px[j].cpu()
                 vis = ((uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)).tolist()
                 sub = per_subject.setdefault(subject, {"images": [], "annotations": [], "cameras": {},
