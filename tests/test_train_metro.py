@@ -12,7 +12,9 @@ import torch.multiprocessing as mp
 from lifting.config import load_config
 from lifting.engine import load_training_state
 from lifting.options.metro import SCHEMA
-from lifting.train_metro import Dist, TrainData, epoch_batches, lr_factor, setup_distributed, train
+from lifting.data.crop_sources import CropSource
+from lifting.distributed import Dist, setup_distributed
+from lifting.train_metro import epoch_batches, lr_factor, train
 
 torch.set_num_threads(1)
 S = 64
@@ -46,7 +48,7 @@ def _fake_data(fail_at=None):
         start = 1000 if truncated else 500
         return iter([_crop_batch(range(start, start + 4)), _crop_batch(range(start + 4, start + 6))])
 
-    return TrainData(num_train=16, batches=batches, test_batches=test_batches, describe="fake")
+    return CropSource(num_train=16, batches=batches, test_batches=test_batches, describe="fake")
 
 
 def _cfg(out_dir, **kw):

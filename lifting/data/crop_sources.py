@@ -1,0 +1,223 @@
+"""Sources of MeTRo training and test crops (the `CropDataset` item dict, batched).
+
+- 'online': crops rendered on the training device from 3D poses (a `PoseSet`), a fresh mannequin appearance
+  and augmentation per step (`online_source`);
+- 'rendered': a COCO-layout image dataset read through `ImageDataset` + `CropDataset` (`rendered_source`).
+Both take the seeded index batches of the training loop, so a resumed run sees the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..distributed import Dist
+from ..errors import UserError
+
+BatchStream = Callable[[list[list[int]], int, int], Iterator[dict[str, Any]]]
+
+
+@dataclass
+class CropSource:
+    """What the training loop needs from a source of crops."""
+
+    num_train: int
+    batches: BatchStream                                  # (index batches, epoch, first step) -> crop batches
+    test_batches: Callable[[bool], Iterator[dict[str, Any]]]   # truncated? -> batches
+    describe: str
+
+
+def pose_dir(cfg: dict[str, Any]) -> Path:
+    """'synthetic' -> the built-in poses (generated once into cache_dir); otherwise the h5-annotation dir."""
+    if cfg["data_dir"] == "synthetic":
+        from .synthetic import ensure_synthetic_dataset
+
+        return Path(ensure_synthetic_dataset(cfg["cache_dir"], seed=0))
+    return Path(cfg["data_dir"])
+
+
+def load_poses(cfg: dict[str, Any], subjects: list[int], stride: int):
+    """PoseSet (h36m_17, all 4 cameras) of the subjects, every `stride`-th frame, cached in cache_dir."""
+    from .h36m import load_h36m
+
+    return load_h36m(pose_dir(cfg), subjects, stride=stride, skeleton="h36m_17", cache_dir=cfg["cache_dir"])
+
+
+def evenly_spaced(n: int, limit: int | None) -> np.ndarray:
+    """At most `limit` indices spread evenly over range(n)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def person_boxes(joints2d_px: torch.Tensor, pad: float = 0.12) -> torch.Tensor:
+    """(B, J, 2) px -> (B, 4) [x, y, w, h] around the joints, padded by `pad` x the larger side on every side
+    (roughly the rendered body's extent: joints sit inside the limbs, head and feet)."""
+    lo, hi = joints2d_px.amin(1), joints2d_px.amax(1)
+    margin = pad * (hi - lo).amax(-1, keepdim=True)
+    return torch.cat([lo - margin, hi - lo + 2 * margin], -1)
+
+
+def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, generator: torch.Generator,
+                 device: torch.device, augment: bool, truncation_prob: float = 0.0,
+                 truncate_all: bool = False) -> dict[str, torch.Tensor]:
+    """Crops rendered straight into the virtual crop camera (no image resampling).
+
+    joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
+    outputs as `make_crops`; `truncate_all` forces a partial-body box without other augmentation (test crops).
+    """
+    from .crops import (CropAugmentation, augment_appearance, crop_camera, random_partial_box,
+                             to_crop_frame)
+    from .render import project_joints, render_mannequin
+
+    n = len(joints_cam)
+    joints_cam, K = joints_cam.double(), K.double()
+    boxes = person_boxes(project_joints(joints_cam, K))
+    if truncate_all:
+        boxes = random_partial_box(boxes, generator)
+    elif augment and truncation_prob > 0:
+        coin = torch.rand(n, generator=generator) < truncation_prob
+        boxes = torch.where(coin[:, None], random_partial_box(boxes, generator), boxes)
+    aug = CropAugmentation.sample(n, generator) if augment else CropAugmentation.identity(n)
+    K_crop, R = crop_camera(K, boxes, crop_size, aug)
+    joints = to_crop_frame(joints_cam, R, aug.flip)
+    rendering = render_mannequin(joints.float().to(device), K_crop.float().to(device), (crop_size, crop_size),
+                                 generator)
+    image = augment_appearance(rendering.image, generator) if augment else rendering.image
+    uv = project_joints(joints, K_crop)
+    in_crop = (joints[..., 2] > 0) & (uv >= -0.5).all(-1) & (uv <= crop_size - 0.5).all(-1)
+    to = lambda t: t.to(device=device, dtype=torch.float32)
+    return {"image": image, "K_crop": to(K_crop), "R_crop_from_orig": to(R), "joints3d_cam": to(joints),
+            "joints2d_px": to(uv), "in_crop": in_crop.to(device)}
+
+
+def batch_generator(*seeds: int) -> torch.Generator:
+    state = np.random.SeedSequence([int(s) for s in seeds]).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def intrinsics(poses) -> torch.Tensor:
+    K = torch.zeros(len(poses), 3, 3, dtype=torch.float64)
+    K[:, [0, 1], [0, 1]] = torch.as_tensor(poses.cam_f, dtype=torch.float64)
+    K[:, :2, 2] = torch.as_tensor(poses.cam_c, dtype=torch.float64)
+    K[:, 2, 2] = 1
+    return K
+
+
+def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
+    """Crops rendered on the training device from the PoseSet poses of the train/test subjects."""
+    train_poses = load_poses(cfg, cfg["train_subjects"], cfg["stride"])
+    test_poses = load_poses(cfg, cfg["test_subjects"], cfg["test_stride"])
+    test_poses = test_poses.subset(evenly_spaced(len(test_poses), cfg["max_test_crops"]))
+    train_joints, train_K = torch.as_tensor(train_poses.joints3d_cam), intrinsics(train_poses)
+    test_joints, test_K = torch.as_tensor(test_poses.joints3d_cam), intrinsics(test_poses)
+    S = cfg["crop_size"]
+
+    def batches(index_batches, epoch, step):
+        for k, idx in enumerate(index_batches):
+            g = batch_generator(cfg["seed"], dist.rank, step + k)
+            yield render_crops(train_joints[idx], train_K[idx], S, g, dist.device, cfg["augment"],
+                               cfg["truncation_prob"])
+
+    def test_batches(truncated):
+        bs = cfg["test_batch_size"]
+        for k, start in enumerate(range(0, len(test_poses), bs)):
+            idx = slice(start, start + bs)
+            g = batch_generator(cfg["seed"], 999_983, int(truncated), k)
+            batch = render_crops(test_joints[idx], test_K[idx], S, g, dist.device, augment=False,
+                                 truncate_all=truncated)
+            batch["action"] = test_poses.action[idx].tolist()
+            yield batch
+
+    return CropSource(len(train_poses), batches, test_batches,
+                     f"online crops of {len(train_poses)} train poses (S{cfg['train_subjects']}), "
+                     f"{len(test_poses)} test poses (S{cfg['test_subjects']})")
+
+
+class TruncatedCrops(torch.utils.data.Dataset):
+    """Test crops of an image dataset through a seeded partial-body sub-box, no other augmentation
+    (same item dict as `CropDataset`)."""
+
+    def __init__(self, images, crop_size: int, seed: int):
+        self.images, self.crop_size, self.seed = images, crop_size, seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        from .crops import make_crops, random_partial_box
+        from .images import read_image
+
+        rec = self.images[i]
+        image = read_image(rec.image_path)[None]
+        K = torch.tensor(rec.K)[None]
+        box = random_partial_box(torch.tensor(rec.bbox)[None], batch_generator(self.seed, i))
+        out = make_crops(image, K, box, torch.tensor(rec.joints3d_cam)[None], self.crop_size, augment=False)
+        item = {k: v[0] for k, v in out.items()}
+        item.update(K_orig=K[0].float(), subject=rec.subject, action=rec.action, subaction=rec.subaction,
+                    camera=rec.camera, frame=rec.frame, index=int(i))
+        return item
+
+
+def rendered_root(cfg: dict[str, Any], dist: Dist) -> Path:
+    """The COCO-layout dataset: image_dir, or (image_dir null) one rendered once into cache_dir by rank 0 from the
+    configured poses (train subjects every `stride`-th frame, test subjects every `test_stride`-th)."""
+    import hashlib
+    import json
+
+    if cfg["image_dir"] is not None:
+        root = Path(cfg["image_dir"])
+        if not (root / "annotations").is_dir():
+            raise UserError(f"image_dir {root}: no annotations/ directory (expected a COCO-style image dataset; "
+                            f"set image_dir: null to render one into cache_dir)")
+        return root
+    else:
+        key = json.dumps([str(pose_dir(cfg).resolve()), cfg["train_subjects"], cfg["stride"], cfg["test_subjects"],
+                          cfg["test_stride"], cfg["render_size"]])
+        root = Path(cfg["cache_dir"]) / f"metro_images_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    if not (root / "annotations").is_dir():
+        if dist.main:
+            from .images import write_rendered_dataset
+            from .samples import PoseSet
+
+            poses = PoseSet.concat([load_poses(cfg, cfg["train_subjects"], cfg["stride"]),
+                                    load_poses(cfg, cfg["test_subjects"], cfg["test_stride"])])
+            print(f"rendering {len(poses)} images ({cfg['render_size']} px) into {root} ...", flush=True)
+            write_rendered_dataset(root, poses, image_size=cfg["render_size"], seed=cfg["seed"],
+                                   device=str(dist.device))
+        dist.barrier()
+    return root
+
+
+def rendered_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
+    """Crops of a COCO-layout image dataset (`ImageDataset` + `CropDataset`), read by DataLoader workers."""
+    from torch.utils.data import DataLoader, Subset
+
+    from .crops import CropDataset
+    from .images import ImageDataset
+
+    root = rendered_root(cfg, dist)
+    S = cfg["crop_size"]
+    train_set = CropDataset(ImageDataset(root, cfg["train_subjects"]), S, cfg["augment"], cfg["truncation_prob"],
+                            seed=cfg["seed"] * 1000 + dist.rank)
+    test_images = ImageDataset(root, cfg["test_subjects"])
+    test_images = Subset(test_images, evenly_spaced(len(test_images), cfg["max_test_crops"]).tolist())
+    test_sets = {False: CropDataset(test_images, S, augment=False),
+                 True: TruncatedCrops(test_images, S, seed=cfg["seed"])}
+    workers = cfg["num_workers"]
+
+    def batches(index_batches, epoch, step):
+        train_set.set_epoch(epoch)
+        return iter(DataLoader(train_set, batch_sampler=index_batches, num_workers=workers,
+                               persistent_workers=False, pin_memory=dist.device.type == "cuda"))
+
+    def test_batches(truncated):
+        return iter(DataLoader(test_sets[truncated], batch_size=cfg["test_batch_size"], num_workers=workers))
+
+    return CropSource(len(train_set), batches, test_batches,
+                     f"rendered images {root}: {len(train_set)} train crops (S{cfg['train_subjects']}), "
+                     f"{len(test_images)} test crops (S{cfg['test_subjects']})")
