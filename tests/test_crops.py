@@ -189,6 +189,22 @@ def test_augmented_crops_are_reproducible_and_valid():
     assert torch.equal(a["in_crop"], inside)
 
 
+def test_truncation_applies_without_other_augmentation():
+    r, joints, K, boxes = scene()
+    g = lambda: torch.Generator().manual_seed(5)
+    plain = make_crops(r.image, K, boxes, joints, 64, False, g())
+    cut = make_crops(r.image, K, boxes, joints, 64, False, g(), truncation_prob=1.0)
+    assert torch.allclose(plain["box"], boxes.float())
+    sq = square_box(boxes.double()).float()
+    side = cut["box"][:, 2]
+    assert torch.equal(side, cut["box"][:, 3])                          # a square sub-box of the square box
+    assert ((side > 0.5 * sq[:, 2]) & (side < sq[:, 2])).all()
+    assert ((cut["box"][:, :2] >= sq[:, :2] - 1e-3).all() and
+            (cut["box"][:, :2] + side[:, None] <= sq[:, :2] + sq[:, 2:3] + 1e-3).all())
+    assert not plain["flipped"].any() and not cut["flipped"].any()      # no other augmentation
+    assert not cut["in_crop"].all() and plain["in_crop"].all()
+
+
 @pytest.fixture(scope="module")
 def crop_dataset_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("crops")

@@ -79,7 +79,7 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     boxes = person_boxes(project_joints(joints_cam, K))
     if truncate_all:
         boxes = random_partial_box(boxes, generator)
-    elif augment and truncation_prob > 0:
+    elif truncation_prob > 0:
         coin = torch.rand(n, generator=generator) < truncation_prob
         boxes = torch.where(coin[:, None], random_partial_box(boxes, generator), boxes)
     aug = CropAugmentation.sample(n, generator) if augment else CropAugmentation.identity(n)

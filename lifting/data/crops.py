@@ -254,8 +254,9 @@ def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, 
                crop_size: int, augment: bool, generator: torch.Generator | None = None, *,
                truncation_prob: float = 0.0, aug: CropAugmentation | None = None) -> dict[str, torch.Tensor]:
     """Batched crops on any device. images (B, 3, H, W) [0, 1]; K_orig (B, 3, 3); boxes (B, 4); joints3d_cam
-    (B, 17, 3) mm in the original camera. With `augment`: truncation sub-box with `truncation_prob`, random
-    geometry (`CropAugmentation.sample`, unless `aug` is given) and `augment_appearance`.
+    (B, 17, 3) mm in the original camera. A partial-body sub-box with `truncation_prob` (whether or not
+    `augment`); with `augment`: random geometry (`CropAugmentation.sample`, unless `aug` is given) and
+    `augment_appearance`.
 
     Returns image (B, 3, S, S), K_crop, R_crop_from_orig (B, 3, 3), joints3d_cam (B, 17, 3) crop frame mm,
     joints2d_px (B, 17, 2) crop px, in_crop (B, 17) bool (inside the crop and in front), flipped (B,) bool,
@@ -264,7 +265,7 @@ def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, 
     n = images.shape[0]
     dev = images.device
     boxes = boxes.to(torch.float64).cpu()
-    if augment and truncation_prob > 0:
+    if truncation_prob > 0:
         coin = torch.rand(n, generator=generator, device=generator.device if generator else None).cpu()
         boxes = torch.where((coin < truncation_prob)[:, None], random_partial_box(boxes, generator), boxes)
     if aug is None:

@@ -20,7 +20,7 @@ SCHEMA = {
     "crop_size": opt(int, 256, "crop side S in px"),
     "render_size": opt(int, 256, "image side of a rendered dataset (data_source=rendered)"),
     "augment": opt(bool, True, "scale/rotation/shift/flip/appearance augmentation of training crops"),
-    "truncation_prob": opt(float, 0.3, "probability of a partial-body (truncated) training crop"),
+    "truncation_prob": opt(float, 0.3, "probability of a partial-body (truncated) training crop, also without augment"),
     "num_workers": opt(int, 0, "DataLoader worker processes (data_source=rendered)"),
     # model
     "backbone": opt(str, "resnet50", "torchvision ResNet", choices=("resnet18", "resnet34", "resnet50")),
