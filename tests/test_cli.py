@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from lifting.errors import UserError, one_line, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +25,25 @@ def assert_one_line_error(proc, *fragments):
     assert "Traceback" not in proc.stderr
     for f in fragments:
         assert f in lines[0], lines[0]
+
+
+class _Unreadable(torch.utils.data.Dataset):
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        raise UserError("images/x.jpg: not a readable image (truncated file)")
+
+
+def test_error_from_a_dataloader_worker_stays_one_line(capsys):
+    def main():
+        next(iter(torch.utils.data.DataLoader(_Unreadable(), num_workers=1)))
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: images/x.jpg: not a readable image (truncated file)\n"
+    assert one_line(UserError("a: b")) == "a: b"
 
 
 @pytest.fixture(scope="module")
