@@ -48,6 +48,7 @@ def cleanup_distributed() -> None:
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()
 
+
 def any_rank(flag: bool, dist: Dist) -> bool:
     """True if `flag` is true on any rank (keeps ranks stepping in lockstep when one hits a time limit)."""
     if not dist.distributed:

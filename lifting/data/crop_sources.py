@@ -70,8 +70,7 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
     outputs as `make_crops`; `truncate_all` forces a partial-body box without other augmentation (test crops).
     """
-    from .crops import (CropAugmentation, augment_appearance, crop_camera, random_partial_box,
-                             to_crop_frame)
+    from .crops import CropAugmentation, augment_appearance, crop_camera, random_partial_box, to_crop_frame
     from .render import project_joints, render_mannequin
 
     n = len(joints_cam)
@@ -134,8 +133,8 @@ def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
             yield batch
 
     return CropSource(len(train_poses), batches, test_batches,
-                     f"online crops of {len(train_poses)} train poses (S{cfg['train_subjects']}), "
-                     f"{len(test_poses)} test poses (S{cfg['test_subjects']})")
+                      f"online crops of {len(train_poses)} train poses (S{cfg['train_subjects']}), "
+                      f"{len(test_poses)} test poses (S{cfg['test_subjects']})")
 
 
 class TruncatedCrops(torch.utils.data.Dataset):
@@ -219,5 +218,5 @@ def rendered_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
         return iter(DataLoader(test_sets[truncated], batch_size=cfg["test_batch_size"], num_workers=workers))
 
     return CropSource(len(train_set), batches, test_batches,
-                     f"rendered images {root}: {len(train_set)} train crops (S{cfg['train_subjects']}), "
-                     f"{len(test_images)} test crops (S{cfg['test_subjects']})")
+                      f"rendered images {root}: {len(train_set)} train crops (S{cfg['train_subjects']}), "
+                      f"{len(test_images)} test crops (S{cfg['test_subjects']})")
