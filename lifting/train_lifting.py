@@ -249,9 +249,13 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
     skeleton = get_skeleton(cfg["skeleton"])
     generator = engine.seed_everything(cfg["seed"])
     rng = np.random.default_rng(cfg["seed"])
-    run_dir = engine.prepare_run(cfg["out_dir"], cfg, resume)
     if cfg["eval_only"] and not cfg["load"]:
         raise UserError("eval_only: needs `load` (a run dir or checkpoint to evaluate)")
+    shared = sorted(set(cfg["train_subjects"]) & set(cfg["test_subjects"]))
+    if shared and not cfg["eval_only"] and cfg["test_data_dir"] in (None, cfg["data_dir"]):
+        raise UserError(f"train_subjects and test_subjects share S{shared[0]} of data_dir {cfg['data_dir']}: test on "
+                        f"other subjects, or set test_data_dir")
+    run_dir = engine.prepare_run(cfg["out_dir"], cfg, resume)
 
     # Data: noise -> root-centring -> training statistics -> standardisation (test uses training stats).
     test_poses = load_split(cfg, train=False)

@@ -121,6 +121,9 @@ def test_main_human36_bad_configs(tmp_path, tiny_h36m):
                               f"cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'o'}"), "S4")
     assert_one_line_error(cli("main_human36.py", "--set", f"out_dir={tmp_path / 'fresh'}", "--resume"), "nothing to resume")
     assert_one_line_error(cli("main_human36.py", "--bogus"), "unrecognized arguments")
+    assert_one_line_error(cli("main_human36.py", "--set", f"data_dir={tiny_h36m}", "train_subjects=[1,9]",
+                              "test_subjects=[9]", f"out_dir={tmp_path / 'leak'}"), "share S9", "test_data_dir")
+    assert not (tmp_path / "leak").exists()
 
 
 def test_main_human36_empty_and_corrupt_data_files(tmp_path, tiny_h36m):

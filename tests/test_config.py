@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from lifting.config import describe, load_config, opt, parse_override, validate
@@ -67,3 +69,18 @@ def test_config_reference_is_up_to_date():
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
     assert doc.read_text() == reference()
+
+
+def _schema_for(path):
+    from lifting.options import lsp, metro
+
+    if path.name.startswith("metro"):
+        return metro.SCHEMA
+    return lsp.SCHEMA if "lsp" in path.name else SCHEMA
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "opts").rglob("*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shipped_config_validates(path):
+    cfg = load_config(_schema_for(path), path, [])
+    assert set(cfg) == set(_schema_for(path))
