@@ -7,6 +7,10 @@
 # Usage:  bash bench/metro_gpu.sh            (OUT=./out by default; DATA_DIR defaults to ../shared/data/h36m
 #         or shared/data/h36m when present, else the built-in synthetic poses)
 #         TINY=1 bash bench/metro_gpu.sh     (CPU rehearsal with tiny settings, a few minutes)
+#         STEPS="train" TRAIN_MINUTES=10 bash bench/metro_gpu.sh   (only the named steps, in this order:
+#         speed train compile ddp). Where one command may run at most ~10 minutes, start the 10-minute
+#         training detached (setsid nohup ... &, OUT outside the per-command folder) and collect
+#         $OUT/train/results.json with a later command.
 # Every step runs even if an earlier one fails; $OUT/summary.txt lists each step's exit code and time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +42,10 @@ fi
 
 : > "$OUT/summary.txt"
 status=0
+STEPS=${STEPS:-speed train compile ddp}
 step() {
   local name=$1; shift
+  case " $STEPS " in *" $name "*) ;; *) return 0 ;; esac
   local start=$SECONDS
   echo "== $name: $*"
   "$@" > "$OUT/$name.log" 2>&1
