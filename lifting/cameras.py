@@ -79,6 +79,16 @@ def unproject(joints_px, depth, f, c, k=None, p=None):
     return _cat([xy * d, d], joints_px)
 
 
+def intrinsic_matrix(f, c) -> np.ndarray:
+    """f, c (..., 2) px -> (..., 3, 3) pinhole intrinsic matrices (no distortion)."""
+    f, c = np.asarray(f, dtype=np.float64), np.asarray(c, dtype=np.float64)
+    K = np.zeros(f.shape[:-1] + (3, 3))
+    K[..., 0, 0], K[..., 1, 1] = f[..., 0], f[..., 1]
+    K[..., :2, 2] = c
+    K[..., 2, 2] = 1.0
+    return K
+
+
 def _stack(parts, ref):
     if isinstance(ref, np.ndarray):
         return np.stack(parts, axis=-1)
@@ -109,7 +119,7 @@ class Camera:
     @property
     def K(self) -> np.ndarray:
         """(3, 3) intrinsic matrix (no distortion)."""
-        return np.array([[self.f[0], 0, self.c[0]], [0, self.f[1], self.c[1]], [0, 0, 1.0]])
+        return intrinsic_matrix(self.f, self.c)
 
     @property
     def t(self) -> np.ndarray:

@@ -69,11 +69,17 @@ def load_lsp_lifter(path: str | Path) -> tuple[LinearModel, dict[str, Any], dict
     return model, lifter_cfg, state
 
 
+def _h36m_stats(loaded_extra: dict[str, Any] | None) -> dict | None:
+    """The Human3.6M statistics a loaded checkpoint carries: its own for an H36M run, the ones kept from its
+    H36M ancestor for an LSP run (marked by `lifter_config`), none for an LSP run trained from scratch."""
+    extra = loaded_extra or {}
+    return extra.get("h36m_stats") if "lifter_config" in extra else extra.get("stats")
+
+
 def _reference_limbs(cfg: dict[str, Any], loaded_extra: dict[str, Any] | None) -> np.ndarray:
     if cfg["limb_type"] == "avg_person":
         return np.asarray(LSP_14.avg_person_limb_lengths, dtype=np.float64)
-    extra = loaded_extra or {}
-    stats = extra.get("h36m_stats") if "lifter_config" in extra else extra.get("stats")
+    stats = _h36m_stats(loaded_extra)
     if stats is None or len(stats.get("avg_limb_lengths", [])) != len(LSP_14.limbs):
         raise UserError("limb_type: 'avg_human36' needs `load` = an H36M lsp_14 run (its average limb lengths); "
                         "use avg_person to train from scratch")
@@ -170,10 +176,8 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
     steps_per_epoch = max(1, num_items // cfg["batch_size"]) if training else 0
     epochs = cfg["epochs"] if training else 0
     extra_base = {"config": cfg, "lifter_config": lifter_cfg, "stats": stats.to_dict()}
-    if loaded_extra is not None:  # keep the H36M statistics (avg limb lengths) for later fine-tuning
-        h36m_stats = loaded_extra.get("h36m_stats") if "lifter_config" in loaded_extra else loaded_extra.get("stats")
-        if h36m_stats is not None:
-            extra_base["h36m_stats"] = h36m_stats
+    if _h36m_stats(loaded_extra) is not None:  # kept (avg limb lengths) for later fine-tuning
+        extra_base["h36m_stats"] = _h36m_stats(loaded_extra)
 
     for epoch in range(start_epoch, epochs):
         model.train()

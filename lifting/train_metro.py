@@ -224,11 +224,7 @@ def train(cfg: dict[str, Any], data: CropSource, dist: Dist, resume: bool = Fals
             losses = metro_losses(model, out, batch["K_crop"], batch["joints3d_cam"], batch["joints2d_px"],
                                   batch["in_crop"], step, weak_steps=cfg["weak_steps"], abs_start=cfg["abs_start"],
                                   abs_weight=cfg["abs_weight"], loss2d_weight=cfg["loss2d_weight"], ridge=cfg["ridge"])
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            if cfg["grad_clip"] is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            optimizer.step()
+            engine.optimizer_step(model, optimizer, losses["total"], cfg["grad_clip"])
             scheduler.step()
             if dist.device.type == "cuda":
                 torch.cuda.synchronize(dist.device)

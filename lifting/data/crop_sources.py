@@ -15,8 +15,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from ..cameras import intrinsic_matrix
 from ..distributed import Dist
 from ..errors import UserError
+from .crops import (CropAugmentation, CropDataset, augment_appearance, crop_camera, random_partial_box,
+                    seeded_generator, to_crop_frame)
 
 BatchStream = Callable[[list[list[int]], int, int], Iterator[dict[str, Any]]]
 
@@ -70,7 +73,6 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
     outputs as `make_crops`; `truncate_all` forces a partial-body box without other augmentation (test crops).
     """
-    from .crops import CropAugmentation, augment_appearance, crop_camera, random_partial_box, to_crop_frame
     from .render import project_joints, render_mannequin
 
     n = len(joints_cam)
@@ -94,17 +96,9 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
             "joints2d_px": to(uv), "in_crop": in_crop.to(device)}
 
 
-def batch_generator(*seeds: int) -> torch.Generator:
-    state = np.random.SeedSequence([int(s) for s in seeds]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
 def intrinsics(poses) -> torch.Tensor:
-    K = torch.zeros(len(poses), 3, 3, dtype=torch.float64)
-    K[:, [0, 1], [0, 1]] = torch.as_tensor(poses.cam_f, dtype=torch.float64)
-    K[:, :2, 2] = torch.as_tensor(poses.cam_c, dtype=torch.float64)
-    K[:, 2, 2] = 1
-    return K
+    """(N, 3, 3) float64 pinhole K of a PoseSet's cameras."""
+    return torch.from_numpy(intrinsic_matrix(poses.cam_f, poses.cam_c))
 
 
 def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
@@ -118,7 +112,7 @@ def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
 
     def batches(index_batches, epoch, step):
         for k, idx in enumerate(index_batches):
-            g = batch_generator(cfg["seed"], dist.rank, step + k)
+            g = seeded_generator(cfg["seed"], dist.rank, step + k)
             yield render_crops(train_joints[idx], train_K[idx], S, g, dist.device, cfg["augment"],
                                cfg["truncation_prob"])
 
@@ -126,7 +120,7 @@ def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
         bs = cfg["test_batch_size"]
         for k, start in enumerate(range(0, len(test_poses), bs)):
             idx = slice(start, start + bs)
-            g = batch_generator(cfg["seed"], 999_983, int(truncated), k)
+            g = seeded_generator(cfg["seed"], 999_983, int(truncated), k)
             batch = render_crops(test_joints[idx], test_K[idx], S, g, dist.device, augment=False,
                                  truncate_all=truncated)
             batch["action"] = test_poses.action[idx].tolist()
@@ -137,29 +131,14 @@ def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
                       f"{len(test_poses)} test poses (S{cfg['test_subjects']})")
 
 
-class TruncatedCrops(torch.utils.data.Dataset):
-    """Test crops of an image dataset through a seeded partial-body sub-box, no other augmentation
-    (same item dict as `CropDataset`)."""
+class TruncatedCrops(CropDataset):
+    """Test crops of an image dataset through a seeded partial-body sub-box, no other augmentation."""
 
     def __init__(self, images, crop_size: int, seed: int):
-        self.images, self.crop_size, self.seed = images, crop_size, seed
+        super().__init__(images, crop_size, augment=False, seed=seed)
 
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> dict:
-        from .crops import make_crops, random_partial_box
-        from .images import read_image
-
-        rec = self.images[i]
-        image = read_image(rec.image_path)[None]
-        K = torch.tensor(rec.K)[None]
-        box = random_partial_box(torch.tensor(rec.bbox)[None], batch_generator(self.seed, i))
-        out = make_crops(image, K, box, torch.tensor(rec.joints3d_cam)[None], self.crop_size, augment=False)
-        item = {k: v[0] for k, v in out.items()}
-        item.update(K_orig=K[0].float(), subject=rec.subject, action=rec.action, subaction=rec.subaction,
-                    camera=rec.camera, frame=rec.frame, index=int(i))
-        return item
+    def box(self, rec, i: int) -> torch.Tensor:
+        return random_partial_box(torch.tensor(rec.bbox)[None], seeded_generator(self.seed, i))
 
 
 def rendered_root(cfg: dict[str, Any], dist: Dist) -> Path:
@@ -196,7 +175,6 @@ def rendered_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
     """Crops of a COCO-layout image dataset (`ImageDataset` + `CropDataset`), read by DataLoader workers."""
     from torch.utils.data import DataLoader, Subset
 
-    from .crops import CropDataset
     from .images import ImageDataset
 
     root = rendered_root(cfg, dist)

@@ -284,6 +284,12 @@ def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, 
             "joints2d_px": to(uv), "in_crop": in_crop.to(dev), "flipped": aug.flip.to(dev), "box": to(boxes)}
 
 
+def seeded_generator(*seeds: int) -> torch.Generator:
+    """A CPU generator whose state is a hash of the integers, so each (run, epoch, item) gets its own stream."""
+    state = np.random.SeedSequence([int(x) for x in seeds]).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 class CropDataset(Dataset):
     """Crops of an `ImageDataset`: each item is the `make_crops` dict of one sample (without the batch axis) plus
     its keys (subject, action, subaction, camera, frame, index) and K_orig. Augmentation is reproducible: item i in
@@ -303,16 +309,18 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def box(self, rec, i: int) -> torch.Tensor:
+        """(1, 4) person box [x, y, w, h] px of item i."""
+        return torch.tensor(rec.bbox)[None]
+
     def __getitem__(self, i: int) -> dict:
         from .images import read_image
 
         rec = self.images[i]
         image = read_image(rec.image_path)[None]
-        state = np.random.SeedSequence([self.seed, self.epoch, int(i)]).generate_state(2)
-        generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
         K = torch.tensor(rec.K)[None]
-        out = make_crops(image, K, torch.tensor(rec.bbox)[None], torch.tensor(rec.joints3d_cam)[None],
-                         self.crop_size, self.augment, generator, truncation_prob=self.truncation_prob)
+        out = make_crops(image, K, self.box(rec, i), torch.tensor(rec.joints3d_cam)[None], self.crop_size,
+                         self.augment, seeded_generator(self.seed, self.epoch, i), truncation_prob=self.truncation_prob)
         item = {k: v[0] for k, v in out.items()}
         item.update(K_orig=K[0].float(), subject=rec.subject, action=rec.action, subaction=rec.subaction,
                     camera=rec.camera, frame=rec.frame, index=int(i))

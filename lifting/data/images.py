@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import fileio
-from ..cameras import Camera, camera_to_world, h36m_cameras
+from ..cameras import Camera, camera_to_world, h36m_cameras, intrinsic_matrix
 from ..errors import UserError
 from ..skeletons import H36M_17
 from .h36m import ACTIONS
@@ -79,7 +79,7 @@ class ImageRecord:
 
     @property
     def K(self) -> np.ndarray:
-        return np.array([[self.f[0], 0, self.c[0]], [0, self.f[1], self.c[1]], [0, 0, 1.0]])
+        return intrinsic_matrix(self.f, self.c)
 
 
 def _read_json(path: Path) -> dict:
@@ -341,7 +341,7 @@ def write_rendered_dataset(root: str | Path, poseset, image_size: int = 256, str
             for i in batch:
                 key, camera, cam = samples[i]
                 _, _, f, c = scaled_intrinsics(cam, image_size)
-                K.append(np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]]))
+                K.append(intrinsic_matrix(f, c))
                 R.append(cam.R)
                 t.append(cam.t)
                 joints_cam.append(worlds[key] @ cam.R.T + cam.t)

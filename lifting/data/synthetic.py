@@ -285,7 +285,9 @@ def _floor_sit(rng, t) -> dict:
             d[f"{s}_knee"] = rng.uniform(0, 15) + _wander(rng, t, 5)
         else:  # knees up, feet on the floor in front of the pelvis
             thigh = rng.uniform(110, 140) + _wander(rng, t, 4)  # from straight down
-            shank = np.degrees(np.arccos(np.clip((40 - 443 * np.cos(np.radians(thigh))) / 454, -1, 1)))
+            # Shank angle that puts the ankle 40 mm below the hip (canonical lengths, whole mm).
+            thigh_mm, shank_mm = round(_REST[2][1]), round(_REST[3][1])
+            shank = np.degrees(np.arccos(np.clip((40 - thigh_mm * np.cos(np.radians(thigh))) / shank_mm, -1, 1)))
             d[f"{s}_hip_flex"] = d["pelvis_pitch"] + thigh
             d[f"{s}_hip_abd"] = rng.uniform(0, 25) + _wander(rng, t, 4)
             d[f"{s}_knee"] = thigh - shank
@@ -435,7 +437,8 @@ def _action_angles(action: str, rng, t) -> tuple[dict, dict | None]:
             other = _crouch(rng, t) if rng.random() < 0.5 else _kneel(rng, t)
             d = _blend(_floor_sit(rng, t), other, _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.2, 0.5)))
         else:
-            d = _blend(_upright(rng, t), _sit(rng, t, deep=True), _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.7, 0.95)))
+            standing, seated = _upright(rng, t), _sit(rng, t, deep=True)
+            d = _blend(standing, seated, _activity(rng, t, 0.04, 0.12, duty=rng.uniform(0.7, 0.95)))
     elif recipe == "stand_crouch":
         low = _crouch(rng, t) if rng.random() < 0.7 else _kneel(rng, t)
         d = _blend(_upright(rng, t), low, _activity(rng, t, 0.03, 0.1, duty=rng.uniform(0.1, 0.5)))
