@@ -9,14 +9,12 @@ EXIT_USAGE = 2
 class UserError(Exception):
     """Bad input from the user (file, key, shape, value). The message names what and what was expected."""
 
-
-def one_line(error: UserError) -> str:
-    """The error's message. A UserError raised in a DataLoader worker comes back with the worker's traceback
-    folded into its message; its last line is the original message."""
-    lines = str(error).strip().splitlines()
-    if len(lines) <= 1:
-        return lines[0] if lines else type(error).__name__
-    return lines[-1].split("UserError: ", 1)[-1]
+    def __init__(self, message: str = ""):
+        # A DataLoader worker's UserError is re-created in the main process from the worker's formatted
+        # traceback, whose last line holds the original message: keep that line only.
+        if "\n" in message and "UserError: " in message:
+            message = message.strip().splitlines()[-1].split("UserError: ", 1)[-1]
+        super().__init__(message)
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
@@ -24,7 +22,7 @@ def run_cli(main: Callable[[], int | None]) -> None:
     try:
         code = main()
     except UserError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.errors import UserError, one_line, run_cli
+from lifting.errors import UserError, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def test_error_from_a_dataloader_worker_stays_one_line(capsys):
         run_cli(main)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "error: images/x.jpg: not a readable image (truncated file)\n"
-    assert one_line(UserError("a: b")) == "a: b"
+    assert str(UserError("a: b")) == "a: b"
 
 
 @pytest.fixture(scope="module")
