@@ -334,7 +334,8 @@ def run(cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
             step += 1
             if step % 100 == 0:  # reading the loss synchronises a GPU, so only now and then
                 if not torch.isfinite(loss):
-                    raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower lr or check the data")
+                    raise UserError(f"training diverged at step {step} (loss {loss.item()}); lower lr or check "
+                                    f"the data")
                 logger.scalar("train/loss", loss.item(), step)
                 logger.scalar("train/lr", lr, step)
                 for k, v in parts.items():

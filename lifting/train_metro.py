@@ -198,7 +198,8 @@ def train(cfg: dict[str, Any], data: CropSource, dist: Dist, resume: bool = Fals
         return (mean_sum / max(mean_count, 1)).numpy()
 
     def run_eval(final: bool) -> dict[str, Any]:
-        test_model = model if cfg["test_output_stride"] in (None, model.stride) else with_stride(model, cfg["test_output_stride"])
+        test_stride = cfg["test_output_stride"]
+        test_model = model if test_stride in (None, model.stride) else with_stride(model, test_stride)
         res = evaluate(test_model, data.test_batches(False), cfg, dist.device, mean_pose(), cfg["flip_tta"])
         if final:
             res.update(truncated_metrics(evaluate(test_model, data.test_batches(True), cfg, dist.device,

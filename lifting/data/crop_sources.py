@@ -153,10 +153,9 @@ def rendered_root(cfg: dict[str, Any], dist: Dist) -> Path:
             raise UserError(f"image_dir {root}: no annotations/ directory (expected a COCO-style image dataset; "
                             f"set image_dir: null to render one into cache_dir)")
         return root
-    else:
-        key = json.dumps([str(pose_dir(cfg).resolve()), cfg["train_subjects"], cfg["stride"], cfg["test_subjects"],
-                          cfg["test_stride"], cfg["render_size"]])
-        root = Path(cfg["cache_dir"]) / f"metro_images_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    key = json.dumps([str(pose_dir(cfg).resolve()), cfg["train_subjects"], cfg["stride"], cfg["test_subjects"],
+                      cfg["test_stride"], cfg["render_size"]])
+    root = Path(cfg["cache_dir"]) / f"metro_images_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     if not (root / "annotations").is_dir():
         if dist.main:
             from .images import write_rendered_dataset

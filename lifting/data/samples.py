@@ -163,8 +163,9 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
 
     The predictions file holds `joints2d_px` (M, J, 2) and the five key arrays (any row order, may
     cover more frames than the pose set). With `cam_f`/`cam_c` (M, 2), the intrinsics of the images the
-    predictions were made on, pixels are mapped into the pose set's camera (pinhole, no distortion). An optional scalar `skeleton` key names its joint set, which
-    is then converted to the pose set's; without it J must equal the pose set's joint count.
+    predictions were made on, pixels are mapped into the pose set's camera (pinhole, no distortion). An
+    optional scalar `skeleton` key names its joint set, which is then converted to the pose set's; without
+    it J must equal the pose set's joint count.
     """
     path = Path(npz_path)
     if not path.is_file():
