@@ -17,7 +17,7 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(SCHEMA, args.opt, args.set)
 
-    from lifting.train_lifting import run
+    from lifting.tasks.lifting import run
 
     res = run(cfg, resume=args.resume)
     print(f"{cfg['out_dir']}/results.json: MPJPE {res['mpjpe']:.1f} mm, N-MPJPE {res['n_mpjpe']:.1f} mm, "

@@ -19,7 +19,7 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(SCHEMA, args.opt, args.set)
 
-    from lifting.train_lsp import run
+    from lifting.tasks.lsp import run
 
     res = run(cfg, resume=args.resume)
     print(f"{cfg['out_dir']}/results.json: LSP test depth-order accuracy {100 * res['pair_accuracy']:.1f} % "

@@ -32,7 +32,7 @@ def main() -> int:
         print(f"{args.out}: predictions for {n} persons (joints2d_px image px, joints3d_cam camera mm, h36m_17)")
         return 0
 
-    from lifting.train_metro import run
+    from lifting.tasks.metro import run
 
     res = run(cfg, resume=args.resume)
     if res:

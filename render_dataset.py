@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from lifting.cameras import load_h36m_cameras
 from lifting.config import ArgumentParser
-from lifting.data.h36m import load_h36m
-from lifting.data.images import write_rendered_dataset
+from lifting.datasets.h36m import load_h36m
 from lifting.errors import UserError, run_cli
+from lifting.geometry.cameras import load_h36m_cameras
+from lifting.synth.writer import write_rendered_dataset
 
 
 def main() -> int:
@@ -38,7 +38,7 @@ def main() -> int:
         raise UserError(f"--device {args.device}: cuda not available")
     torch.set_num_threads(args.threads)
     if args.data_dir == "synthetic":
-        from lifting.data.synthetic import ensure_synthetic_dataset
+        from lifting.synth.poses import ensure_synthetic_dataset
 
         data_dir = Path(ensure_synthetic_dataset(args.cache_dir, seed=args.seed, size=args.synthetic_size))
     else:

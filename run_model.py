@@ -53,8 +53,8 @@ def main() -> int:
     parser.add_argument("--max-figure-poses", type=int, default=4, help="poses drawn in the figure")
     args = parser.parse_args()
 
-    from lifting.skeletons import get_skeleton
-    from lifting.train_lifting import lift, load_lifter
+    from lifting.geometry.skeletons import get_skeleton
+    from lifting.tasks.lifting import lift, load_lifter
 
     model, stats, cfg = load_lifter(args.ckpt)
     skeleton = get_skeleton(cfg["skeleton"])

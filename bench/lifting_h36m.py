@@ -6,14 +6,11 @@ Prints MPJPE / N-MPJPE / PA-MPJPE (action-wise and frame-wise, mm), training sam
 epoch, the share of training time spent outside the model step, and the MPJPE-versus-minutes curve.
 """
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lifting.config import ArgumentParser, load_config  # noqa: E402
-from lifting.errors import run_cli  # noqa: E402
-from lifting.options.h36m import SCHEMA  # noqa: E402
+from lifting.config import ArgumentParser, load_config
+from lifting.errors import run_cli
+from lifting.options.h36m import SCHEMA
 
 
 def main() -> int:
@@ -28,7 +25,7 @@ def main() -> int:
     cfg = load_config(SCHEMA, a.opt, [f"data_dir={a.data_dir}", f"train_subjects={a.train}".replace(" ", ""),
                                       f"test_subjects={a.test}".replace(" ", ""), f"out_dir={a.out}", "progress=false",
                                       *a.set])
-    from lifting.train_lifting import run
+    from lifting.tasks.lifting import run
 
     r = run(cfg)
     c = r["config"]

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lifting.models.metro import MetroNet  # noqa: E402
+from lifting.models.metro import MetroNet
 
 
 def time_config(model: MetroNet, batch: int, size: int, dtype: torch.dtype | None, device: torch.device,

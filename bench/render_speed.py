@@ -13,15 +13,12 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lifting.data.crops import CropAugmentation, crop_camera, make_crops, to_crop_frame  # noqa: E402
-from lifting.data.render import project_joints, render_mannequin  # noqa: E402
-from lifting.skeletons import H36M_17  # noqa: E402
+from lifting.augment.crops import CropAugmentation, crop_camera, make_crops, to_crop_frame
+from lifting.geometry.skeletons import H36M_17
+from lifting.synth.render import project_joints, render_mannequin
 
 # A standing person (camera frame at identity rotation: x right, y down, z forward; mm), pelvis at the origin.
 _STAND = {

@@ -10,18 +10,15 @@ knees, arms through the torso or floating feet are easy to spot.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lifting.errors import UserError, run_cli  # noqa: E402
-from lifting.data.h36m import ACTIONS  # noqa: E402
-from lifting.data.synthetic import SIZES, SUBJECTS, synthetic_subject  # noqa: E402
-from lifting.viz import draw_pose_3d  # noqa: E402
+from lifting.datasets.h36m import ACTIONS
+from lifting.errors import UserError, run_cli
+from lifting.synth.poses import SIZES, SUBJECTS, synthetic_subject
+from lifting.viz import draw_pose_3d
 
 
 def main() -> int:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import UserError
-from .fileio import save_torch
+from lifting.errors import UserError
+from lifting.fileio import save_torch
 
 
 def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:

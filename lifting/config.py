@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from .errors import UserError
-from .fileio import write_text
+from lifting.errors import UserError
+from lifting.fileio import write_text
 
 
 @dataclass(frozen=True)

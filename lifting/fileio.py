@@ -68,7 +68,7 @@ def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
     """The array stored under `key` in an HDF5 file; a missing key or unreadable file is a one-line UserError."""
     import h5py
 
-    from .errors import UserError
+    from lifting.errors import UserError
 
     path = Path(path)
     try:

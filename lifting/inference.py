@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import fileio
-from .checkpoint import load_checkpoint
-from .data.crops import crop_camera, warp_to_crop
-from .errors import UserError
-from .models.metro import MetroNet, absolute_pose, with_stride
-from .skeletons import H36M_17
+from lifting import fileio
+from lifting.augment.crops import crop_camera, warp_to_crop
+from lifting.checkpoint import load_checkpoint
+from lifting.errors import UserError
+from lifting.geometry.skeletons import H36M_17
+from lifting.models.metro import MetroNet, absolute_pose, with_stride
 
 
 def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
@@ -116,10 +116,10 @@ def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path,
 
     Keys: joints2d_px (N, 17, 2) image px, joints3d_cam (N, 17, 3) camera mm, subject, action (name), subaction,
     camera, frame, skeleton, and cam_f/cam_c (the images' intrinsics, so 2D from resized renderings is mapped into
-    the lifting data's camera) - the form `lifting.data.samples.replace_2d_from_predictions` reads.
+    the lifting data's camera) - the form `lifting.datasets.samples.replace_2d_from_predictions` reads.
     """
-    from .data.images import ImageDataset, read_image
-    from .engine import select_device
+    from lifting.datasets.images import ImageDataset, read_image
+    from lifting.engine.core import select_device
 
     device = select_device(cfg["device"])
     model = load_model(cfg["load"], cfg["test_output_stride"], device)

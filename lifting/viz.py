@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .fileio import atomic_write
-from .skeletons import Skeleton, get_skeleton
+from lifting.errors import UserError
+from lifting.fileio import atomic_write
+from lifting.geometry.skeletons import Skeleton, get_skeleton
 
 LEFT_COLOR = "tab:blue"
 RIGHT_COLOR = "tab:red"

@@ -3,7 +3,7 @@
     python paper_exps/fig_1d.py --data-dir DIR [--seeds N] [--jobs N] [--quick]
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 
 def _sup(pct: str, amt: float) -> Row:

@@ -5,7 +5,7 @@
 Both runs save predictions.npz (per-joint Procrustes errors of every test frame) for the plots.
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 EXPERIMENT = Experiment("fig_4ab", __doc__.splitlines()[0], (
     Row("sup", "3D Supervised", "sup", params={"series": "sup"}),

@@ -9,7 +9,7 @@ evaluate the level-0 model of the same seed (training is on clean 2D for all of 
 effect of the test noise differs between points.
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 LEVELS = (0, 5, 10, 15, 20, "dts")
 EXPERIMENT = Experiment("fig_4c_test_noise", __doc__.splitlines()[0], tuple(

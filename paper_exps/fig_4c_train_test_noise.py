@@ -7,7 +7,7 @@ Levels: variance 0, 5, 10, 15, 20 px^2 and 'dts' = SH detections for training an
 --detections-dir and are skipped without it.
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 LEVELS = (0, 5, 10, 15, 20, "dts")
 EXPERIMENT = Experiment("fig_4c_train_test_noise", __doc__.splitlines()[0], tuple(

@@ -5,7 +5,7 @@
 Fractions of flipped labels 0, 25 %, simulated annotator noise ('mturk'), 50 %, 75 %, 100 %.
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 EXPERIMENT = Experiment("fig_4d", __doc__.splitlines()[0], tuple(
     Row(f"noise_{key}", label, "ours", params={"rel_labels_noise_prob": value})

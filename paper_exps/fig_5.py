@@ -7,7 +7,7 @@ fine-tune Ours on the LSP crowd labels; train Ours on LSP only. The LSP rows nee
 label file and are skipped without it (the H36M rows still run).
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 EXPERIMENT = Experiment("fig_5", __doc__.splitlines()[0], (
     Row("h36m_sup_14", "3D Supervised H36 (14 joints)", "sup"),

@@ -3,7 +3,7 @@
     python paper_exps/table_1.py --data-dir DIR [--seeds N] [--jobs N] [--device cuda] [--quick]
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 EXPERIMENT = Experiment("table_1", __doc__.splitlines()[0], (
     Row("row_sup", "3D Supervised", "sup"),

@@ -5,7 +5,7 @@
 The 16-joint rows (SH/SH) need stacked-hourglass detections; without --detections-dir they are skipped.
 """
 
-from runner import Experiment, Row, main
+from lifting.experiments.runner import Experiment, Row, main
 
 EXPERIMENT = Experiment("table_2", __doc__.splitlines()[0], (
     Row("sup_17_gt_gt", "3D Supervised (17, GT/GT)", "sup", params={"joints": 17, "inputs": "GT/GT", "noise": False}),

@@ -8,13 +8,24 @@ the amount is (training samples used) x (bits per sample) / 8e6.
 
 import matplotlib.pyplot as plt
 
-from common import OURS_COLOR, SUP_COLOR, UserError, cli, done_rows, load_summary, metric_cm, parser, row, save
+from lifting.experiments.plots import (
+    OURS_COLOR,
+    SUP_COLOR,
+    UserError,
+    cli,
+    done_rows,
+    load_summary,
+    metric_cm,
+    parser,
+    row,
+    save,
+)
 
 MARKERS = "osD^vP*X"
 
 
 def label_megabytes(r: dict) -> float:
-    from lifting.skeletons import get_skeleton
+    from lifting.geometry.skeletons import get_skeleton
 
     cfg = r["config"]
     j = get_skeleton(cfg["skeleton"]).num_joints

@@ -9,7 +9,7 @@ twin axis the cumulative distribution with the 25/50/68.3/95.4th percentiles mar
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common import OURS_COLOR, SUP_COLOR, cli, load_npz, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import OURS_COLOR, SUP_COLOR, cli, load_npz, load_summary, parser, row, save, seed_dir
 
 PERCENTILES = (25.0, 50.0, 68.3, 95.4)
 

@@ -8,12 +8,23 @@ Left and right joints of a type are pooled (hips, knees, ...).
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common import OURS_COLOR, SUP_COLOR, UserError, cli, load_npz, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import (
+    OURS_COLOR,
+    SUP_COLOR,
+    UserError,
+    cli,
+    load_npz,
+    load_summary,
+    parser,
+    row,
+    save,
+    seed_dir,
+)
 
 
 def joint_groups(skeleton_name: str) -> dict[str, list[int]]:
     """{type: joint indices}, centre joints first, then left/right pairs pooled as plurals."""
-    from lifting.skeletons import get_skeleton
+    from lifting.geometry.skeletons import get_skeleton
 
     groups: dict[str, list[int]] = {}
     for i, n in enumerate(get_skeleton(skeleton_name).joint_names):

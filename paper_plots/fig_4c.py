@@ -8,7 +8,17 @@ stacked-hourglass detections (DTS, if those rows ran); colour = model, marker = 
 
 import matplotlib.pyplot as plt
 
-from common import OURS_COLOR, SUP_COLOR, UserError, cli, done_rows, load_summary, metric_cm, parser, save
+from lifting.experiments.plots import (
+    OURS_COLOR,
+    SUP_COLOR,
+    UserError,
+    cli,
+    done_rows,
+    load_summary,
+    metric_cm,
+    parser,
+    save,
+)
 
 LEVELS = {"0": ("o", "σ²=0"), "10": ("s", "σ²=10"), "20": ("^", "σ²=20"), "dts": ("*", "DTS")}
 

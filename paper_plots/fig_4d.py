@@ -6,7 +6,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common import OURS_COLOR, UserError, cli, done_rows, load_summary, metric_cm, parser, save
+from lifting.experiments.plots import OURS_COLOR, UserError, cli, done_rows, load_summary, metric_cm, parser, save
 
 
 def main() -> int:

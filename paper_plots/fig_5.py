@@ -7,7 +7,19 @@ test image's 2D annotation lifted by the three H36M-based models.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common import OURS_COLOR, SUP_COLOR, UserError, cli, done_rows, load_npz, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import (
+    OURS_COLOR,
+    SUP_COLOR,
+    UserError,
+    cli,
+    done_rows,
+    load_npz,
+    load_summary,
+    parser,
+    row,
+    save,
+    seed_dir,
+)
 
 ACCURACY_ROWS = ("lsp_sup_test", "lsp_rel_test", "lsp_rel_ft", "lsp_rel_scratch")
 POSE_ROWS = (("lsp_sup_test", "3D Supervised H36"), ("lsp_rel_test", "Ours Relative H36"),

@@ -11,7 +11,7 @@ run, or, for an H36M-only run, with statistics of the fully visible poses of joi
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common import UserError, cli, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import UserError, cli, load_summary, parser, row, save, seed_dir
 
 DEFAULT_JOINTS = "../shared/data/lsp/joints.mat"
 
@@ -26,10 +26,10 @@ def main() -> int:
     args = p.parse_args()
     import torch
 
-    from lifting.data.lsp import centre_on_neck, read_joints_mat
-    from lifting.data.normalize import Stats
-    from lifting.train_lifting import predict
-    from lifting.train_lsp import load_lsp_lifter
+    from lifting.datasets.lsp import centre_on_neck, read_joints_mat
+    from lifting.datasets.normalize import Stats
+    from lifting.tasks.lifting import predict
+    from lifting.tasks.lsp import load_lsp_lifter
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
     if args.num < 1:

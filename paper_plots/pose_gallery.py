@@ -8,7 +8,7 @@ Reads results/<experiment>/<row>/seed_0/predictions.npz (any run with save_predi
 
 import numpy as np
 
-from common import UserError, cli, load_npz, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import UserError, cli, load_npz, load_summary, parser, row, save, seed_dir
 
 KEYS = ("pred3d", "gt3d", "pa_errors", "joints2d_px", "subject", "action", "camera", "frame")
 

@@ -8,8 +8,7 @@ Table 2: per-action PA-MPJPE and the action-wise average. 'all' writes every tab
 
 from pathlib import Path
 
-from common import UserError, cli, done_rows, load_summary, out_dir, parser, row
-
+from lifting.experiments.plots import UserError, cli, done_rows, load_summary, out_dir, parser, row
 from lifting.fileio import write_json, write_text
 
 

@@ -1,13 +1,10 @@
 """Shared fixtures: the repository root on sys.path, the optional shared data folder, a tiny synthetic dataset."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
@@ -15,6 +12,6 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def tiny_h36m(tmp_path_factory) -> Path:
     """A tiny built-in synthetic dataset in the h5-annotation layout (all 7 subjects)."""
-    from lifting.data.synthetic import ensure_synthetic_dataset
+    from lifting.synth.poses import ensure_synthetic_dataset
 
     return Path(ensure_synthetic_dataset(tmp_path_factory.mktemp("cache"), seed=0, size="tiny"))

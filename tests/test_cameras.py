@@ -5,10 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.cameras import (
-    Camera, camera_to_world, distort, h36m_cameras, load_h36m_cameras, project, save_h36m_cameras,
-    undistort, unproject, world_to_camera)
 from lifting.errors import UserError
+from lifting.geometry.cameras import (
+    Camera,
+    camera_to_world,
+    distort,
+    h36m_cameras,
+    load_h36m_cameras,
+    project,
+    save_h36m_cameras,
+    undistort,
+    unproject,
+    world_to_camera,
+)
 
 REAL_CAMERAS = Path(__file__).resolve().parents[2] / "shared" / "data" / "h36m" / "cameras.h5"
 

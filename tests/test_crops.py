@@ -2,16 +2,28 @@
 
 import pytest
 import torch
-
-from lifting.data.crops import (CropAugmentation, CropDataset, apply_color_matrices, color_jitter_matrices,
-                                crop_camera, crop_homography, make_crops, random_partial_box, square_box,
-                                to_crop_frame, to_original_frame, turn_towards, warp_to_crop)
-from lifting.data.images import ImageDataset, write_rendered_dataset
-from lifting.data.render import project_joints, render_mannequin
-from lifting.skeletons import H36M_17
-
 from test_images import pose_set
 from test_render import intrinsics, standing_pose
+
+from lifting.augment.crops import (
+    CropAugmentation,
+    CropDataset,
+    apply_color_matrices,
+    color_jitter_matrices,
+    crop_camera,
+    crop_homography,
+    make_crops,
+    random_partial_box,
+    square_box,
+    to_crop_frame,
+    to_original_frame,
+    turn_towards,
+    warp_to_crop,
+)
+from lifting.datasets.images import ImageDataset
+from lifting.geometry.skeletons import H36M_17
+from lifting.synth.render import project_joints, render_mannequin
+from lifting.synth.writer import write_rendered_dataset
 
 torch.set_num_threads(2)
 PERM = list(H36M_17.flip_perm)

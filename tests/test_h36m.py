@@ -4,11 +4,11 @@ import h5py
 import numpy as np
 import pytest
 
-from lifting.cameras import h36m_cameras, save_h36m_cameras
-from lifting.data import h36m
-from lifting.data.h36m import available_subjects, load_h36m
+from lifting.datasets import h36m
+from lifting.datasets.h36m import available_subjects, load_h36m
 from lifting.errors import UserError
-from lifting.skeletons import H36M_17, H36M_32
+from lifting.geometry.cameras import h36m_cameras, save_h36m_cameras
+from lifting.geometry.skeletons import H36M_17, H36M_32
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "h36m"
 IDX17 = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]

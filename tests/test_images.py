@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.cameras import h36m_cameras, save_h36m_cameras
-from lifting.data.h36m import samples_from_world
-from lifting.data.images import (ImageDataset, annotation_paths, read_image, scaled_intrinsics, write_jpeg,
-                                 write_rendered_dataset)
-from lifting.data.samples import PoseSet
+from lifting.datasets.h36m import samples_from_world
+from lifting.datasets.images import ImageDataset, annotation_paths, read_image, write_jpeg
+from lifting.datasets.samples import PoseSet
 from lifting.errors import UserError
-from lifting.skeletons import H36M_17
+from lifting.geometry.cameras import h36m_cameras, save_h36m_cameras
+from lifting.geometry.skeletons import H36M_17
+from lifting.synth.writer import scaled_intrinsics, write_rendered_dataset
 
 torch.set_num_threads(2)
 REPO = Path(__file__).resolve().parents[1]

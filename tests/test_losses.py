@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from lifting.data.pairs import PairSampler, all_pairs, flip_probability
-from lifting.losses import (limb_ratio_loss, relative_depth_loss, root_loss, scaled_orthographic_reprojection_loss,
-                            supervised_loss, weak_perspective_reprojection_loss)
-from lifting.skeletons import H36M_17
+from lifting.datasets.pairs import PairSampler, all_pairs, flip_probability
+from lifting.geometry.skeletons import H36M_17
+from lifting.losses import (
+    limb_ratio_loss,
+    relative_depth_loss,
+    root_loss,
+    scaled_orthographic_reprojection_loss,
+    supervised_loss,
+    weak_perspective_reprojection_loss,
+)
 
 
 def test_relative_loss_zero_when_orderings_satisfied_beyond_tolerance():

@@ -5,11 +5,16 @@ import numpy as np
 import pytest
 import scipy.io
 
-from lifting.data.lsp import (centre_on_neck, depth_order_labels, load_relative_depth_json, read_joints_mat,
-                              write_relative_depth_json)
+from lifting.datasets.lsp import (
+    centre_on_neck,
+    depth_order_labels,
+    load_relative_depth_json,
+    read_joints_mat,
+    write_relative_depth_json,
+)
 from lifting.errors import UserError
+from lifting.geometry.skeletons import LSP_14
 from lifting.metrics import pair_accuracy
-from lifting.skeletons import LSP_14
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -159,7 +164,7 @@ def _cfg(tmp_path, json_path, name, *overrides):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from lifting.train_lsp import run
+    from lifting.tasks.lsp import run
 
     tmp = tmp_path_factory.mktemp("lsp")
     poses, _, is_train = write_fixture(tmp / "rel.json")
@@ -186,7 +191,7 @@ def test_model_trained_on_labels_beats_chance_and_orders_true_depth(trained):
 
 
 def test_eval_only_reproduces_the_loaded_run_and_fine_tuning_continues(trained):
-    from lifting.train_lsp import run
+    from lifting.tasks.lsp import run
 
     tmp, _, _, res = trained
     ev = run(_cfg(tmp, tmp / "rel.json", "eval", f"load={tmp / 'scratch'}", "eval_only=true"))
@@ -199,7 +204,7 @@ def test_eval_only_reproduces_the_loaded_run_and_fine_tuning_continues(trained):
 
 
 def test_resume_gives_the_same_numbers(tmp_path):
-    from lifting.train_lsp import run
+    from lifting.tasks.lsp import run
 
     write_fixture(tmp_path / "rel.json", 60, 20)
     full = run(_cfg(tmp_path, tmp_path / "rel.json", "full", "epochs=3"))
@@ -213,7 +218,7 @@ def test_user_errors(tmp_path):
     import subprocess
     import sys
 
-    from lifting.train_lsp import run
+    from lifting.tasks.lsp import run
 
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "main_lsp.py", "--opt", "opts/lsp.yaml", "--set",

@@ -2,8 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
-from lifting.data.noise import add_noise, detection_file, input_dropout_mask, load_detections
-from lifting.data.samples import PoseSet
+from lifting.datasets.noise import add_noise, detection_file, input_dropout_mask, load_detections
+from lifting.datasets.samples import PoseSet
 from lifting.errors import UserError
 
 BASE = np.full((20_000, 16, 2), 500.0, dtype=np.float32)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_lsp import write_fixture
 
 REPO = Path(__file__).resolve().parents[1]

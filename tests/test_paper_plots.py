@@ -1,7 +1,7 @@
 """Every paper_plots script turns quick paper_exps results into PNG + PDF and the JSON of what it drew."""
 
-import importlib
 import json
+import runpy
 import shutil
 import subprocess
 import sys
@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-
 from test_lsp import posed_people, write_fixture
+
+from lifting.experiments import runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,17 +35,14 @@ def results(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("plots")
     write_fixture(tmp / "rel.json", 60, 20)
-    sys.path.insert(0, str(REPO / "paper_exps"))
     threads = torch.get_num_threads()
     try:
-        runner = importlib.import_module("runner")
         for name, rows in ROWS.items():
-            experiment = importlib.import_module(name).EXPERIMENT
+            experiment = runpy.run_path(str(REPO / "paper_exps" / f"{name}.py"))["EXPERIMENT"]
             argv = ["--quick", "--data-dir", "synthetic", "--results-dir", str(tmp / "results"),
                     "--cache-dir", str(tmp / "cache"), "--device", "cpu", "--lsp-json", str(tmp / "rel.json")]
             runner.run_experiment(experiment, runner.parse_args(experiment, argv + (["--rows", rows] if rows else [])))
     finally:
-        sys.path.remove(str(REPO / "paper_exps"))
         torch.set_num_threads(threads)
     return tmp / "results"
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from lifting.data.render import MARKER_COLOUR, mannequin_ellipsoids, project_joints, render_mannequin
-from lifting.skeletons import H36M_17
+from lifting.geometry.skeletons import H36M_17
+from lifting.synth.render import MARKER_COLOUR, mannequin_ellipsoids, project_joints, render_mannequin
 
 torch.set_num_threads(2)
 
@@ -107,7 +107,7 @@ def test_cuda_matches_cpu_geometry():
 
 def test_ellipsoid_bounds_are_exact_outline_boxes():
     """The tiles are culled with the projected boxes: the rendered silhouette must fill the union box to <1 px."""
-    from lifting.data.render import ellipsoid_bounds
+    from lifting.synth.render import ellipsoid_bounds
 
     g = torch.Generator().manual_seed(2)
     joints = standing_pose(3500.0)[None] + torch.randn(4, 17, 3, generator=g) * 80

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from lifting.data.samples import PoseSet, replace_2d_from_predictions
+from lifting.datasets.samples import PoseSet, replace_2d_from_predictions
 from lifting.errors import UserError
 from lifting.fileio import save_npz
-from lifting.skeletons import H36M_17, H36M_32
+from lifting.geometry.skeletons import H36M_17, H36M_32
 
 
 def make_poseset(n=6, skeleton="h36m_32", seed=0):

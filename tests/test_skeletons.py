@@ -3,9 +3,18 @@ import pytest
 import torch
 
 from lifting.errors import UserError
-from lifting.skeletons import (
-    H36M_16, H36M_17, H36M_32, LSP_14, SKELETONS, canonical_joint_name, conversion_indices, convert,
-    flip_lr, get_skeleton)
+from lifting.geometry.skeletons import (
+    H36M_16,
+    H36M_17,
+    H36M_32,
+    LSP_14,
+    SKELETONS,
+    canonical_joint_name,
+    conversion_indices,
+    convert,
+    flip_lr,
+    get_skeleton,
+)
 
 # Index lists from the Human3.6M / stacked-hourglass / LSP conventions, as 32-joint indices.
 IDX17 = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]

@@ -1,12 +1,19 @@
 import numpy as np
 import pytest
 
-from lifting.cameras import h36m_cameras
-from lifting.data.h36m import ACTIONS, load_h36m
-from lifting.data.synthetic import (
-    LIMITS, SIZES, SUBJECTS, SUPPORT, canonical_offsets, ensure_synthetic_dataset, synthetic_subject)
+from lifting.datasets.h36m import ACTIONS, load_h36m
 from lifting.errors import UserError
-from lifting.skeletons import H36M_32
+from lifting.geometry.cameras import h36m_cameras
+from lifting.geometry.skeletons import H36M_32
+from lifting.synth.poses import (
+    LIMITS,
+    SIZES,
+    SUBJECTS,
+    SUPPORT,
+    canonical_offsets,
+    ensure_synthetic_dataset,
+    synthetic_subject,
+)
 
 FRAMES = 40
 

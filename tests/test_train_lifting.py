@@ -13,7 +13,7 @@ import pytest
 
 from lifting.config import load_config
 from lifting.options.h36m import SCHEMA
-from lifting.train_lifting import run
+from lifting.tasks.lifting import run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["linear_size=128", "num_stage=1", "dropout=0.1", "batch_size=64", "tensorboard=false", "progress=false",
@@ -85,7 +85,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_h36m):
 
 def test_standard_protocol_defaults_train_s1_5_6_7_8_and_test_s9_s11(tmp_path, tiny_h36m):
     """opts/h36.yaml with only data_dir/out_dir set uses the standard split when S9/S11 exist."""
-    from lifting.data.h36m import load_h36m
+    from lifting.datasets.h36m import load_h36m
 
     cfg = load_config(SCHEMA, ROOT / "opts" / "h36.yaml",
                       [f"data_dir={tiny_h36m}", f"out_dir={tmp_path / 'std'}", f"cache_dir={tmp_path / 'cache'}",

@@ -10,11 +10,11 @@ import torch
 import torch.multiprocessing as mp
 
 from lifting.config import load_config
-from lifting.engine import load_training_state
+from lifting.engine.core import load_training_state
+from lifting.engine.distributed import Dist, setup_distributed
 from lifting.options.metro import SCHEMA
-from lifting.data.crop_sources import CropSource
-from lifting.distributed import Dist, setup_distributed
-from lifting.train_metro import epoch_batches, lr_factor, train
+from lifting.tasks.crop_sources import CropSource
+from lifting.tasks.metro import epoch_batches, lr_factor, train
 
 torch.set_num_threads(1)
 S = 64
@@ -140,8 +140,8 @@ _STANDING_WORLD = np.array([
 
 def _tiny_poseset():
     """Two frames x 2 cameras for subjects 1 and 8 (a standing pose, slightly moved per frame)."""
-    from lifting.cameras import h36m_cameras
-    from lifting.data.samples import PoseSet
+    from lifting.datasets.samples import PoseSet
+    from lifting.geometry.cameras import h36m_cameras
 
     cams = h36m_cameras()
     rows = {k: [] for k in ("j2", "j3", "subject", "camera", "frame", "f", "c")}
@@ -166,7 +166,7 @@ def _tiny_poseset():
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    from lifting.data.images import write_rendered_dataset
+    from lifting.synth.writer import write_rendered_dataset
 
     root = tmp_path_factory.mktemp("rendered")
     write_rendered_dataset(root, _tiny_poseset(), image_size=128, seed=0)
@@ -192,8 +192,8 @@ TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "test_batch_size=4"
 
 
 def test_crop_and_back_to_original_camera_is_exact(tiny_dataset):
-    from lifting.data.crops import to_crop_frame
-    from lifting.data.images import ImageDataset, read_image
+    from lifting.augment.crops import to_crop_frame
+    from lifting.datasets.images import ImageDataset, read_image
     from lifting.inference import crop_images, to_original_camera
 
     ds = ImageDataset(tiny_dataset, [1, 8])
@@ -211,8 +211,8 @@ def test_crop_and_back_to_original_camera_is_exact(tiny_dataset):
 
 
 def test_train_predict_and_swap_2d(tiny_dataset, tmp_path, monkeypatch, capsys):
-    from lifting.data.images import ImageDataset
-    from lifting.data.samples import PoseSet, replace_2d_from_predictions
+    from lifting.datasets.images import ImageDataset
+    from lifting.datasets.samples import PoseSet, replace_2d_from_predictions
 
     run = tmp_path / "run"
     code, out, err = _cli(monkeypatch, capsys, "--set", "data_source=rendered", f"image_dir={tiny_dataset}",
@@ -284,8 +284,8 @@ def test_bad_cli_input_is_one_line_error(args, needle, tmp_path, monkeypatch, ca
 
 
 def test_flip_average_of_an_equivariant_prediction_is_unchanged():
+    from lifting.geometry.skeletons import H36M_17
     from lifting.inference import average_flipped
-    from lifting.skeletons import H36M_17
 
     g = torch.Generator().manual_seed(0)
     S = 64

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lifting.errors import UserError
-from lifting.skeletons import H36M_17, LSP_14
+from lifting.geometry.skeletons import H36M_17, LSP_14
 from lifting.viz import draw_pose_2d, draw_pose_3d, limb_colors, save_figure, upright
 
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tvm
 
-from ..errors import UserError
+from lifting.errors import UserError
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 STRIDES = (32, 16, 8, 4)

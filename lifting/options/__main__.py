@@ -1,7 +1,7 @@
 """Print the config reference of every entry point as Markdown: `python -m lifting.options > docs/config.md`."""
 
-from ..config import describe
-from . import h36m, lsp, metro
+from lifting.config import describe
+from lifting.options import h36m, lsp, metro
 
 ENTRY_POINTS = (("main_human36.py", h36m.SCHEMA), ("main_lsp.py", lsp.SCHEMA), ("main_metro.py", metro.SCHEMA))
 

@@ -1,6 +1,6 @@
 """Config schema of the Human3.6M lifting pipeline (`main_human36.py`). Defaults = the standard protocol."""
 
-from ..config import opt
+from lifting.config import opt
 
 NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections")
 

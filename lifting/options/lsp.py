@@ -4,7 +4,7 @@ Defaults follow Ronchi et al.'s LSP runs: a relative model trained from scratch 
 the crowd depth-order labels; fine-tuning an H36M `lsp_14` run is `load=<run dir>` with 25 epochs.
 """
 
-from ..config import opt
+from lifting.config import opt
 
 SCHEMA = {
     # data

@@ -1,6 +1,6 @@
 """Config schema of the MeTRo/MeTRAbs image estimator (`main_metro.py`). Defaults = the GPU recipe at 256 px."""
 
-from ..config import opt
+from lifting.config import opt
 
 SCHEMA = {
     # data

@@ -15,21 +15,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import engine
-from .config import validate
-from .data import noise as noise_lib
-from .data.h36m import load_h36m
-from .data.normalize import Stats
-from .data.pairs import PairSampler
-from .data.samples import PoseSet, replace_2d_from_predictions
-from .errors import UserError
-from .fileio import save_npz
-from .losses import (limb_ratio_loss, relative_depth_loss, root_loss, scaled_orthographic_reprojection_loss,
-                     supervised_loss, weak_perspective_reprojection_loss)
-from .metrics import evaluate_poses, pa_mpjpe_errors
-from .models.linear import LinearModel
-from .options.h36m import SCHEMA
-from .skeletons import Skeleton, get_skeleton
+from lifting.config import validate
+from lifting.datasets import noise as noise_lib
+from lifting.datasets.h36m import load_h36m
+from lifting.datasets.normalize import Stats
+from lifting.datasets.pairs import PairSampler
+from lifting.datasets.samples import PoseSet, replace_2d_from_predictions
+from lifting.engine import core as engine
+from lifting.errors import UserError
+from lifting.fileio import save_npz
+from lifting.geometry.skeletons import Skeleton, get_skeleton
+from lifting.losses import (
+    limb_ratio_loss,
+    relative_depth_loss,
+    root_loss,
+    scaled_orthographic_reprojection_loss,
+    supervised_loss,
+    weak_perspective_reprojection_loss,
+)
+from lifting.metrics import evaluate_poses, pa_mpjpe_errors
+from lifting.models.linear import LinearModel
+from lifting.options.h36m import SCHEMA
 
 # Keys that may change between a run and its --resume without changing what is computed.
 _RESUME_FREE_KEYS = {"epochs", "progress", "tensorboard", "num_threads", "figure", "save_predictions", "device"}
@@ -40,7 +46,7 @@ _RESUME_FREE_KEYS = {"epochs", "progress", "tensorboard", "num_threads", "figure
 def resolve_data_dir(name: str, cfg: dict[str, Any]) -> Path:
     """'synthetic' -> the built-in data (generated once into the cache); otherwise the given directory."""
     if name == "synthetic":
-        from .data.synthetic import ensure_synthetic_dataset
+        from lifting.synth.poses import ensure_synthetic_dataset
 
         return Path(ensure_synthetic_dataset(cfg["cache_dir"], seed=0, size=cfg["synthetic_size"]))
     path = Path(name)
@@ -111,7 +117,7 @@ def build_model(cfg: dict[str, Any]) -> LinearModel:
 
 def load_lifter(path: str | Path) -> tuple[LinearModel, Stats, dict[str, Any]]:
     """A trained lifter from a run dir (best.pt, else last.pt) or checkpoint file: (model in eval mode, stats, config)."""
-    from .checkpoint import load_checkpoint
+    from lifting.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     extra = state.get("extra", {}) if isinstance(state, dict) else {}
@@ -391,7 +397,7 @@ def _finish(run_dir: engine.RunDir, results: dict[str, Any], cfg: dict[str, Any]
     if cfg["figure"] and len(pred):
         import matplotlib.pyplot as plt
 
-        from .viz import prediction_grid, save_figure
+        from lifting.viz import prediction_grid, save_figure
 
         rows = np.linspace(0, len(pred) - 1, 4).astype(int)
         errors = pa_mpjpe_errors(pred[rows], test.joints3d_centred.numpy()[rows]).mean(-1)

@@ -6,24 +6,21 @@ one-line errors.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lifting.config import ArgumentParser  # noqa: E402
-from lifting.errors import UserError, run_cli  # noqa: E402
-from lifting.fileio import write_json  # noqa: E402
-from lifting.viz import save_figure  # noqa: E402
+from lifting.config import ArgumentParser
+from lifting.errors import UserError, run_cli
+from lifting.fileio import write_json
+from lifting.viz import save_figure
 
 SUP_COLOR = "tab:blue"
 OURS_COLOR = "darkorange"

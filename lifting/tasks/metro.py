@@ -17,12 +17,13 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import engine, metrics
-from .data.crop_sources import CropSource, online_source, rendered_source
-from .distributed import Dist, any_rank, cleanup_distributed, setup_distributed
-from .errors import UserError
-from .models.metro import MetroNet, absolute_pose, metro_losses, with_stride
-from .skeletons import H36M_17
+from lifting import metrics
+from lifting.engine import core as engine
+from lifting.engine.distributed import Dist, any_rank, cleanup_distributed, setup_distributed
+from lifting.errors import UserError
+from lifting.geometry.skeletons import H36M_17
+from lifting.models.metro import MetroNet, absolute_pose, metro_losses, with_stride
+from lifting.tasks.crop_sources import CropSource, online_source, rendered_source
 
 
 # ------------------------------------------------------------------------------------- model + optim
@@ -91,7 +92,7 @@ def predict_crops(model: MetroNet, batch: dict[str, Any], cfg: dict[str, Any], f
     with autocast(cfg, images.device):
         out = model(images)
     if flip_tta:
-        from .inference import average_flipped
+        from lifting.inference import average_flipped
 
         with autocast(cfg, images.device):
             flipped = model(torch.flip(images, dims=[-1]))
@@ -125,7 +126,7 @@ def evaluate(model: MetroNet, batches: Iterator[dict[str, Any]], cfg: dict[str, 
            "mpjpe_framewise": res["mpjpe_framewise"], "pa_mpjpe_framewise": res["pa_mpjpe_framewise"],
            "mean_pose_mpjpe": metrics.evaluate_poses(mean, gt, actions)["mpjpe"],
            "pck150": metrics.pck(metrics.mpjpe_errors(rel, gt)), "per_action": res.get("per_action", {})}
-    from .data.crops import to_original_frame
+    from lifting.augment.crops import to_original_frame
 
     unflipped = torch.zeros(len(rot), dtype=torch.bool)
     back = lambda p: to_original_frame(torch.from_numpy(p), torch.from_numpy(rot), unflipped).numpy()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-from . import engine
+from lifting.engine import core as engine
 
 
 @dataclass

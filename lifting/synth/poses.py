@@ -9,7 +9,7 @@ face, and blends between them (standing up / sitting down). Bone lengths
 vary per synthetic subject around the canonical Human3.6M skeleton. Every sequence is placed in
 the Human3.6M world frame (mm, z up, floor z = 0, mean pelvis at the origin, random heading) so
 that every joint projects inside all four real cameras' images, and is written in the
-h5-annotation layout that `lifting.data.h36m.load_h36m` reads.
+h5-annotation layout that `lifting.datasets.h36m.load_h36m` reads.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cameras import Camera, h36m_cameras, save_h36m_cameras
-from ..errors import UserError
-from ..fileio import write_json
-from ..skeletons import H36M_32_PARENTS
-from .h36m import ACTIONS, POSE_SUBDIR, pose_file_name
+from lifting.datasets.h36m import ACTIONS, POSE_SUBDIR, pose_file_name
+from lifting.errors import UserError
+from lifting.fileio import write_json
+from lifting.geometry.cameras import Camera, h36m_cameras, save_h36m_cameras
+from lifting.geometry.skeletons import H36M_32_PARENTS
 
 FPS = 10.0
 SUBJECTS = (1, 5, 6, 7, 8, 9, 11)

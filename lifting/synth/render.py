@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..skeletons import H36M_17
+from lifting.augment.shapes import shape_masks, uniform_field
+from lifting.geometry.skeletons import H36M_17
 
 MARKER_COLOUR = (1.0, 0.0, 1.0)
 """Colour of the debug joint markers (pure magenta, which the palettes never produce at full saturation)."""
@@ -162,14 +163,6 @@ class _Draw:
         return uniform_field(self.g, shape, self.device)
 
 
-def uniform_field(generator: torch.Generator, shape, device) -> torch.Tensor:
-    """U(0, 1) per-pixel noise drawn on `device` by a generator seeded from `generator`: reproducible, and a CPU
-    generator driving CUDA rendering does not have to produce and copy millions of numbers."""
-    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
-    local = torch.Generator(device=device).manual_seed(seed)
-    return torch.rand(*shape, generator=local, device=device)
-
-
 def _palette(B: int, draw: _Draw) -> torch.Tensor:
     """(B, G, 3) colours: left limbs in cool hues, right limbs in warm hues, skin tones, random clothes."""
     G = len(GROUPS)
@@ -189,18 +182,6 @@ def _palette(B: int, draw: _Draw) -> torch.Tensor:
     rgb[:, _G["left_foot"]] = 0.35 * rgb[:, _G["left_leg"]]
     rgb[:, _G["right_foot"]] = 0.35 * rgb[:, _G["right_leg"]]
     return rgb
-
-
-def shape_masks(x: torch.Tensor, y: torch.Tensor, centre, half, is_ellipse):
-    """Yield (B, H, W) masks of K rectangles/ellipses, one shape at a time (painter's order).
-
-    x: (1, W), y: (H, 1) pixel coordinates; centre, half: (B, K, 2) in the same units; is_ellipse: (B, K)."""
-    for k in range(centre.shape[1]):
-        dx = (x[None] - centre[:, k, 0, None, None]) / half[:, k, 0, None, None]
-        dy = (y[None] - centre[:, k, 1, None, None]) / half[:, k, 1, None, None]
-        ellipse = dx * dx + dy * dy <= 1
-        box = (dx.abs() <= 1) & (dy.abs() <= 1)
-        yield torch.where(is_ellipse[:, k, None, None], ellipse, box)
 
 
 def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.Tensor:

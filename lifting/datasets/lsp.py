@@ -1,6 +1,6 @@
 """Leeds Sports Pose: 2D annotations (`joints.mat`) and crowd relative-depth labels (Ronchi et al.).
 
-Joints are always returned in the `lsp_14` order of `lifting.skeletons` (right ankle ... neck, head
+Joints are always returned in the `lsp_14` order of `lifting.geometry.skeletons` (right ankle ... neck, head
 top), image pixels (x right, y down). The lifting input is the neck-centred 2D pose.
 
 Relative-depth labels come as one JSON file (the released "Relative Depth LSP Dataset",
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..fileio import write_json
-from ..skeletons import LSP_14, canonical_joint_name
+from lifting.errors import UserError
+from lifting.fileio import write_json
+from lifting.geometry.skeletons import LSP_14, canonical_joint_name
 
 RELATIVE_DEPTH_FILE = "relative_depth_lsp_v1.json"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from ..fileio import read_h5_dataset
-from ..h36m_calibration import CAMERA_IDS
-from .samples import PoseSet, key_codes
+from lifting.datasets.samples import PoseSet, key_codes
+from lifting.errors import UserError
+from lifting.fileio import read_h5_dataset
+from lifting.geometry.calibration import CAMERA_IDS
 
 NOISE_KINDS = ("none", "uniform_linear", "uniform_radial", "normal")
 DETECTIONS_SUBDIR = "StackedHourglassFineTuned240"

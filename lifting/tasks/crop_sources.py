@@ -15,11 +15,18 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from ..cameras import intrinsic_matrix
-from ..distributed import Dist
-from ..errors import UserError
-from .crops import (CropAugmentation, CropDataset, augment_appearance, crop_camera, random_partial_box,
-                    seeded_generator, to_crop_frame)
+from lifting.augment.crops import (
+    CropAugmentation,
+    CropDataset,
+    augment_appearance,
+    crop_camera,
+    random_partial_box,
+    seeded_generator,
+    to_crop_frame,
+)
+from lifting.engine.distributed import Dist
+from lifting.errors import UserError
+from lifting.geometry.cameras import intrinsic_matrix
 
 BatchStream = Callable[[list[list[int]], int, int], Iterator[dict[str, Any]]]
 
@@ -37,7 +44,7 @@ class CropSource:
 def pose_dir(cfg: dict[str, Any]) -> Path:
     """'synthetic' -> the built-in poses (generated once into cache_dir); otherwise the h5-annotation dir."""
     if cfg["data_dir"] == "synthetic":
-        from .synthetic import ensure_synthetic_dataset
+        from lifting.synth.poses import ensure_synthetic_dataset
 
         return Path(ensure_synthetic_dataset(cfg["cache_dir"], seed=0))
     return Path(cfg["data_dir"])
@@ -45,7 +52,7 @@ def pose_dir(cfg: dict[str, Any]) -> Path:
 
 def load_poses(cfg: dict[str, Any], subjects: list[int], stride: int):
     """PoseSet (h36m_17, all 4 cameras) of the subjects, every `stride`-th frame, cached in cache_dir."""
-    from .h36m import load_h36m
+    from lifting.datasets.h36m import load_h36m
 
     return load_h36m(pose_dir(cfg), subjects, stride=stride, skeleton="h36m_17", cache_dir=cfg["cache_dir"])
 
@@ -73,7 +80,7 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
     outputs as `make_crops`; `truncate_all` forces a partial-body box without other augmentation (test crops).
     """
-    from .render import project_joints, render_mannequin
+    from lifting.synth.render import project_joints, render_mannequin
 
     n = len(joints_cam)
     joints_cam, K = joints_cam.double(), K.double()
@@ -158,8 +165,8 @@ def rendered_root(cfg: dict[str, Any], dist: Dist) -> Path:
     root = Path(cfg["cache_dir"]) / f"metro_images_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     if not (root / "annotations").is_dir():
         if dist.main:
-            from .images import write_rendered_dataset
-            from .samples import PoseSet
+            from lifting.datasets.samples import PoseSet
+            from lifting.synth.writer import write_rendered_dataset
 
             poses = PoseSet.concat([load_poses(cfg, cfg["train_subjects"], cfg["stride"]),
                                     load_poses(cfg, cfg["test_subjects"], cfg["test_stride"])])
@@ -174,7 +181,7 @@ def rendered_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
     """Crops of a COCO-layout image dataset (`ImageDataset` + `CropDataset`), read by DataLoader workers."""
     from torch.utils.data import DataLoader, Subset
 
-    from .images import ImageDataset
+    from lifting.datasets.images import ImageDataset
 
     root = rendered_root(cfg, dist)
     S = cfg["crop_size"]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cameras import Camera, load_h36m_cameras
-from ..errors import UserError
-from ..fileio import read_h5_dataset
-from ..skeletons import convert, get_skeleton
-from .samples import PoseSet
+from lifting.datasets.samples import PoseSet
+from lifting.errors import UserError
+from lifting.fileio import read_h5_dataset
+from lifting.geometry.cameras import Camera, load_h36m_cameras
+from lifting.geometry.skeletons import convert, get_skeleton
 
 ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
            "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",

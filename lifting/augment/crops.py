@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..skeletons import H36M_17
-from .render import shape_masks, uniform_field
+from lifting.augment.shapes import shape_masks, uniform_field
+from lifting.geometry.skeletons import H36M_17
 
 
 @dataclass
@@ -314,7 +314,7 @@ class CropDataset(Dataset):
         return torch.tensor(rec.bbox)[None]
 
     def __getitem__(self, i: int) -> dict:
-        from .images import read_image
+        from lifting.datasets.images import read_image
 
         rec = self.images[i]
         image = read_image(rec.image_path)[None]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import fileio
-from ..errors import UserError
-from ..skeletons import convert, get_skeleton
+from lifting import fileio
+from lifting.errors import UserError
+from lifting.geometry.skeletons import convert, get_skeleton
 
 KEY_FIELDS = ("subject", "action", "subaction", "camera", "frame")
 ARRAY_FIELDS = ("joints2d_px", "joints3d_cam") + KEY_FIELDS + ("cam_f", "cam_c")
@@ -43,7 +43,7 @@ def _check_array(source: str, name: str, arr: np.ndarray, n: int, num_joints: in
 class PoseSet:
     """Lifting samples, all arrays of length N.
 
-    skeleton: name of a `lifting.skeletons` joint set (J joints).
+    skeleton: name of a `lifting.geometry.skeletons` joint set (J joints).
     joints2d_px (N, J, 2) float32 image px, distortion applied.
     joints3d_cam (N, J, 3) float32 camera frame mm, not root-centred.
     subject (N,) int64; action (N,) str name ('Walking'); subaction (N,) int64 (0 = '<Action>.h5',

@@ -25,15 +25,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lifting.config import ArgumentParser, load_config, read_yaml  # noqa: E402
-from lifting.errors import UserError, run_cli  # noqa: E402
-from lifting.fileio import write_json  # noqa: E402
+from lifting.config import ArgumentParser, load_config, read_yaml
+from lifting.errors import UserError, run_cli
+from lifting.fileio import write_json
 
 OPTS = REPO / "opts"
 HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
@@ -188,9 +186,9 @@ def run_one(entry: str, cfg: dict[str, Any], resume: bool, log_path: str) -> dic
             contextlib.redirect_stderr(log):
         try:
             if entry == "lsp":
-                from lifting.train_lsp import run
+                from lifting.tasks.lsp import run
             else:
-                from lifting.train_lifting import run
+                from lifting.tasks.lifting import run
             return {"results": run(cfg, resume=resume)}
         except UserError as e:
             print(f"error: {e}")

@@ -17,10 +17,10 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import save_config
-from .errors import UserError
-from .fileio import write_json, write_text
+from lifting.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lifting.config import save_config
+from lifting.errors import UserError
+from lifting.fileio import write_json, write_text
 
 
 class RunDir:

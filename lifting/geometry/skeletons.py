@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UserError
+from lifting.errors import UserError
 
 H36M_32_NAMES = (
     "mid_hip", "right_hip", "right_knee", "right_ankle", "right_foot_base", "right_foot_tip",

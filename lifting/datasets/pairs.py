@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import UserError
+from lifting.errors import UserError
 
 
 def all_pairs(num_joints: int) -> np.ndarray:

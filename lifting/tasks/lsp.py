@@ -16,19 +16,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import engine
-from .checkpoint import load_checkpoint
-from .config import validate
-from .data.lsp import RelativeDepthSet, load_relative_depth_json
-from .data.normalize import Stats
-from .errors import UserError
-from .fileio import save_npz
-from .losses import limb_ratio_loss, relative_depth_loss, root_loss, scaled_orthographic_reprojection_loss
-from .metrics import pair_accuracy
-from .models.linear import LinearModel
-from .options import h36m as h36m_options
-from .skeletons import LSP_14
-from .train_lifting import build_model, predict
+from lifting.checkpoint import load_checkpoint
+from lifting.config import validate
+from lifting.datasets.lsp import RelativeDepthSet, load_relative_depth_json
+from lifting.datasets.normalize import Stats
+from lifting.engine import core as engine
+from lifting.errors import UserError
+from lifting.fileio import save_npz
+from lifting.geometry.skeletons import LSP_14
+from lifting.losses import limb_ratio_loss, relative_depth_loss, root_loss, scaled_orthographic_reprojection_loss
+from lifting.metrics import pair_accuracy
+from lifting.models.linear import LinearModel
+from lifting.options import h36m as h36m_options
+from lifting.tasks.lifting import build_model, predict
 
 _RESUME_FREE_KEYS = {"epochs", "progress", "tensorboard", "num_threads", "save_predictions", "device"}
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import h36m_calibration as calib
-from .errors import UserError
+from lifting.errors import UserError
+from lifting.geometry import calibration as calib
 
 
 def _like(a, ref):
@@ -199,7 +199,7 @@ def save_h36m_cameras(path: str | Path, cameras: dict[tuple[int, int], Camera]) 
     """Write cameras in the `cameras.h5` layout (inverse of `load_h36m_cameras`)."""
     import h5py
 
-    from .fileio import atomic_write
+    from lifting.fileio import atomic_write
 
     def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as h5:

@@ -1,0 +1,147 @@
+"""Rendered image datasets: the mannequin posed by a pose set, written in the parsed-Human3.6M COCO layout
+that `lifting.datasets.images.ImageDataset` reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lifting import fileio
+from lifting.datasets.h36m import ACTIONS
+from lifting.datasets.images import annotation_paths, image_file_name, write_jpeg
+from lifting.errors import UserError
+from lifting.geometry.cameras import Camera, camera_to_world, h36m_cameras, intrinsic_matrix
+from lifting.geometry.skeletons import H36M_17
+from lifting.synth.render import render_mannequin
+
+
+def subsample_sequences(poseset, stride: int) -> np.ndarray:
+    """Row indices keeping every `stride`-th frame of each (subject, action, subaction, camera) sequence."""
+    if stride < 1:
+        raise UserError(f"stride must be >= 1, got {stride}")
+    order = np.lexsort((poseset.frame, poseset.camera, poseset.subaction, poseset.action, poseset.subject))
+    seq = np.stack([poseset.subject[order], np.unique(poseset.action, return_inverse=True)[1].ravel()[order],
+                    poseset.subaction[order], poseset.camera[order]], 1)
+    start = np.ones(len(order), bool)
+    start[1:] = (seq[1:] != seq[:-1]).any(1)
+    first = np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - first
+    return np.sort(order[rank % stride == 0])
+
+
+def scaled_intrinsics(camera: Camera, longer_side: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """(width, height, f, c) of `camera` resized so its longer side is `longer_side` px (pixel centres kept)."""
+    W, H = camera.size
+    scale = longer_side / max(W, H)
+    w, h = max(1, round(W * scale)), max(1, round(H * scale))
+    s = np.array([w / W, h / H])
+    return w, h, camera.f * s, (camera.c + 0.5) * s - 0.5
+
+
+def _person_box(mask: torch.Tensor, joints2d: torch.Tensor, width: int, height: int, pad: float = 0.05):
+    """[x, y, w, h] around the rendered body (joints if no body pixel is in view), padded, clipped to the image."""
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    if len(xs):
+        lo = torch.stack([xs.min(), ys.min()]).double() - 0.5
+        hi = torch.stack([xs.max(), ys.max()]).double() + 0.5
+    else:
+        lo, hi = joints2d.double().amin(0), joints2d.double().amax(0)
+    margin = pad * (hi - lo).max()
+    lo = torch.maximum(lo - margin, torch.tensor([0.0, 0.0], dtype=lo.dtype))
+    hi = torch.minimum(hi + margin, torch.tensor([float(width), float(height)], dtype=hi.dtype))
+    hi = torch.maximum(hi, lo + 1)
+    return [round(float(lo[0]), 2), round(float(lo[1]), 2), round(float(hi[0] - lo[0]), 2),
+            round(float(hi[1] - lo[1]), 2)]
+
+
+def write_rendered_dataset(root: str | Path, poseset, image_size: int = 256, stride: int = 1, seed: int = 0, *,
+                           cameras: dict[tuple[int, int], Camera] | None = None, batch_size: int = 16,
+                           device: str = "cpu", occluder_prob: float = 0.3, jpeg_quality: int = 90,
+                           progress: Callable[[int], None] | None = None) -> int:
+    """Render every `stride`-th frame of each sequence of a `PoseSet` as a full camera image and write the layout.
+
+    Images are the cameras' full views scaled so the longer side is `image_size` px (1000 px cameras at 250 ->
+    1/4, intrinsics scaled to match and recorded in the camera JSON). `cameras` ({(subject, cam): Camera}, the
+    built-in Human3.6M calibration by default) must be the calibration the pose set was made with: world joints
+    are recovered from it and checked across cameras. Annotation JSONs are written last and atomically, so an
+    interrupted run leaves no readable dataset. Returns the number of images written.
+    """
+    root = Path(root)
+    poseset = poseset.convert(H36M_17.name)
+    cameras = cameras if cameras is not None else h36m_cameras()
+    rows = subsample_sequences(poseset, stride)
+    if len(rows) == 0:
+        raise UserError("pose set is empty: nothing to render")
+    unknown = sorted(set(poseset.action[rows].tolist()) - set(ACTIONS))
+    if unknown:
+        raise UserError(f"pose set has action {unknown[0]!r}, expected one of {', '.join(ACTIONS)}")
+    worlds: dict[tuple[int, int, int, int], np.ndarray] = {}
+    samples = []
+    for r in rows.tolist():
+        subject, camera = int(poseset.subject[r]), int(poseset.camera[r])
+        cam = cameras.get((subject, camera))
+        if cam is None:
+            raise UserError(f"no calibration for subject {subject} camera {camera}")
+        action_idx = ACTIONS.index(str(poseset.action[r]))
+        key = (subject, action_idx, int(poseset.subaction[r]), int(poseset.frame[r]))
+        world = camera_to_world(poseset.joints3d_cam[r].astype(np.float64), cam.R, cam.T)
+        if key not in worlds:
+            worlds[key] = np.round(world, 3)
+        elif np.abs(worlds[key] - world).max() > 1.0:
+            raise UserError(f"pose set frame {key} disagrees by >1 mm between cameras: the calibration passed "
+                            f"is not the one the pose set was made with")
+        samples.append((key, camera, cam))
+
+    per_subject: dict[int, dict] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (_, _, cam) in enumerate(samples):
+        w, h, _, _ = scaled_intrinsics(cam, image_size)
+        groups.setdefault((w, h), []).append(i)
+    generator = torch.Generator().manual_seed(seed)
+    written = 0
+    for (w, h), members in sorted(groups.items()):
+        for start in range(0, len(members), batch_size):
+            batch = members[start:start + batch_size]
+            K, R, t, joints_cam = [], [], [], []
+            for i in batch:
+                key, camera, cam = samples[i]
+                _, _, f, c = scaled_intrinsics(cam, image_size)
+                K.append(intrinsic_matrix(f, c))
+                R.append(cam.R)
+                t.append(cam.t)
+                joints_cam.append(worlds[key] @ cam.R.T + cam.t)
+            out = render_mannequin(torch.tensor(np.stack(joints_cam), dtype=torch.float32, device=device),
+                                   torch.tensor(np.stack(K), dtype=torch.float32, device=device), (h, w), generator,
+                                   occluder_prob=occluder_prob)
+            pixels = (out.image * 255).round().to(torch.uint8).cpu()
+            body = torch.isfinite(out.depth).cpu()
+            for j, i in enumerate(batch):
+                (subject, action_idx, subaction, frame), camera, _ = samples[i]
+                name = image_file_name(subject, action_idx, subaction, camera, frame)
+                write_jpeg(root / "images" / name, pixels[j], jpeg_quality)
+                uv = out.joints2d_px[j].cpu()
+                vis = ((uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)).tolist()
+                sub = per_subject.setdefault(subject, {"images": [], "annotations": [], "cameras": {},
+                                                       "joints": {}})
+                image_id = len(sub["images"])
+                sub["images"].append({"id": image_id, "file_name": name, "width": w, "height": h,
+                                      "subject": subject, "action_idx": action_idx, "subaction_idx": subaction,
+                                      "cam_idx": camera, "frame_idx": frame})
+                sub["annotations"].append({"id": image_id, "image_id": image_id,
+                                           "bbox": _person_box(body[j], uv, w, h), "keypoints_vis": vis})
+                sub["cameras"][str(camera)] = {"R": R[j].tolist(), "t": t[j].tolist(),
+                                               "f": K[j][[0, 1], [0, 1]].tolist(), "c": K[j][:2, 2].tolist()}
+                sub["joints"].setdefault(str(action_idx), {}).setdefault(str(subaction), {})[str(frame)] = \
+                    worlds[(subject, action_idx, subaction, frame)].tolist()
+            written += len(batch)
+            if progress is not None:
+                progress(len(batch))
+    for subject, sub in sorted(per_subject.items()):
+        paths = annotation_paths(root, subject)
+        fileio.write_json(paths["camera"], sub["cameras"])
+        fileio.write_json(paths["joint_3d"], sub["joints"])
+        fileio.write_json(paths["data"], {"images": sub["images"], "annotations": sub["annotations"]})
+    return written
