@@ -17,11 +17,12 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(SCHEMA, args.opt, args.set)
 
-    from lifting.tasks.lifting import run
+    from lifting.tasks import run_task
 
-    res = run(cfg, resume=args.resume)
+    res = run_task("lifting", cfg, resume=args.resume)
     print(f"{cfg['out_dir']}/results.json: MPJPE {res['mpjpe']:.1f} mm, N-MPJPE {res['n_mpjpe']:.1f} mm, "
-          f"PA-MPJPE {res['pa_mpjpe']:.1f} mm (action-wise, {res['num_test_frames']} test frames)")
+          f"PA-MPJPE {res['pa_mpjpe']:.1f} mm (action-wise, {res['num_joints']} joints, {res['num_test_frames']} "
+          "test frames)")
     return 0
 
 

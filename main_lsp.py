@@ -19,9 +19,9 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(SCHEMA, args.opt, args.set)
 
-    from lifting.tasks.lsp import run
+    from lifting.tasks import run_task
 
-    res = run(cfg, resume=args.resume)
+    res = run_task("lsp", cfg, resume=args.resume)
     print(f"{cfg['out_dir']}/results.json: LSP test depth-order accuracy {100 * res['pair_accuracy']:.1f} % "
           f"({res['num_test_pairs']} pairs on {res['num_test_images']} images; best {100 * res['best_pair_accuracy']:.1f} %)")
     return 0

@@ -26,15 +26,18 @@ def main() -> int:
     if args.predict is not None:
         if cfg["load"] is None or args.out is None:
             raise UserError("--predict needs --set load=RUN_DIR (a trained run or checkpoint) and --out FILE.npz")
-        from lifting.inference import predict_dataset
+        from lifting.engine.state import select_device
+        from lifting.inference import load_model, predict_dataset
 
-        n = predict_dataset(cfg, args.predict, args.out, subjects=args.subjects)
+        model = load_model(cfg["load"], cfg["test_output_stride"], select_device(cfg["device"]))
+        n = predict_dataset(model, args.predict, args.out, subjects=args.subjects, batch_size=cfg["eval_batch_size"],
+                            flip_tta=cfg["flip_tta"], mix=cfg["mix_3d_inside_fov"], ridge=cfg["ridge"])
         print(f"{args.out}: predictions for {n} persons (joints2d_px image px, joints3d_cam camera mm, h36m_17)")
         return 0
 
-    from lifting.tasks.metro import run
+    from lifting.tasks import run_task
 
-    res = run(cfg, resume=args.resume)
+    res = run_task("metro", cfg, resume=args.resume)
     if res:
         print(f"{cfg['out_dir']}/results.json: MPJPE {res['mpjpe']:.1f} mm (mean pose {res['mean_pose_mpjpe']:.1f}), "
               f"PA-MPJPE {res['pa_mpjpe']:.1f} mm, truncated crops {res['mpjpe_truncated_all']:.1f} mm all joints / "

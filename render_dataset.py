@@ -4,7 +4,6 @@
     python render_dataset.py --data-dir synthetic --subjects 1 5 --stride 20 --size 256 --out data/synthetic_rendered
 """
 
-from pathlib import Path
 
 import torch
 
@@ -12,6 +11,7 @@ from lifting.config import ArgumentParser
 from lifting.datasets.h36m import load_h36m
 from lifting.errors import UserError, run_cli
 from lifting.geometry.cameras import load_h36m_cameras
+from lifting.synth.poses import pose_data_dir
 from lifting.synth.writer import write_rendered_dataset
 
 
@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--size", type=int, default=256, help="longer side of the rendered full camera image, px")
     parser.add_argument("--out", required=True, help="output dataset root (images/, annotations/)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the renderer (appearance, occluders)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--occluder-prob", type=float, default=0.3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -37,12 +37,7 @@ def main() -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: cuda not available")
     torch.set_num_threads(args.threads)
-    if args.data_dir == "synthetic":
-        from lifting.synth.poses import ensure_synthetic_dataset
-
-        data_dir = Path(ensure_synthetic_dataset(args.cache_dir, seed=args.seed, size=args.synthetic_size))
-    else:
-        data_dir = Path(args.data_dir)
+    data_dir = pose_data_dir(args.data_dir, args.cache_dir, args.synthetic_size)
     poses = load_h36m(data_dir, args.subjects, stride=args.stride, cameras=args.cameras, cache_dir=args.cache_dir)
     cameras = load_h36m_cameras(data_dir / "cameras.h5")
     from tqdm import tqdm

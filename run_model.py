@@ -47,38 +47,27 @@ def main() -> int:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("poses", type=Path, help=".npy file of 2D poses in pixels")
     parser.add_argument("--ckpt", type=Path, default=Path("runs/quickstart"),
-                        help="run directory (best.pt/last.pt) or checkpoint file of a trained lifter")
+                        help="run directory (last.pt, else best.pt) or checkpoint file of a trained lifter")
     parser.add_argument("--out", type=Path, default=None, help="figure path (PNG); default: <poses>_3d.png")
     parser.add_argument("--save-3d", type=Path, default=None, help="write the (N, J, 3) mm poses to this .npy")
     parser.add_argument("--max-figure-poses", type=int, default=4, help="poses drawn in the figure")
     args = parser.parse_args()
 
+    from lifting.fileio import atomic_write
     from lifting.geometry.skeletons import get_skeleton
-    from lifting.tasks.lifting import lift, load_lifter
+    from lifting.lifter import input_skeleton, lift, load_lifter
+    from lifting.viz import save_prediction_figure
 
-    model, stats, cfg = load_lifter(args.ckpt)
-    skeleton = get_skeleton(cfg["skeleton"])
+    model, stats, cfg, _ = load_lifter(args.ckpt)
+    skeleton = get_skeleton(input_skeleton(cfg))
     poses2d = read_poses(args.poses, skeleton.num_joints)
     poses3d = lift(model, stats, poses2d, skeleton.root)
     if args.save_3d is not None:
-        from lifting.fileio import atomic_write
-
         atomic_write(args.save_3d, lambda tmp: np.save(open(tmp, "wb"), poses3d.astype(np.float32)))
         print(f"{args.save_3d}: {poses3d.shape} mm, root-relative camera frame")
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lifting.viz import prediction_grid, save_figure
-
-    rows = np.linspace(0, len(poses3d) - 1, min(len(poses3d), args.max_figure_poses)).astype(int)
-    fig = prediction_grid(poses2d[rows], poses3d[rows], None, skeleton, titles=[f"pose {r}" for r in rows])
     out = args.out or args.poses.with_name(args.poses.stem + "_3d.png")
-    save_figure(fig, out, formats=(out.suffix.lstrip(".") or "png",))
-    plt.close(fig)
-    print(f"{out}: 2D input and lifted 3D of {len(rows)} of {len(poses3d)} poses")
+    save_prediction_figure(out, poses2d, poses3d, None, cfg["skeleton"], num=args.max_figure_poses)
+    print(f"{out}: 2D input and lifted 3D of {min(len(poses3d), args.max_figure_poses)} of {len(poses3d)} poses")
     return 0
 
 

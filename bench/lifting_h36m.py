@@ -25,9 +25,9 @@ def main() -> int:
     cfg = load_config(SCHEMA, a.opt, [f"data_dir={a.data_dir}", f"train_subjects={a.train}".replace(" ", ""),
                                       f"test_subjects={a.test}".replace(" ", ""), f"out_dir={a.out}", "progress=false",
                                       *a.set])
-    from lifting.tasks.lifting import run
+    from lifting.tasks import run_task
 
-    r = run(cfg)
+    r = run_task("lifting", cfg)
     c = r["config"]
     print(f"model={c['model']} skeleton={c['skeleton']} data={c['data_dir']} train={c['train_subjects']} "
           f"test={c['test_subjects']} epochs={c['epochs']} batch={c['batch_size']} lr={c['lr']} ({c['lr_schedule']})")

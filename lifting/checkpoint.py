@@ -51,20 +51,39 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return save_torch(path, state)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory's last.pt (the weights its results.json reports), else its best.pt."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
+        for name in ("last.pt", "best.pt"):
             if (path / name).is_file():
-                path = path / name
-                break
-        else:
-            raise UserError(f"{path}: no best.pt or last.pt checkpoint in this directory")
+                return path / name
+        raise UserError(f"{path}: no last.pt or best.pt checkpoint in this directory")
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict of a file or run directory (`resolve_checkpoint`); unreadable files are one-line errors."""
+    path = resolve_checkpoint(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a foreign file's pickle-protocol warning is not the user's concern
-            return torch.load(path, map_location=map_location, weights_only=True)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated / foreign files
         raise UserError(f"{path}: not a readable checkpoint ({e.__class__.__name__})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise UserError(f"{path}: not a checkpoint of this suite (no model weights)")
+    state["path"] = str(path)
+    return state
+
+
+def task_state(state: dict[str, Any], kind: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """The task part of a loaded checkpoint, checked to hold `required` keys (else: not a `kind` checkpoint)."""
+    extra = state.get("extra", {})
+    task = extra.get("task", {}) if isinstance(extra, dict) else {}
+    missing = [k for k in required if k not in task]
+    if missing or "config" not in extra:
+        raise UserError(f"{state['path']}: not a {kind} checkpoint (lacks {', '.join(missing or ['config'])})")
+    return task

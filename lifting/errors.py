@@ -1,5 +1,7 @@
 """User-facing errors: one line, no traceback, non-zero exit."""
 
+import logging
+import os
 import sys
 from typing import Callable
 
@@ -17,8 +19,31 @@ class UserError(Exception):
         super().__init__(message)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (so redirected output, e.g. a paper run's log, gets it)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def setup_logging() -> None:
+    """Library messages go through the `lifting` logger to stdout, from rank 0 only under torchrun."""
+    logger = logging.getLogger("lifting")
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING)
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run a script's main(); turn UserError (and other expected input failures) into one stderr line + exit 2."""
+    setup_logging()
     try:
         code = main()
     except UserError as e:

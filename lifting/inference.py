@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from lifting import fileio
 from lifting.augment.crops import crop_camera, warp_to_crop
-from lifting.checkpoint import load_checkpoint
+from lifting.checkpoint import load_checkpoint, task_state
+from lifting.engine.state import load_weights
 from lifting.errors import UserError
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, absolute_pose, with_stride
 
 
 def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
-    """Model from a run directory (best.pt, else last.pt) or a checkpoint file; optionally at another stride."""
+    """Model from a run directory (last.pt, else best.pt) or a checkpoint file; optionally at another stride."""
     state = load_checkpoint(path)
-    arch = state.get("extra", {}).get("arch")
-    if not isinstance(arch, dict):
-        raise UserError(f"{path}: checkpoint has no MeTRo architecture record (not written by main_metro.py?)")
+    arch = task_state(state, "MeTRo estimator (main_metro.py)", ("arch",))["arch"]
     model = MetroNet(**arch)
-    try:
-        model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as e:
-        raise UserError(f"{path}: weights do not fit the recorded architecture ({str(e).splitlines()[0][:120]})") from None
+    load_weights(model, state, state["path"])
     if stride is not None and stride != model.stride:
         model = with_stride(model, stride)
     return model.to(device).eval()
@@ -110,8 +105,8 @@ def dataset_subjects(root: str | Path) -> list[int]:
     return found
 
 
-def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path, subjects=None,
-                    batch_size: int | None = None) -> int:
+def predict_dataset(model: MetroNet, root: str | Path, out_path: str | Path, subjects=None, batch_size: int = 64,
+                    flip_tta: bool = False, mix: float = 0.5, ridge: float = 1e-2) -> int:
     """Predict every annotated person of a COCO-layout dataset and write a lifting predictions .npz.
 
     Keys: joints2d_px (N, 17, 2) image px, joints3d_cam (N, 17, 3) camera mm, subject, action (name), subaction,
@@ -119,18 +114,15 @@ def predict_dataset(cfg: dict[str, Any], root: str | Path, out_path: str | Path,
     the lifting data's camera) - the form `lifting.datasets.samples.replace_2d_from_predictions` reads.
     """
     from lifting.datasets.images import ImageDataset, read_image
-    from lifting.engine.core import select_device
 
-    device = select_device(cfg["device"])
-    model = load_model(cfg["load"], cfg["test_output_stride"], device)
     dataset = ImageDataset(root, subjects if subjects else dataset_subjects(root))
-    bs = batch_size or cfg["test_batch_size"]
+    bs = batch_size
     parts: dict[str, list] = {"joints2d_px": [], "joints3d_cam": []}
     for start in range(0, len(dataset), bs):
         idx = range(start, min(start + bs, len(dataset)))
         images = [read_image(dataset.image_paths[i]) for i in idx]
-        res = estimate_poses(model, images, dataset.boxes[list(idx)], dataset.K[list(idx)], flip_tta=cfg["flip_tta"],
-                             mix=cfg["mix_3d_inside_fov"], ridge=cfg["ridge"])
+        res = estimate_poses(model, images, dataset.boxes[list(idx)], dataset.K[list(idx)], flip_tta=flip_tta,
+                             mix=mix, ridge=ridge)
         parts["joints2d_px"].append(res["poses2d"])
         parts["joints3d_cam"].append(res["poses3d_abs"])
     fileio.save_npz(out_path, joints2d_px=np.concatenate(parts["joints2d_px"]).astype(np.float32),

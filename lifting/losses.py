@@ -61,3 +61,39 @@ def limb_ratio_loss(pose3d: torch.Tensor, limbs: torch.Tensor, ref_lengths: torc
     if valid is not None:
         err = err[:, valid]
     return err.mean()
+
+
+class RelativeObjective:
+    """Ronchi et al.'s weakly supervised objective, shared by Human3.6M and LSP training: ranking loss on one
+    labelled joint pair per sample + reprojection + root + limb proportions, weighted."""
+
+    def __init__(self, skeleton, weights: dict[str, float], distance_multiplier: float,
+                 reprojection: str = "scaled_orthographic", ref_limbs=None, device: torch.device | str = "cpu"):
+        """skeleton: a `Skeleton` (limbs, masked limbs, unit limb, root); weights: relative/reproj/root/symm;
+        ref_limbs: (L,) reference lengths mm, or None for per-sample ground-truth lengths ('gt')."""
+        self.root, self.unit_limb = skeleton.root, skeleton.unit_limb
+        self.weights, self.kappa, self.reprojection = weights, distance_multiplier, reprojection
+        self.limbs = torch.tensor(skeleton.limbs, dtype=torch.long, device=device)
+        valid = torch.ones(len(skeleton.limbs), dtype=torch.bool)
+        valid[list(skeleton.masked_limbs)] = False
+        self.valid_limbs = valid.to(device)
+        self.ref_limbs = None if ref_limbs is None else torch.as_tensor(ref_limbs, dtype=torch.float32, device=device)
+
+    def __call__(self, pose: torch.Tensor, scale: torch.Tensor, pair_i: torch.Tensor, pair_j: torch.Tensor,
+                 labels: torch.Tensor, joints2d_centred: torch.Tensor, focal: torch.Tensor | None = None,
+                 target3d: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """pose (B, J, 3) mm, scale (B,), pair_i/pair_j (B,) joint indices, labels (B,) in {-1, 0, 1},
+        joints2d_centred (B, J, 2) px, focal (B, 2) px for weak perspective, target3d (B, J, 3) for 'gt' limbs."""
+        rows = torch.arange(len(pose), device=pose.device)
+        parts = {"relative": relative_depth_loss(pose[rows, pair_i, 2], pose[rows, pair_j, 2], labels, self.kappa)}
+        if self.reprojection == "scaled_orthographic":
+            parts["reproj"] = scaled_orthographic_reprojection_loss(pose, scale, joints2d_centred)
+        elif self.reprojection == "weak_perspective":
+            parts["reproj"] = weak_perspective_reprojection_loss(pose, scale, joints2d_centred, focal)
+        parts["root"] = root_loss(pose, self.root)
+        if self.weights["symm"] > 0:
+            ref = self.ref_limbs if self.ref_limbs is not None else \
+                torch.linalg.norm(target3d[:, self.limbs[:, 0]] - target3d[:, self.limbs[:, 1]], dim=-1)
+            parts["symm"] = limb_ratio_loss(pose, self.limbs, ref, self.unit_limb, self.valid_limbs)
+        loss = sum(self.weights[k] * v for k, v in parts.items())
+        return loss, {k: v.detach() for k, v in parts.items()}

@@ -118,7 +118,8 @@ def evaluate_poses(pred, gt, actions: Sequence[str] | None = None, root: int = 0
     """Every standard lifting metric for (N, J, 3) predictions vs ground truth (mm, camera frame).
 
     Headline `mpjpe`, `n_mpjpe`, `pa_mpjpe` are action-wise means when `actions` is given (else
-    frame-wise); `*_framewise` are always frame-wise. `per_action` holds each action's means.
+    frame-wise); `*_framewise` are always frame-wise. `per_action` holds each action's means. 3DPCK@150 and AUC
+    count the non-root joints only (the root's error is zero by construction after root alignment).
     """
     pred, gt = _f64(pred), _f64(gt)
     errs = {"mpjpe": mpjpe_errors(pred, gt, root),
@@ -138,7 +139,9 @@ def evaluate_poses(pred, gt, actions: Sequence[str] | None = None, root: int = 0
             out[k] = float(frame[k].mean())
     for k, v in errs.items():
         out[f"{k}_framewise"] = float(v.mean())
-    out["pck150"] = pck(errs["mpjpe"], 150.0)
-    out["auc"] = auc(errs["mpjpe"])
+    non_root = np.delete(errs["mpjpe"], root, axis=-1)
+    out["pck150"] = pck(non_root, 150.0)
+    out["auc"] = auc(non_root)
+    out["num_joints"], out["pck_num_joints"] = int(pred.shape[1]), int(non_root.shape[1])
     out["num_test_frames"] = int(len(pred))
     return out

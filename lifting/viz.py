@@ -150,15 +150,20 @@ def prediction_grid(joints2d_px, pred3d, gt3d, skeleton: str | Skeleton, titles=
 
 def save_prediction_figure(path: str | Path, joints2d_px, pred3d, gt3d, skeleton: str | Skeleton,
                            num: int = 4) -> Path:
-    """Draw `num` evenly spread test samples (2D input | prediction | GT) into one image file."""
+    """Draw `num` evenly spread samples (2D input | prediction | GT if given) into one image file, each row
+    captioned with its PA-MPJPE (with GT) or its index."""
     import matplotlib.pyplot as plt
+
+    from lifting.metrics import pa_mpjpe_errors
 
     n = len(pred3d)
     if n == 0:
         raise UserError("save_prediction_figure: no samples to draw")
     pick = np.linspace(0, n - 1, min(num, n)).round().astype(int)
-    fig = prediction_grid(np.asarray(joints2d_px)[pick], np.asarray(pred3d)[pick],
-                          None if gt3d is None else np.asarray(gt3d)[pick], skeleton)
+    pred, gt = np.asarray(pred3d)[pick], None if gt3d is None else np.asarray(gt3d)[pick]
+    titles = [f"pose {i}" for i in pick] if gt is None else \
+        [f"PA-MPJPE {e:.0f} mm" for e in pa_mpjpe_errors(pred, gt).mean(-1)]
+    fig = prediction_grid(np.asarray(joints2d_px)[pick], pred, gt, skeleton, titles=titles)
     path = Path(path)
     fmt = path.suffix.lstrip(".") or "png"
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100, bbox_inches="tight"))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from lifting.engine.core import load_training_state
 
 from lifting.config import load_config
-from lifting.engine.core import load_training_state
 from lifting.engine.distributed import Dist, setup_distributed
 from lifting.options.metro import SCHEMA
 from lifting.tasks.crop_sources import CropSource

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-from lifting.engine import core as engine
+from lifting.engine.state import select_device
 
 
 @dataclass
@@ -33,9 +33,9 @@ def setup_distributed(device_name: str) -> Dist:
     """Join the process group when launched by torchrun (RANK/WORLD_SIZE set, even for one process): nccl on
     CUDA, gloo on CPU. A plain `python main_metro.py` runs single-process without DDP."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return Dist(device=engine.select_device(device_name))
+        return Dist(device=select_device(device_name))
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = engine.select_device(device_name)
+    device = select_device(device_name)
     if device.type == "cuda":
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 import numpy as np
 
 from lifting.config import ArgumentParser, load_config, read_yaml
-from lifting.errors import UserError, run_cli
+from lifting.errors import UserError, run_cli, setup_logging
 from lifting.fileio import write_json
 
 OPTS = REPO / "opts"
@@ -121,14 +121,14 @@ def _quick_overrides(entry: str, merged: dict[str, Any], data_dir: str) -> dict[
     """Tiny settings that keep the row's meaning (noise, pairs, losses) but train in about a second
     (one thread: tiny matrices gain nothing from more, and idle threads spin on a busy machine)."""
     if entry == "lsp":
-        out = {"tensorboard": False, "progress": False, "num_threads": 1}
+        out = {"tensorboard": False, "progress": False, "threads": 1}
         if not merged.get("load"):
             out["linear_size"] = 32
         if not merged.get("eval_only"):
             out["epochs"] = 1
         return out
     out = {"epochs": 1, "linear_size": 32, "num_stage": 1, "batch_size": 64, "tensorboard": False,
-           "progress": False, "synthetic_size": "tiny", "num_threads": 1}
+           "progress": False, "synthetic_size": "tiny", "threads": 1}
     if data_dir != "synthetic":
         out.update(stride=25, test_stride=25)
     # Keep at least a few dozen samples of the smallest fractions.
@@ -161,7 +161,7 @@ def row_config(experiment: Experiment, row: Row, args: argparse.Namespace, seed:
     if args.quick:
         cli.update(_quick_overrides(row.entry, merged, data_dir))
     if args.jobs > 1:
-        cli["num_threads"] = max(1, (os.cpu_count() or 1) // args.jobs)
+        cli["threads"] = max(1, (os.cpu_count() or 1) // args.jobs)
     sets = [s for s in args.set if s.split("=", 1)[0].strip() in sch]
     return load_config(sch, None, sets, extra={**merged, **cli})
 
@@ -185,11 +185,10 @@ def run_one(entry: str, cfg: dict[str, Any], resume: bool, log_path: str) -> dic
     with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
         try:
-            if entry == "lsp":
-                from lifting.tasks.lsp import run
-            else:
-                from lifting.tasks.lifting import run
-            return {"results": run(cfg, resume=resume)}
+            from lifting.tasks import run_task
+
+            setup_logging()
+            return {"results": run_task("lsp" if entry == "lsp" else "lifting", cfg, resume=resume)}
         except UserError as e:
             print(f"error: {e}")
             return {"error": str(e)}

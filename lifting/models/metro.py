@@ -124,9 +124,12 @@ class MetroNet(nn.Module):
 
     def __init__(self, backbone: str = "resnet50", stride: int = 32, num_joints: int = 17,
                  depth_bins: int = 8, box_size: float = 2200.0, crop_size: int = 256, root: int = 0,
-                 weights_path: str | Path | None = None):
+                 weights_path: str | Path | None = None, train_stride: int | None = None):
+        """train_stride: the output stride the weights were trained at (default `stride`); it fixes the
+        field-of-view margin whatever stride the model runs at."""
         super().__init__()
         self.backbone_name, self.stride, self.num_joints = backbone, stride, num_joints
+        self.train_stride = train_stride or stride
         self.depth_bins, self.box_size, self.crop_size, self.root = depth_bins, float(box_size), crop_size, root
         self.backbone, channels = build_resnet(backbone, stride, weights_path)
         self.head = nn.Conv2d(channels, num_joints * (1 + depth_bins), kernel_size=1)
@@ -137,7 +140,7 @@ class MetroNet(nn.Module):
         """Constructor arguments (everything except weights) to rebuild this model."""
         return {"backbone": self.backbone_name, "stride": self.stride, "num_joints": self.num_joints,
                 "depth_bins": self.depth_bins, "box_size": self.box_size, "crop_size": self.crop_size,
-                "root": self.root}
+                "root": self.root, "train_stride": self.train_stride}
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) in [0, 1] -> raw head output (B, J*(1+D), S/s, S/s), in the autocast dtype."""
@@ -165,14 +168,15 @@ def with_stride(model: MetroNet, stride: int) -> MetroNet:
     return other.train(model.training)
 
 
-def fov_mask(pose2d: torch.Tensor, stride: int, crop_size: int, margin: float = 0.25) -> torch.Tensor:
-    """(B, J, 2) crop px -> (B, J) bool: inside the grid's span shrunk by `margin * stride` per side.
+def fov_mask(pose2d: torch.Tensor, train_stride: int, crop_size: int, margin: float = 0.25) -> torch.Tensor:
+    """(B, J, 2) crop px -> (B, J) bool: inside the training grid's span shrunk by `margin * train_stride` per side.
 
-    The grid spans [CELL_OFFSET, CELL_OFFSET + (W-1)s]; the MeTRAbs rule keeps joints 0.75 s from the
-    crop border, i.e. 0.25 s inside the non-centred grid's span.
+    The training grid spans [CELL_OFFSET, CELL_OFFSET + S - s_train]; the MeTRAbs rule keeps joints 0.75 s_train
+    from the crop border, i.e. 0.25 s_train inside that span. The bounds are in crop pixels and depend on the
+    training stride only, so a model dilated to a finer stride at test time keeps the same field of view.
     """
-    lo = CELL_OFFSET + margin * stride
-    hi = CELL_OFFSET + (crop_size // stride - 1) * stride - margin * stride
+    lo = CELL_OFFSET + margin * train_stride
+    hi = CELL_OFFSET + crop_size - train_stride - margin * train_stride
     return ((pose2d >= lo) & (pose2d <= hi)).all(-1)
 
 
@@ -256,7 +260,7 @@ def reconstruct_absolute(pose2d: torch.Tensor, pose3d_rel: torch.Tensor, K: torc
 def absolute_pose(model: MetroNet, out: dict[str, torch.Tensor], K: torch.Tensor, weak: bool = False,
                   ridge: float = 1e-2, mix: float | torch.Tensor = 0.5) -> torch.Tensor:
     """`reconstruct_absolute` for a model's outputs, with the FOV taken from its 2D head."""
-    in_fov = fov_mask(out["pose2d"], model.stride, model.crop_size)
+    in_fov = fov_mask(out["pose2d"], model.train_stride, model.crop_size)
     return reconstruct_absolute(out["pose2d"], out["pose3d_rel"], K, in_fov, weak, ridge, mix)
 
 

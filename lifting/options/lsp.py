@@ -5,6 +5,7 @@ the crowd depth-order labels; fine-tuning an H36M `lsp_14` run is `load=<run dir
 """
 
 from lifting.config import opt
+from lifting.options import common
 
 SCHEMA = {
     # data
@@ -25,22 +26,10 @@ SCHEMA = {
     "loss_symm": opt(float, 1.0, "weight of the limb-proportion loss; 0 disables it"),
     "limb_type": opt(str, "avg_person", "reference limb lengths: constants, or the H36M averages stored in `load`",
                      choices=("avg_person", "avg_human36")),
-    # optimisation
-    "epochs": opt(int, 100, "training epochs (0 with `load`: evaluate only)"),
-    "batch_size": opt(int, 64, "training batch size (one annotated pair per item)"),
-    "lr": opt(float, 1e-3, "Adam learning rate"),
-    "lr_decay": opt(float, 0.96, "staircase decay factor"),
-    "lr_decay_steps": opt(int, 100000, "steps per decay (continues the loaded run's step count)"),
-    "grad_clip": opt(float, 1.0, "global gradient-norm clip (null: off)", nullable=True),
-    "eval_batch_size": opt(int, 4096, "batch size for evaluation"),
+    # optimisation (a fine-tuned run continues the loaded run's optimiser state and step count)
+    **common.optimisation(epochs=100, batch_size=64, eval_batch_size=4096, lr=1e-3, lr_schedule="staircase",
+                          warmup_steps=0),
     # run
-    "out_dir": opt(str, "runs/lsp", "run directory (checkpoints, config.yaml, results.json, tb/)"),
-    "seed": opt(int, 0, "random seed (data order, subsampling, dropout)"),
-    "load": opt(str, None, "initialise from this H36M run dir or checkpoint (skeleton lsp_14)", nullable=True),
-    "eval_only": opt(bool, False, "only evaluate the model given by `load`"),
-    "device": opt(str, "auto", "compute device", choices=("auto", "cpu", "cuda")),
-    "num_threads": opt(int, None, "CPU threads for torch (null: torch default)", nullable=True),
+    **common.run(out_dir="runs/lsp", log_every=10),
     "save_predictions": opt(bool, True, "write predictions.npz (lifted 3D of every test image) for plots"),
-    "tensorboard": opt(bool, True, "write TensorBoard scalars under out_dir/tb"),
-    "progress": opt(bool, True, "show a progress bar on interactive terminals"),
 }

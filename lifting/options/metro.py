@@ -1,20 +1,16 @@
 """Config schema of the MeTRo/MeTRAbs image estimator (`main_metro.py`). Defaults = the GPU recipe at 256 px."""
 
 from lifting.config import opt
+from lifting.options import common
 
 SCHEMA = {
     # data
     "data_source": opt(str, "online", "'online': render crops on the training device from 3D poses; "
                        "'rendered': read a COCO-layout image dataset (rendered first if missing)",
                        choices=("online", "rendered")),
-    "data_dir": opt(str, "synthetic", "3D poses: h5-annotation dir (cameras.h5 + S*/MyPoses/3D_positions) or 'synthetic'"),
+    **common.pose_data(train_subjects=[1, 5, 6, 7], test_subjects=[8], stride=5, test_stride=64),
     "image_dir": opt(str, None, "COCO-layout image dataset for data_source=rendered (null: rendered into cache_dir)",
                      nullable=True),
-    "cache_dir": opt(str, "cache", "where processed poses, the built-in synthetic data and rendered images are cached"),
-    "train_subjects": opt(list, [1, 5, 6, 7], "training subjects", item=int),
-    "test_subjects": opt(list, [8], "test subjects", item=int),
-    "stride": opt(int, 5, "keep every n-th training frame of each sequence"),
-    "test_stride": opt(int, 64, "keep every n-th test frame of each sequence"),
     "max_test_crops": opt(int, None, "evaluate on at most this many test crops (evenly spaced; null: all)",
                           nullable=True),
     "crop_size": opt(int, 256, "crop side S in px"),
@@ -39,27 +35,11 @@ SCHEMA = {
     "ridge": opt(float, 1e-2, "ridge of the normalised least-squares root solve"),
     "mix_3d_inside_fov": opt(float, 0.5, "test-time weight m of the 3D head for joints inside the FOV"),
     "flip_tta": opt(bool, False, "average with the horizontally flipped crop at test/predict time"),
-    # optimisation
-    "epochs": opt(int, 27, "training epochs (ignored when iterations is set)"),
-    "iterations": opt(int, None, "total training steps (null: epochs x steps per epoch)", nullable=True),
-    "max_train_minutes": opt(float, None, "stop training after this wall time (the schedule still assumes the full length)",
-                             nullable=True),
-    "batch_size": opt(int, 32, "training crops per step (per process)"),
-    "test_batch_size": opt(int, 64, "crops per evaluation step"),
-    "lr": opt(float, 1e-4, "base learning rate eta0 (AdamW)"),
-    "phase2_fraction": opt(float, 2 / 27, "fraction of steps in the low-LR second phase (eta0/30 * 0.3^t)"),
-    "weight_decay": opt(float, 3e-3, "decoupled weight decay; per step it is wd * (eta_t/eta0) / sqrt(T)"),
-    "grad_clip": opt(float, None, "global gradient-norm clip (null: off)", nullable=True),
-    # runtime
-    "device": opt(str, "auto", "training device", choices=("auto", "cpu", "cuda")),
+    # optimisation: AdamW whose decoupled decay per step is weight_decay * (eta_t / eta0) / sqrt(T)
+    **common.optimisation(epochs=27, batch_size=32, eval_batch_size=64, lr=1e-4, lr_schedule="two_phase",
+                          weight_decay=3e-3, grad_clip=None),
+    # run
+    **common.run(out_dir="runs/metro", seed=1, threads=2, log_every=50, checkpoint_every=500),
     "amp": opt(bool, True, "bfloat16 autocast of backbone and head on CUDA (decoding stays float32)"),
     "channels_last": opt(bool, True, "channels-last memory format on CUDA"),
-    "compile": opt(bool, False, "torch.compile the model"),
-    "threads": opt(int, 2, "CPU threads of torch (0: torch default)"),
-    "seed": opt(int, 1, "random seed"),
-    "out_dir": opt(str, "runs/metro", "run directory (config, checkpoints, results, TensorBoard)"),
-    "load": opt(str, None, "run directory or checkpoint to load weights from (evaluate/predict only)", nullable=True),
-    "log_every": opt(int, 50, "log training scalars every n steps"),
-    "checkpoint_every": opt(int, 500, "write last.pt every n steps (and at every epoch end)"),
-    "eval_every": opt(int, 1, "evaluate every n epochs (the end of training is always evaluated)"),
 }

@@ -588,3 +588,14 @@ def ensure_synthetic_dataset(cache_dir: str | Path, seed: int = 0, size: str = "
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def pose_data_dir(name: str | Path, cache_dir: str | Path, synthetic_size: str = "default") -> Path:
+    """The h5-annotation folder a `data_dir` value names: 'synthetic' is the built-in data (seed 0, generated once
+    into `cache_dir`), anything else a directory that must exist."""
+    if str(name) == "synthetic":
+        return ensure_synthetic_dataset(cache_dir, seed=0, size=synthetic_size)
+    path = Path(name)
+    if not path.is_dir():
+        raise UserError(f"data_dir: {path} is not a directory (expected cameras.h5 and S<n>/MyPoses/3D_positions/)")
+    return path

@@ -328,7 +328,6 @@ def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tupl
     K = torch.as_tensor(K, dtype=torch.float32, device=device).expand(B, 3, 3)
     draw = _Draw(generator, device)
     centres, axes, semis = mannequin_ellipsoids(joints)
-    E = centres.shape[1]
     group = torch.tensor(PART_GROUPS, device=device)
 
     # Quadric of every ellipsoid: (X - c)^T Q (X - c) = 1 with Q = U diag(1/s^2) U^T. A ray X = t d meets it where

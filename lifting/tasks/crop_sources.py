@@ -8,7 +8,8 @@ Both take the seeded index batches of the training loop, so a resumed run sees t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,8 +28,35 @@ from lifting.augment.crops import (
 from lifting.engine.distributed import Dist
 from lifting.errors import UserError
 from lifting.geometry.cameras import intrinsic_matrix
+from lifting.synth.poses import pose_data_dir
 
+log = logging.getLogger("lifting")
 BatchStream = Callable[[list[list[int]], int, int], Iterator[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class CropOptions:
+    """Which poses or images the crops come from and how they are cut (the image tasks' data keys)."""
+
+    data_dir: str
+    cache_dir: str
+    train_subjects: list[int]
+    test_subjects: list[int]
+    stride: int
+    test_stride: int
+    crop_size: int
+    seed: int = 0
+    max_test_crops: int | None = None
+    augment: bool = False
+    truncation_prob: float = 0.0
+    image_dir: str | None = None
+    render_size: int = 256
+    num_workers: int = 0
+    eval_batch_size: int = 64
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> CropOptions:
+        return cls(**{f.name: cfg[f.name] for f in fields(cls)})
 
 
 @dataclass
@@ -41,20 +69,15 @@ class CropSource:
     describe: str
 
 
-def pose_dir(cfg: dict[str, Any]) -> Path:
-    """'synthetic' -> the built-in poses (generated once into cache_dir); otherwise the h5-annotation dir."""
-    if cfg["data_dir"] == "synthetic":
-        from lifting.synth.poses import ensure_synthetic_dataset
-
-        return Path(ensure_synthetic_dataset(cfg["cache_dir"], seed=0))
-    return Path(cfg["data_dir"])
+def pose_dir(o: CropOptions) -> Path:
+    return pose_data_dir(o.data_dir, o.cache_dir)
 
 
-def load_poses(cfg: dict[str, Any], subjects: list[int], stride: int):
+def load_poses(o: CropOptions, subjects: list[int], stride: int):
     """PoseSet (h36m_17, all 4 cameras) of the subjects, every `stride`-th frame, cached in cache_dir."""
     from lifting.datasets.h36m import load_h36m
 
-    return load_h36m(pose_dir(cfg), subjects, stride=stride, skeleton="h36m_17", cache_dir=cfg["cache_dir"])
+    return load_h36m(pose_dir(o), subjects, stride=stride, skeleton="h36m_17", cache_dir=o.cache_dir)
 
 
 def evenly_spaced(n: int, limit: int | None) -> np.ndarray:
@@ -108,34 +131,34 @@ def intrinsics(poses) -> torch.Tensor:
     return torch.from_numpy(intrinsic_matrix(poses.cam_f, poses.cam_c))
 
 
-def online_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
+def online_source(o: CropOptions, dist: Dist) -> CropSource:
     """Crops rendered on the training device from the PoseSet poses of the train/test subjects."""
-    train_poses = load_poses(cfg, cfg["train_subjects"], cfg["stride"])
-    test_poses = load_poses(cfg, cfg["test_subjects"], cfg["test_stride"])
-    test_poses = test_poses.subset(evenly_spaced(len(test_poses), cfg["max_test_crops"]))
+    train_poses = load_poses(o, o.train_subjects, o.stride)
+    test_poses = load_poses(o, o.test_subjects, o.test_stride)
+    test_poses = test_poses.subset(evenly_spaced(len(test_poses), o.max_test_crops))
     train_joints, train_K = torch.as_tensor(train_poses.joints3d_cam), intrinsics(train_poses)
     test_joints, test_K = torch.as_tensor(test_poses.joints3d_cam), intrinsics(test_poses)
-    S = cfg["crop_size"]
+    S = o.crop_size
 
     def batches(index_batches, epoch, step):
         for k, idx in enumerate(index_batches):
-            g = seeded_generator(cfg["seed"], dist.rank, step + k)
-            yield render_crops(train_joints[idx], train_K[idx], S, g, dist.device, cfg["augment"],
-                               cfg["truncation_prob"])
+            g = seeded_generator(o.seed, dist.rank, step + k)
+            yield render_crops(train_joints[idx], train_K[idx], S, g, dist.device, o.augment,
+                               o.truncation_prob)
 
     def test_batches(truncated):
-        bs = cfg["test_batch_size"]
+        bs = o.eval_batch_size
         for k, start in enumerate(range(0, len(test_poses), bs)):
             idx = slice(start, start + bs)
-            g = seeded_generator(cfg["seed"], 999_983, int(truncated), k)
+            g = seeded_generator(o.seed, 999_983, int(truncated), k)
             batch = render_crops(test_joints[idx], test_K[idx], S, g, dist.device, augment=False,
                                  truncate_all=truncated)
             batch["action"] = test_poses.action[idx].tolist()
             yield batch
 
     return CropSource(len(train_poses), batches, test_batches,
-                      f"online crops of {len(train_poses)} train poses (S{cfg['train_subjects']}), "
-                      f"{len(test_poses)} test poses (S{cfg['test_subjects']})")
+                      f"online crops of {len(train_poses)} train poses (S{o.train_subjects}), "
+                      f"{len(test_poses)} test poses (S{o.test_subjects})")
 
 
 class TruncatedCrops(CropDataset):
@@ -148,50 +171,50 @@ class TruncatedCrops(CropDataset):
         return random_partial_box(torch.tensor(rec.bbox)[None], seeded_generator(self.seed, i))
 
 
-def rendered_root(cfg: dict[str, Any], dist: Dist) -> Path:
+def rendered_root(o: CropOptions, dist: Dist) -> Path:
     """The COCO-layout dataset: image_dir, or (image_dir null) one rendered once into cache_dir by rank 0 from the
     configured poses (train subjects every `stride`-th frame, test subjects every `test_stride`-th)."""
     import hashlib
     import json
 
-    if cfg["image_dir"] is not None:
-        root = Path(cfg["image_dir"])
+    if o.image_dir is not None:
+        root = Path(o.image_dir)
         if not (root / "annotations").is_dir():
             raise UserError(f"image_dir {root}: no annotations/ directory (expected a COCO-style image dataset; "
                             f"set image_dir: null to render one into cache_dir)")
         return root
-    key = json.dumps([str(pose_dir(cfg).resolve()), cfg["train_subjects"], cfg["stride"], cfg["test_subjects"],
-                      cfg["test_stride"], cfg["render_size"]])
-    root = Path(cfg["cache_dir"]) / f"metro_images_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    key = json.dumps([str(pose_dir(o).resolve()), o.train_subjects, o.stride, o.test_subjects,
+                      o.test_stride, o.render_size])
+    root = Path(o.cache_dir) / f"metro_images_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     if not (root / "annotations").is_dir():
         if dist.main:
             from lifting.datasets.samples import PoseSet
             from lifting.synth.writer import write_rendered_dataset
 
-            poses = PoseSet.concat([load_poses(cfg, cfg["train_subjects"], cfg["stride"]),
-                                    load_poses(cfg, cfg["test_subjects"], cfg["test_stride"])])
-            print(f"rendering {len(poses)} images ({cfg['render_size']} px) into {root} ...", flush=True)
-            write_rendered_dataset(root, poses, image_size=cfg["render_size"], seed=cfg["seed"],
+            poses = PoseSet.concat([load_poses(o, o.train_subjects, o.stride),
+                                    load_poses(o, o.test_subjects, o.test_stride)])
+            log.info("rendering %d images (%d px) into %s ...", len(poses), o.render_size, root)
+            write_rendered_dataset(root, poses, image_size=o.render_size, seed=o.seed,
                                    device=str(dist.device))
         dist.barrier()
     return root
 
 
-def rendered_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
+def rendered_source(o: CropOptions, dist: Dist) -> CropSource:
     """Crops of a COCO-layout image dataset (`ImageDataset` + `CropDataset`), read by DataLoader workers."""
     from torch.utils.data import DataLoader, Subset
 
     from lifting.datasets.images import ImageDataset
 
-    root = rendered_root(cfg, dist)
-    S = cfg["crop_size"]
-    train_set = CropDataset(ImageDataset(root, cfg["train_subjects"]), S, cfg["augment"], cfg["truncation_prob"],
-                            seed=cfg["seed"] * 1000 + dist.rank)
-    test_images = ImageDataset(root, cfg["test_subjects"])
-    test_images = Subset(test_images, evenly_spaced(len(test_images), cfg["max_test_crops"]).tolist())
+    root = rendered_root(o, dist)
+    S = o.crop_size
+    train_set = CropDataset(ImageDataset(root, o.train_subjects), S, o.augment, o.truncation_prob,
+                            seed=o.seed * 1000 + dist.rank)
+    test_images = ImageDataset(root, o.test_subjects)
+    test_images = Subset(test_images, evenly_spaced(len(test_images), o.max_test_crops).tolist())
     test_sets = {False: CropDataset(test_images, S, augment=False),
-                 True: TruncatedCrops(test_images, S, seed=cfg["seed"])}
-    workers = cfg["num_workers"]
+                 True: TruncatedCrops(test_images, S, seed=o.seed)}
+    workers = o.num_workers
 
     def batches(index_batches, epoch, step):
         train_set.set_epoch(epoch)
@@ -199,8 +222,8 @@ def rendered_source(cfg: dict[str, Any], dist: Dist) -> CropSource:
                                persistent_workers=False, pin_memory=dist.device.type == "cuda"))
 
     def test_batches(truncated):
-        return iter(DataLoader(test_sets[truncated], batch_size=cfg["test_batch_size"], num_workers=workers))
+        return iter(DataLoader(test_sets[truncated], batch_size=o.eval_batch_size, num_workers=workers))
 
     return CropSource(len(train_set), batches, test_batches,
-                      f"rendered images {root}: {len(train_set)} train crops (S{cfg['train_subjects']}), "
-                      f"{len(test_images)} test crops (S{cfg['test_subjects']})")
+                      f"rendered images {root}: {len(train_set)} train crops (S{o.train_subjects}), "
+                      f"{len(test_images)} test crops (S{o.test_subjects})")

@@ -1,0 +1,57 @@
+"""A lifting split ready for a model: 2D inputs after their noise model, root-centred, standardised with the
+training statistics, as tensors aligned by sample (the whole split lives in memory; batches are gathers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lifting.datasets import noise as noise_lib
+from lifting.datasets.normalize import Stats
+from lifting.datasets.samples import PoseSet
+from lifting.errors import UserError
+from lifting.geometry.skeletons import convert, get_skeleton
+
+
+@dataclass
+class SplitArrays:
+    x: torch.Tensor                  # (N, 2J_in) standardised root-centred 2D (input dropout applied)
+    joints2d_centred: torch.Tensor   # (N, J_in, 2) px, root-centred (noisy if noise is on)
+    joints3d_centred: torch.Tensor   # (N, J, 3) mm, root-relative camera frame
+    focal: torch.Tensor              # (N, 2) px
+    poses: PoseSet
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def noisy_2d(poses: PoseSet, kind: str, amount: float, detections_dir: str | None,
+             rng: np.random.Generator) -> np.ndarray:
+    """(N, J, 2) px 2D inputs of a split after its noise model."""
+    if kind == "detections":
+        if not detections_dir:
+            raise UserError("noise type 'detections' needs detections_dir (stacked-hourglass detection files)")
+        if poses.skeleton != "h36m_16":
+            raise UserError("noise type 'detections' needs skeleton: h36m_16 (the detections' joint set)")
+        return noise_lib.load_detections(detections_dir, poses).astype(np.float32)
+    return noise_lib.add_noise(poses.joints2d_px, kind, amount, rng).astype(np.float32)
+
+
+def centre(poses: PoseSet, joints2d_px: np.ndarray, input_skeleton: str) -> tuple[np.ndarray, np.ndarray]:
+    """Root-centred 2D inputs (N, J_in, 2) px in the input joint set and root-relative 3D targets (N, J, 3) mm."""
+    joints2d = convert(joints2d_px, poses.skeleton, input_skeleton)
+    r2, r3 = get_skeleton(input_skeleton).root, get_skeleton(poses.skeleton).root
+    return (joints2d - joints2d[:, r2:r2 + 1]).astype(np.float32), \
+        (poses.joints3d_cam - poses.joints3d_cam[:, r3:r3 + 1]).astype(np.float32)
+
+
+def make_split(poses: PoseSet, joints2d_centred: np.ndarray, joints3d_centred: np.ndarray, stats: Stats,
+               dropout_p: float, rng: np.random.Generator) -> SplitArrays:
+    x = stats.standardize_2d(joints2d_centred)
+    if dropout_p > 0:
+        keep = noise_lib.input_dropout_mask(len(x), joints2d_centred.shape[1], dropout_p, rng)
+        x = x * np.repeat(keep, 2, axis=1).astype(np.float32)
+    return SplitArrays(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(joints2d_centred),
+                       torch.from_numpy(joints3d_centred), torch.from_numpy(poses.cam_f.astype(np.float32)), poses)

@@ -1,0 +1,74 @@
+"""The optimiser step (gradient clipping, weight max-norm) and learning-rate schedules as `LambdaLR`, whose
+state goes into every checkpoint so a resumed run has the same learning rate at every step."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+
+from lifting.errors import UserError
+
+
+def lr_factor(step: int, schedule: str, total_steps: int, warmup_steps: int = 0, decay: float = 0.96,
+              decay_steps: int = 100_000, phase2_fraction: float = 2 / 27, final_fraction: float = 0.01) -> float:
+    """Multiplier of the base learning rate at `step`.
+
+    'staircase': decay^floor(step/decay_steps) (Ronchi et al.); 'exponential': the continuous version (Martinez
+    et al.); 'cosine': linear warm-up then cosine to `final_fraction`; 'two_phase' (MeTRo): (1/3)^(t/T1) for
+    t < T1, then (1/30) * 0.3^((t-T1)/T2) with T2 = phase2_fraction * total; 'constant'.
+    """
+    if schedule == "staircase":
+        return decay ** (step // decay_steps)
+    if schedule == "exponential":
+        return decay ** (step / decay_steps)
+    if schedule == "cosine":
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * t))
+    if schedule == "two_phase":
+        t2 = max(1, round(total_steps * phase2_fraction))
+        t1 = max(1, total_steps - t2)
+        if step < t1:
+            return (1 / 3) ** (step / t1)
+        return (1 / 30) * 0.3 ** ((step - t1) / t2)
+    if schedule == "constant":
+        return 1.0
+    raise UserError(f"lr_schedule: unknown schedule {schedule!r}; expected staircase, exponential, cosine, "
+                    "two_phase or constant")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, warmup_steps: int = 0,
+                   decay: float = 0.96, decay_steps: int = 100_000, phase2_fraction: float = 2 / 27,
+                   start_step: int = 0, base_lr: float | None = None) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR of the named schedule, positioned at `start_step` (fine-tuning continues a loaded run's count)
+    with `base_lr` as its base (default: the optimiser's current learning rate)."""
+    lam = partial(lr_factor, schedule=schedule, total_steps=total_steps, warmup_steps=warmup_steps, decay=decay,
+                  decay_steps=decay_steps, phase2_fraction=phase2_fraction)
+    if start_step:
+        for group in optimizer.param_groups:
+            group["initial_lr"] = group["lr"] if base_lr is None else base_lr
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lam(s), last_epoch=start_step - 1)
+
+
+@torch.no_grad()
+def apply_max_norm(model: torch.nn.Module, max_norm: float) -> None:
+    """Rescale every linear layer's weight matrix whose Frobenius norm exceeds `max_norm` onto that bound."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            norm = torch.linalg.matrix_norm(m.weight)
+            m.weight.mul_(torch.clamp(max_norm / (norm + 1e-12), max=1.0))
+
+
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                   grad_clip: float | None, max_norm: float | None = None) -> None:
+    """Backward pass, optional global gradient-norm clipping, parameter update, optional weight max-norm."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    if max_norm:
+        apply_max_norm(model, max_norm)

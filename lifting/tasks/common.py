@@ -1,0 +1,46 @@
+"""Pieces the tasks share: optional compilation and the skeleton loss's reference limb lengths."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from lifting.errors import UserError
+from lifting.geometry.skeletons import Skeleton
+
+log = logging.getLogger("lifting")
+
+
+def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
+    """torch.compile'd `model` (probed once, so a platform that cannot compile falls back to eager at once)."""
+    if not enabled:
+        return model
+    try:
+        compiled = torch.compile(model)
+        probe = torch.zeros(2, 2 * model.in_joints, device=next(model.parameters()).device)
+        model.eval()
+        with torch.no_grad():
+            compiled(probe)
+        model.train()
+        return compiled
+    except Exception as e:  # no C++ compiler, unsupported platform ...
+        log.warning("torch.compile failed (%s); training eagerly", e.__class__.__name__)
+        return model
+
+
+def reference_limbs(limb_type: str, skeleton: Skeleton, avg_human36: np.ndarray | None) -> np.ndarray | None:
+    """Reference limb lengths (L,) mm of the skeleton loss: the Human3.6M training averages, the constant
+    average-person proportions, or None ('gt': per-sample lengths from the batch)."""
+    if limb_type == "avg_human36":
+        if avg_human36 is None or len(avg_human36) != len(skeleton.limbs):
+            raise UserError("limb_type: 'avg_human36' needs the Human3.6M average limb lengths of this joint set "
+                            f"({skeleton.name}); for LSP set `load` to an H36M lsp_14 run, or use avg_person")
+        return np.asarray(avg_human36, dtype=np.float64)
+    if limb_type == "avg_person":
+        if skeleton.avg_person_limb_lengths is None:
+            raise UserError(f"limb_type: 'avg_person' has no reference proportions for {skeleton.name}; "
+                            "use avg_human36")
+        return np.asarray(skeleton.avg_person_limb_lengths, dtype=np.float64)
+    return None
