@@ -4,7 +4,7 @@
 # Train S1,5,6,7 / test S8. Prints one summary line per row (sorted) and writes OUT_DIR/summary.json.
 set -u
 data=${1:?data dir}; out=${2:?out dir}; shift 2
-common="data_dir=$data train_subjects=[1,5,6,7] test_subjects=[8] progress=false tensorboard=false num_threads=1 cache_dir=$out/cache $*"
+common="data_dir=$data train_subjects=[1,5,6,7] test_subjects=[8] progress=false tensorboard=false threads=1 cache_dir=$out/cache $*"
 rows=(
   "sup_b64_exp       model=supervised batch_size=64 lr=0.001 lr_schedule=exponential epochs=10"
   "sup_b256_cos12    model=supervised batch_size=256 lr=0.002 epochs=12"

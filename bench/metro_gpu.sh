@@ -28,7 +28,7 @@ CACHE=${CACHE_DIR:-$OUT/cache}      # the default one is removed at the end (not
 
 if [ "${TINY:-0}" = 1 ]; then
   SPEED=(--seconds 0.2)
-  BASE=(device=cpu amp=false channels_last=false backbone=resnet18 crop_size=64 batch_size=4 test_batch_size=8
+  BASE=(device=cpu amp=false channels_last=false backbone=resnet18 crop_size=64 batch_size=4 eval_batch_size=8
         max_test_crops=16 stride=400 test_stride=400 threads=2 log_every=1 cache_dir="$CACHE" data_dir="$DATA_DIR")
   TRAIN=(iterations=8 abs_start=4 weak_steps=2)
   SMOKE=(iterations=3)

@@ -1,3 +1,37 @@
-"""Monocular 3D human pose: 2D-to-3D lifting, relative-depth supervision and metric heatmap estimation."""
+"""lifting: monocular 3D human pose in PyTorch (2D-to-3D lifting, relative-depth weak supervision, MeTRo/MeTRAbs).
 
-__version__ = "0.1.0"
+The public API, imported on first use so that `import lifting` stays light:
+
+    from lifting import load_config, run_task            # train / evaluate any task from a config
+    from lifting import load_lifter, lift                 # lift 2D poses with a trained lifter
+    from lifting import load_estimator, estimate_poses    # the image estimator on your images
+"""
+
+from importlib import import_module
+
+__version__ = "0.3.0"
+
+_API = {
+    "UserError": "lifting.errors",
+    "load_config": "lifting.config",
+    "fit": "lifting.engine", "RunOptions": "lifting.engine", "Task": "lifting.engine", "TrainPlan": "lifting.engine",
+    "run_task": "lifting.tasks", "build_task": "lifting.tasks", "TASKS": "lifting.tasks",
+    "load_lifter": "lifting.lifter", "lift": "lifting.lifter", "build_lifter": "lifting.lifter",
+    "estimate_poses": "lifting.inference",
+    "load_h36m": "lifting.datasets.h36m", "PoseSet": "lifting.datasets.samples",
+    "Camera": "lifting.geometry.cameras", "project": "lifting.geometry.cameras", "unproject": "lifting.geometry.cameras",
+    "get_skeleton": "lifting.geometry.skeletons", "convert": "lifting.geometry.skeletons",
+    "evaluate_poses": "lifting.metrics",
+}
+_RENAMED = {"load_estimator": ("lifting.inference", "load_model")}
+
+__all__ = sorted([*_API, *_RENAMED])
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    if name in _RENAMED:
+        module, attr = _RENAMED[name]
+        return getattr(import_module(module), attr)
+    raise AttributeError(f"module 'lifting' has no attribute {name!r}")

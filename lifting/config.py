@@ -7,9 +7,10 @@ description; an unknown key or a value of the wrong type is a `UserError` listin
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 

@@ -3,7 +3,7 @@
 import logging
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 EXIT_USAGE = 2
 

@@ -3,8 +3,9 @@
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,34 @@ def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
             return h5[key][:]
     except OSError as e:
         raise UserError(f"{path}: not a readable HDF5 {kind} file ({e.__class__.__name__})") from None
+
+
+def read_json(path: str | os.PathLike, what: str, missing_hint: str = "") -> Any:
+    """The parsed JSON of `path`; a missing, unreadable or invalid file is a one-line UserError naming `what`."""
+    from lifting.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found{'; ' + missing_hint if missing_hint else ''}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{path}: not valid JSON (expected a {what}; {e.__class__.__name__})") from None
+
+
+def read_npz(path: str | os.PathLike, what: str, required: tuple[str, ...] = (), missing_hint: str = "") -> dict:
+    """{key: array} of an .npz file (no pickles) holding at least `required`; every failure a one-line UserError."""
+    from lifting.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found{'; ' + missing_hint if missing_hint else ''}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .npz {what} ({e.__class__.__name__})") from None
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise UserError(f"{path}: {what} lacks key(s) {', '.join(missing)} (needs {', '.join(required)})")
+    return data

@@ -47,7 +47,7 @@ def main() -> int:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plotted = {"x_label": "Amount of Training Data (MB)", "y_label": "Reconstructed 3D Pose Error (cm)", "series": {}}
     handles = {"sup": [], "ours": []}
-    for i, name in enumerate(names):
+    for name in names:
         r = row(summary, name, "config", "num_train_samples", "pa_mpjpe")
         series = r["params"].get("series", "sup" if r["config"]["model"] == "supervised" else "ours")
         x, (y, err) = label_megabytes(r), metric_cm(r)

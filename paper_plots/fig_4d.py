@@ -27,8 +27,8 @@ def main() -> int:
     ax.set_title("Robustness to relative-label noise (PA-MPJPE)")
     ax.legend()
     plotted = {"x_label": "Percentage of Corrupted Relative Labels", "y_label": "Reconstructed 3D Pose Error (cm)",
-               "series": {"ours": [{"row": n, "label": l, "y_cm": v[0], "y_std_cm": v[1]}
-                                   for n, l, v in zip(names, labels, vals)]}}
+               "series": {"ours": [{"row": n, "label": lab, "y_cm": v[0], "y_std_cm": v[1]}
+                                   for n, lab, v in zip(names, labels, vals)]}}
     save(fig, args, "fig_4d", plotted)
     return 0
 

@@ -28,22 +28,22 @@ def main() -> int:
 
     from lifting.datasets.lsp import centre_on_neck, read_joints_mat
     from lifting.datasets.normalize import Stats
-    from lifting.tasks.lifting import predict
-    from lifting.tasks.lsp import load_lsp_lifter
+    from lifting.lifter import load_lifter, predict
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
     if args.num < 1:
         raise UserError(f"--num: expected a positive number of images, got {args.num}")
     summary = load_summary(args.results_dir, args.experiment)
     run_dir = seed_dir(args.results_dir, args.experiment, args.row, row(summary, args.row))
-    model, _, state = load_lsp_lifter(run_dir)
+    model, run_stats, lifter_cfg, state = load_lifter(run_dir)
+    if lifter_cfg["skeleton"] != "lsp_14":
+        raise UserError(f"{run_dir}: a {lifter_cfg['skeleton']} model; the LSP gallery needs a 14-joint (lsp_14) run")
     xy, visible = read_joints_mat(args.joints_mat)
     complete = np.flatnonzero(visible.all(1))
     if len(complete) == 0:
         raise UserError(f"{args.joints_mat}: no image has all 14 joints visible")
-    extra = state.get("extra", {})
-    if "lifter_config" in extra:  # an LSP run: its LSP training statistics
-        stats = Stats.from_dict(extra["stats"])
+    if "rel_depth" in state["extra"]["task"]:  # an LSP run: its LSP training statistics
+        stats = run_stats
         source = "LSP training images of the run"
     else:
         stats = Stats.compute(centre_on_neck(xy[complete]), None)

@@ -20,7 +20,7 @@ def cli(*args, cwd=ROOT):
 
 def assert_one_line_error(proc, *fragments):
     assert proc.returncode == 2, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert "Traceback" not in proc.stderr
     for f in fragments:
@@ -74,7 +74,9 @@ def test_run_model_good_input_writes_outputs(tmp_path, trained):
         again = cli("run_model.py", write_npy(tmp_path, "v.npy", variant), "--ckpt", trained, "--out", tmp_path / "f.png",
                     "--save-3d", tmp_path / "v3.npy")
         assert again.returncode == 0
-        assert np.allclose(np.load(tmp_path / "v3.npy"), out[: len(np.load(tmp_path / "v3.npy"))], atol=1e-4)
+        # Batch sizes 1 and 3 take different float32 GEMM paths: agree to float32 precision of the magnitude.
+        got = np.load(tmp_path / "v3.npy")
+        np.testing.assert_allclose(got, out[:len(got)], rtol=1e-5, atol=1e-5 * np.abs(out).max())
 
 
 RUN_MODEL_CASES = [

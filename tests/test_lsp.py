@@ -158,17 +158,17 @@ def _cfg(tmp_path, json_path, name, *overrides):
     from lifting.options.lsp import SCHEMA
 
     return load_config(SCHEMA, None, [f"rel_depth_json={json_path}", f"out_dir={tmp_path / name}", "linear_size=64",
-                                      "tensorboard=false", "progress=false", "device=cpu", "epochs=6", "num_threads=1",
+                                      "tensorboard=false", "progress=false", "device=cpu", "epochs=6", "threads=1",
                                       *overrides])
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from lifting.tasks.lsp import run
+    from lifting.tasks import run_task
 
     tmp = tmp_path_factory.mktemp("lsp")
     poses, _, is_train = write_fixture(tmp / "rel.json")
-    res = run(_cfg(tmp, tmp / "rel.json", "scratch"))
+    res = run_task('lsp', _cfg(tmp, tmp / "rel.json", "scratch"))
     return tmp, poses, is_train, res
 
 
@@ -191,34 +191,34 @@ def test_model_trained_on_labels_beats_chance_and_orders_true_depth(trained):
 
 
 def test_eval_only_reproduces_the_loaded_run_and_fine_tuning_continues(trained):
-    from lifting.tasks.lsp import run
+    from lifting.tasks import run_task
 
     tmp, _, _, res = trained
-    ev = run(_cfg(tmp, tmp / "rel.json", "eval", f"load={tmp / 'scratch'}", "eval_only=true"))
+    ev = run_task('lsp', _cfg(tmp, tmp / "rel.json", "eval", f"load={tmp / 'scratch'}", "eval_only=true"))
     assert ev["pair_accuracy"] == pytest.approx(res["pair_accuracy"]) and ev["epochs_run"] == 0
-    ft = run(_cfg(tmp, tmp / "rel.json", "ft", f"load={tmp / 'scratch'}", "epochs=2"))
+    ft = run_task('lsp', _cfg(tmp, tmp / "rel.json", "ft", f"load={tmp / 'scratch'}", "epochs=2"))
     assert ft["pair_accuracy"] > 0.6 and ft["loaded_from"] == str(tmp / "scratch")
     # A run trained from scratch on LSP carries no Human3.6M limb averages to fine-tune with.
     with pytest.raises(UserError, match="avg_human36"):
-        run(_cfg(tmp, tmp / "rel.json", "ft2", f"load={tmp / 'ft'}", "epochs=1", "limb_type=avg_human36"))
+        run_task('lsp', _cfg(tmp, tmp / "rel.json", "ft2", f"load={tmp / 'ft'}", "epochs=1", "limb_type=avg_human36"))
 
 
 def test_resume_gives_the_same_numbers(tmp_path):
-    from lifting.tasks.lsp import run
+    from lifting.tasks import run_task
 
     write_fixture(tmp_path / "rel.json", 60, 20)
-    full = run(_cfg(tmp_path, tmp_path / "rel.json", "full", "epochs=3"))
-    run(_cfg(tmp_path, tmp_path / "rel.json", "part", "epochs=2"))
-    resumed = run(_cfg(tmp_path, tmp_path / "rel.json", "part", "epochs=3"), resume=True)
+    full = run_task('lsp', _cfg(tmp_path, tmp_path / "rel.json", "full", "epochs=3"))
+    run_task('lsp', _cfg(tmp_path, tmp_path / "rel.json", "part", "epochs=2"))
+    resumed = run_task('lsp', _cfg(tmp_path, tmp_path / "rel.json", "part", "epochs=3"), resume=True)
     assert resumed["pair_accuracy"] == full["pair_accuracy"]
-    assert [c["loss"] for c in resumed["curve"]] == [c["loss"] for c in full["curve"]]
+    assert [c["train_pair_accuracy"] for c in resumed["curve"]] == [c["train_pair_accuracy"] for c in full["curve"]]
 
 
 def test_user_errors(tmp_path):
     import subprocess
     import sys
 
-    from lifting.tasks.lsp import run
+    from lifting.tasks import run_task
 
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "main_lsp.py", "--opt", "opts/lsp.yaml", "--set",
@@ -228,6 +228,6 @@ def test_user_errors(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "relative_depth_lsp_v1.json" in proc.stderr
     write_fixture(tmp_path / "rel.json", 10, 5)
     with pytest.raises(UserError, match="avg_human36"):
-        run(_cfg(tmp_path, tmp_path / "rel.json", "x", "limb_type=avg_human36"))
+        run_task('lsp', _cfg(tmp_path, tmp_path / "rel.json", "x", "limb_type=avg_human36"))
     with pytest.raises(UserError, match="eval_only"):
-        run(_cfg(tmp_path, tmp_path / "rel.json", "y", "eval_only=true"))
+        run_task('lsp', _cfg(tmp_path, tmp_path / "rel.json", "y", "eval_only=true"))

@@ -196,3 +196,26 @@ def test_bad_backbone_and_weights_path_are_user_errors(tmp_path):
     bad.write_bytes(b"junk")
     with pytest.raises(UserError, match="state_dict"):
         metro.build_resnet("resnet18", weights_path=bad)
+
+
+def test_fov_margin_follows_the_training_stride_at_every_run_stride():
+    """MeTRAbs keeps joints 0.75 s_train from the border of the non-centred grid: [8, 216] px at S = 256,
+    s_train = 32, whatever stride the dilated model runs at."""
+    from lifting.models.metro import MetroNet, absolute_pose, with_stride
+
+    model = MetroNet("resnet18", stride=32, crop_size=256)
+    x = torch.tensor([7.9, 8.1, 120.0, 215.9, 216.1])
+    pose2d = torch.stack([x, torch.full_like(x, 120.0)], -1)[None]          # (1, 5, 2) crop px
+    expected = torch.tensor([[False, True, True, True, False]])
+    for stride in (32, 16, 8, 4):
+        run = with_stride(model, stride)
+        assert run.stride == stride and run.train_stride == 32
+        assert torch.equal(run.in_fov(pose2d), expected), stride
+    # The reconstruction uses that mask: a joint moved just outside the FOV no longer pulls the root.
+    K = torch.tensor([[[300.0, 0, 127.5], [0, 300.0, 127.5], [0, 0, 1]]])
+    rel = torch.zeros(1, 5, 3)
+    rel[0, :, 0] = torch.tensor([-400.0, -300.0, 0.0, 300.0, 400.0])
+    out = {"pose2d": pose2d, "pose3d_rel": rel}
+    a = absolute_pose(with_stride(model, 4), out, K)
+    b = absolute_pose(model, out, K)
+    assert torch.allclose(a, b)

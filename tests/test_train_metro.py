@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from lifting.engine.core import load_training_state
 
+from lifting.checkpoint import load_checkpoint
 from lifting.config import load_config
-from lifting.engine.distributed import Dist, setup_distributed
+from lifting.engine import RunOptions, fit
+from lifting.engine.optim import lr_factor
 from lifting.options.metro import SCHEMA
+from lifting.tasks import metro
+from lifting.tasks.crop_eval import epoch_batches
 from lifting.tasks.crop_sources import CropSource
-from lifting.tasks.metro import epoch_batches, lr_factor, train
 
 torch.set_num_threads(1)
 S = 64
@@ -51,6 +53,17 @@ def _fake_data(fail_at=None):
     return CropSource(num_train=16, batches=batches, test_batches=test_batches, describe="fake")
 
 
+def train(cfg, data, resume=False):
+    """The estimator task trained by the engine on a given crop source -> (results, trained model)."""
+    task = metro.MetroTask(cfg)
+    original = metro.online_source
+    metro.online_source = lambda options, dist: data
+    try:
+        return fit(task, RunOptions.from_config(cfg), cfg, resume), task.model
+    finally:
+        metro.online_source = original
+
+
 def _cfg(out_dir, **kw):
     base = {"backbone": "resnet18", "crop_size": S, "batch_size": 4, "epochs": 2, "out_dir": str(out_dir),
             "threads": 1, "log_every": 1, "checkpoint_every": 3, "abs_start": 2, "weak_steps": 1, "lr": 1e-3}
@@ -58,11 +71,11 @@ def _cfg(out_dir, **kw):
 
 
 def test_lr_factor_two_phases():
-    total = 27
-    assert lr_factor(0, total, 2 / 27) == 1.0
-    assert lr_factor(12, total, 2 / 27) == pytest.approx((1 / 3) ** (12 / 25))
-    assert lr_factor(25, total, 2 / 27) == pytest.approx(1 / 30)
-    assert lr_factor(26, total, 2 / 27) == pytest.approx(0.3 ** 0.5 / 30)
+    f = lambda step: lr_factor(step, "two_phase", 27, phase2_fraction=2 / 27)
+    assert f(0) == 1.0
+    assert f(12) == pytest.approx((1 / 3) ** (12 / 25))
+    assert f(25) == pytest.approx(1 / 30)
+    assert f(26) == pytest.approx(0.3 ** 0.5 / 30)
 
 
 def test_epoch_batches_split_ranks_disjoint_and_seeded():
@@ -75,7 +88,7 @@ def test_epoch_batches_split_ranks_disjoint_and_seeded():
 
 
 def test_train_writes_results_checkpoints_and_learns_mean_pose(tmp_path):
-    res, model = train(_cfg(tmp_path / "run"), _fake_data(), Dist())
+    res, model = train(_cfg(tmp_path / "run"), _fake_data())
     run = tmp_path / "run"
     for name in ("config.yaml", "last.pt", "best.pt", "results.json", "results.md"):
         assert (run / name).is_file(), name
@@ -86,18 +99,19 @@ def test_train_writes_results_checkpoints_and_learns_mean_pose(tmp_path):
         assert key in saved, key
     assert saved["num_test_crops"] == 6 and saved["iterations"] == 8
     # the mean pose of the 16 training crops, seen twice, is what mean_pose_mpjpe predicts
-    step, epoch, extra = load_training_state(run / "last.pt", model)
+    state = load_checkpoint(run / "last.pt")
+    task = state["extra"]["task"]
     gt = _crop_batch(range(16))["joints3d_cam"].double()
     mean = (gt - gt[:, :1]).mean(0).numpy()
-    assert np.allclose(np.asarray(extra["mean_pose_sum"]) / extra["mean_pose_count"], mean, atol=1e-6)
-    assert (step, epoch) == (8, 2)
+    assert np.allclose(np.asarray(task["mean_pose_sum"]) / task["mean_pose_count"], mean, atol=1e-6)
+    assert (state["step"], state["epoch"]) == (8, 2)
 
 
 def test_resume_is_exact(tmp_path):
-    _, straight = train(_cfg(tmp_path / "a"), _fake_data(), Dist())
+    _, straight = train(_cfg(tmp_path / "a"), _fake_data())
     with pytest.raises(KeyboardInterrupt):
-        train(_cfg(tmp_path / "b"), _fake_data(fail_at=5), Dist())
-    _, resumed = train(_cfg(tmp_path / "b"), _fake_data(), Dist(), resume=True)
+        train(_cfg(tmp_path / "b"), _fake_data(fail_at=5))
+    _, resumed = train(_cfg(tmp_path / "b"), _fake_data(), resume=True)
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
     ra = json.loads((tmp_path / "a" / "results.json").read_text())
@@ -109,12 +123,8 @@ def _ddp_worker(rank, world, port, out_dir, result_dir):
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
-    dist = setup_distributed("cpu")
-    try:
-        _, model = train(_cfg(out_dir, epochs=1), _fake_data(), dist)
-        torch.save({k: v for k, v in model.named_parameters()}, os.path.join(result_dir, f"rank{rank}.pt"))
-    finally:
-        torch.distributed.destroy_process_group()
+    _, model = train(_cfg(out_dir, epochs=1, device="cpu"), _fake_data())
+    torch.save({k: v for k, v in model.named_parameters()}, os.path.join(result_dir, f"rank{rank}.pt"))
 
 
 def test_ddp_two_processes_end_with_identical_weights(tmp_path):
@@ -187,7 +197,7 @@ def _cli(monkeypatch, capsys, *args):
     return e.value.code, out.out, out.err
 
 
-TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "test_batch_size=4", "iterations=2", "threads=1",
+TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "eval_batch_size=4", "iterations=2", "threads=1",
         "abs_start=1", "weak_steps=1", "device=cpu", "train_subjects=1", "test_subjects=8"]
 
 

@@ -17,7 +17,6 @@ joint is the pinhole projection ``f * X / Z + c`` (pixel centres at integer coor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +80,7 @@ class ImageRecord:
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"{path}: annotation file not found")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
+    data = fileio.read_json(path, "annotation file")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object at top level")
     return data
@@ -171,7 +164,7 @@ class ImageDataset:
                                 f"expected 0..{len(ACTIONS) - 1}")
             images[img["id"]] = img
         camera_cache: dict[str, dict[str, np.ndarray]] = {}
-        for i, ann in enumerate(_entries(paths["data"], data, "annotations", _ANN_KEYS)):
+        for ann in _entries(paths["data"], data, "annotations", _ANN_KEYS):
             img = images.get(ann["image_id"])
             if img is None:
                 raise UserError(f"{paths['data']}: annotation {ann['id']} refers to image_id {ann['image_id']}, "

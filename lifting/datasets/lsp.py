@@ -13,14 +13,13 @@ closer to the camera than `kp0`. Here every pair is stored as `(kp0, kp1)` in ls
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from lifting.errors import UserError
-from lifting.fileio import write_json
+from lifting.fileio import read_json, write_json
 from lifting.geometry.skeletons import LSP_14, canonical_joint_name
 
 RELATIVE_DEPTH_FILE = "relative_depth_lsp_v1.json"
@@ -131,13 +130,8 @@ def _joint_order(path: Path, names) -> np.ndarray:
 def load_relative_depth_json(path: str | Path) -> RelativeDepthSet:
     """Read the relative-depth JSON (schema in the module docstring), remapping joints by name."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: LSP relative-depth labels not found; download the 'Relative Depth LSP "
-                        f"Dataset' file {RELATIVE_DEPTH_FILE} and put it there (or set rel_depth_json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid JSON ({e.__class__.__name__})") from None
+    data = read_json(path, "LSP relative-depth label file", f"download the 'Relative Depth LSP Dataset' file "
+                     f"{RELATIVE_DEPTH_FILE} and put it there (or set rel_depth_json)")
     if not isinstance(data, dict) or "images" not in data or "joint_names" not in data:
         raise UserError(f"{path}: expected an object with keys 'joint_names' and 'images'")
     order = _joint_order(path, data["joint_names"])

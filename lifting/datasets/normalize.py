@@ -27,7 +27,7 @@ class Stats:
 
     @classmethod
     def compute(cls, joints2d_centred: np.ndarray, joints3d_centred: np.ndarray | None,
-                limb_lengths: np.ndarray | None = None) -> "Stats":
+                limb_lengths: np.ndarray | None = None) -> Stats:
         """(N, J, 2) px and (N, J, 3) mm root-centred poses (3D may be None, e.g. LSP)."""
         x = joints2d_centred.reshape(len(joints2d_centred), -1).astype(np.float64)
         if joints3d_centred is None:
@@ -49,6 +49,6 @@ class Stats:
                 for k in ("mean2d", "std2d", "mean3d", "std3d", "avg_limb_lengths")}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Stats":
+    def from_dict(cls, d: dict) -> Stats:
         return cls(*(np.asarray(d[k], dtype=np.float64)
                      for k in ("mean2d", "std2d", "mean3d", "std3d", "avg_limb_lengths")))

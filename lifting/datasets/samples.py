@@ -123,16 +123,7 @@ class PoseSet:
     @classmethod
     def load_npz(cls, path: str | Path) -> PoseSet:
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: pose-set file not found")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: not a readable .npz pose set ({e})") from None
-        for name in ("skeleton",) + ARRAY_FIELDS:
-            if name not in data:
-                raise UserError(f"{path}: missing key {name!r} (a pose set needs {', '.join(('skeleton',) + ARRAY_FIELDS)})")
+        data = fileio.read_npz(path, "pose set", ("skeleton",) + ARRAY_FIELDS)
         if data["skeleton"].ndim != 0:
             raise UserError(f"{path}: key 'skeleton' must be a scalar string, got shape {data['skeleton'].shape}")
         skeleton = get_skeleton(str(data["skeleton"]))
@@ -168,16 +159,7 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
     it J must equal the pose set's joint count.
     """
     path = Path(npz_path)
-    if not path.is_file():
-        raise UserError(f"{path}: predictions file not found")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: not a readable .npz predictions file ({e})") from None
-    for name in ("joints2d_px",) + KEY_FIELDS:
-        if name not in data:
-            raise UserError(f"{path}: missing key {name!r} (predictions need joints2d_px and {', '.join(KEY_FIELDS)})")
+    data = fileio.read_npz(path, "predictions file", ("joints2d_px",) + KEY_FIELDS)
     pred = np.asarray(data["joints2d_px"])
     if "skeleton" in data:
         pred = convert(pred, str(data["skeleton"]), poseset.skeleton)

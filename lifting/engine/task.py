@@ -3,8 +3,9 @@ computes the loss, evaluates, and carries its own state. The loop owns everythin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 import torch
 

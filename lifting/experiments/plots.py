@@ -5,7 +5,6 @@ one-line errors.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from lifting.config import ArgumentParser
 from lifting.errors import UserError, run_cli
-from lifting.fileio import write_json
+from lifting.fileio import read_json, read_npz, write_json
 from lifting.viz import save_figure
 
 SUP_COLOR = "tab:blue"
@@ -43,12 +42,7 @@ def out_dir(args) -> Path:
 def load_summary(results_dir: str | Path, experiment: str) -> dict[str, Any]:
     """results/<experiment>/summary.json, checked for the keys the plots use."""
     path = Path(results_dir) / experiment / "summary.json"
-    if not path.is_file():
-        raise UserError(f"{path}: not found; run `python paper_exps/{experiment}.py` first")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path}: not valid JSON (rerun paper_exps/{experiment}.py)") from None
+    data = read_json(path, "experiment summary", f"run `python paper_exps/{experiment}.py` first")
     if not isinstance(data, dict) or not isinstance(data.get("rows"), dict) or not isinstance(data.get("order"), list):
         raise UserError(f"{path}: expected an object with 'rows' and 'order' (a paper_exps summary)")
     data["_path"] = str(path)
@@ -87,17 +81,7 @@ def seed_dir(results_dir: str | Path, experiment: str, name: str, r: dict[str, A
 
 
 def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise UserError(f"{path}: not found (the run must save predictions; rerun its paper_exps script)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError):
-        raise UserError(f"{path}: not a readable .npz file") from None
-    missing = [k for k in keys if k not in data]
-    if missing:
-        raise UserError(f"{path}: missing array(s) {', '.join(missing)}")
-    return data
+    return read_npz(path, "predictions file", keys, "the run must save predictions; rerun its paper_exps script")
 
 
 def save(fig, args, name: str, plotted: dict[str, Any]) -> list[Path]:

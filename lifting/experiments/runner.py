@@ -25,13 +25,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-
 import numpy as np
 
 from lifting.config import ArgumentParser, load_config, read_yaml
 from lifting.errors import UserError, run_cli, setup_logging
 from lifting.fileio import write_json
+
+REPO = Path(__file__).resolve().parents[2]
 
 OPTS = REPO / "opts"
 HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}

@@ -103,8 +103,8 @@ class Skeleton:
 
     def limb_lengths(self, joints: np.ndarray) -> np.ndarray:
         """(..., J, 3) -> (..., L) Euclidean length of every limb, in the joints' unit."""
-        a = np.array([l[0] for l in self.limbs])
-        b = np.array([l[1] for l in self.limbs])
+        a = np.array([limb[0] for limb in self.limbs])
+        b = np.array([limb[1] for limb in self.limbs])
         return np.linalg.norm(joints[..., a, :] - joints[..., b, :], axis=-1)
 
 
@@ -149,7 +149,7 @@ H36M_17 = Skeleton(
 _N16 = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "mid_hip",
         "mid_spine", "neck", "head", "right_wrist", "right_elbow", "right_shoulder",
         "left_shoulder", "left_elbow", "left_wrist")
-_L16 = [l for l in _L17 if "chin" not in l]
+_L16 = [limb for limb in _L17 if "chin" not in limb]
 _L16.insert(8, ("neck", "head"))
 H36M_16 = Skeleton(
     name="h36m_16", joint_names=_N16, parents=_parents(_N16, {**_TREE, "head": "neck"}),

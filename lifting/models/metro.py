@@ -160,6 +160,10 @@ class MetroNet(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.decode(self.logits(images))
 
+    def in_fov(self, pose2d: torch.Tensor) -> torch.Tensor:
+        """(B, J, 2) crop px -> (B, J) bool: the joints the absolute reconstruction trusts (`fov_mask`)."""
+        return fov_mask(pose2d, self.train_stride, self.crop_size)
+
 
 def with_stride(model: MetroNet, stride: int) -> MetroNet:
     """A copy of `model` running at another output stride (dilated), same weights."""
@@ -260,8 +264,7 @@ def reconstruct_absolute(pose2d: torch.Tensor, pose3d_rel: torch.Tensor, K: torc
 def absolute_pose(model: MetroNet, out: dict[str, torch.Tensor], K: torch.Tensor, weak: bool = False,
                   ridge: float = 1e-2, mix: float | torch.Tensor = 0.5) -> torch.Tensor:
     """`reconstruct_absolute` for a model's outputs, with the FOV taken from its 2D head."""
-    in_fov = fov_mask(out["pose2d"], model.train_stride, model.crop_size)
-    return reconstruct_absolute(out["pose2d"], out["pose3d_rel"], K, in_fov, weak, ridge, mix)
+    return reconstruct_absolute(out["pose2d"], out["pose3d_rel"], K, model.in_fov(out["pose2d"]), weak, ridge, mix)
 
 
 def metro_losses(model: MetroNet, out: dict[str, torch.Tensor], K: torch.Tensor, joints3d_cam: torch.Tensor,

@@ -53,7 +53,7 @@ _BALLS = (
     ("right_shoulder", 56, "right_arm"), ("left_shoulder", 56, "left_arm"),
 )
 _OTHER_GROUPS = ("chest", "pelvis", "skin", "nose", "skin", "skin", "right_foot", "left_foot")  # see _ellipsoids
-PART_GROUPS = tuple(_G[g] for g in [l[3] for l in _LIMBS] + [b[2] for b in _BALLS] + list(_OTHER_GROUPS))
+PART_GROUPS = tuple(_G[g] for g in [limb[3] for limb in _LIMBS] + [b[2] for b in _BALLS] + list(_OTHER_GROUPS))
 """Group index of every ellipsoid, in the order `mannequin_ellipsoids` returns them."""
 
 

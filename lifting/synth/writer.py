@@ -3,8 +3,8 @@ that `lifting.datasets.images.ImageDataset` reads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -3,8 +3,9 @@ estimator on test crops (root-relative, absolute and truncated-crop metrics)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch

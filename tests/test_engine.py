@@ -1,0 +1,155 @@
+"""The one training loop: exact LR-scheduler resume, weight max-norm, and, for every registered task, the NaN
+stop and the resume-config check."""
+
+import json
+
+import pytest
+import torch
+
+from lifting.config import load_config
+from lifting.engine import RunOptions, TrainPlan, fit
+from lifting.engine.optim import apply_max_norm, make_scheduler
+from lifting.errors import UserError
+from lifting.tasks import TASKS, build_task
+
+torch.set_num_threads(1)
+
+
+class Regression:
+    """A two-layer regression task that records the learning rate and the largest weight norm at every step."""
+
+    def __init__(self, crash_at=None, schedule="cosine"):
+        self.crash_at, self.schedule, self.lrs, self.norms = crash_at, schedule, [], []
+
+    def setup(self, dist):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(64, 4, generator=g)
+        self.y = self.x @ torch.randn(4, 1, generator=g) * 10
+        self.model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+        with torch.no_grad():
+            self.model[0].weight.mul_(10)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.05)
+        scheduler = make_scheduler(self.optimizer, self.schedule, 40, warmup_steps=5)
+        return TrainPlan(self.model, self.optimizer, scheduler, steps_per_epoch=8, total_steps=40, batch_size=8)
+
+    def batches(self, epoch, start, generator):
+        perm = torch.randperm(64, generator=torch.Generator().manual_seed(epoch))
+        for b in range(start, 8):
+            yield perm[b * 8:(b + 1) * 8]
+
+    def loss(self, net, index, step):
+        if step == self.crash_at:
+            raise KeyboardInterrupt
+        self.lrs.append(self.optimizer.param_groups[0]["lr"])
+        self.norms.append(max(float(torch.linalg.matrix_norm(m.weight.detach())) for m in self.model
+                              if isinstance(m, torch.nn.Linear)))
+        return (net(self.x[index]) - self.y[index]).pow(2).mean(), {}
+
+    def evaluate(self, final):
+        return {"mpjpe": float((self.model(self.x) - self.y).abs().mean())}
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+
+    def summary(self, results):
+        return "regression\n"
+
+
+def _opts(tmp_path, name, **kw):
+    return RunOptions(out_dir=str(tmp_path / name), device="cpu", tensorboard=False, progress=False, **kw)
+
+
+def test_scheduler_resumes_exactly_mid_epoch(tmp_path):
+    straight = Regression()
+    fit(straight, _opts(tmp_path, "a"), {"run": "a"})
+    crashed = Regression(crash_at=21)
+    with pytest.raises(KeyboardInterrupt):
+        fit(crashed, _opts(tmp_path, "b", checkpoint_every=5), {"run": "a"})
+    resumed = Regression()
+    fit(resumed, _opts(tmp_path, "b", checkpoint_every=5), {"run": "a"}, resume=True)
+    assert len(straight.lrs) == 40 and resumed.lrs == straight.lrs[20:]      # steps 20..39 after the step-20 save
+    assert crashed.lrs == straight.lrs[:21]
+    assert len(set(straight.lrs)) > 30                                        # the schedule really moves
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert a["mpjpe"] == b["mpjpe"] and b["iterations"] == 40
+
+
+def test_max_norm_bounds_every_weight_matrix_after_every_step(tmp_path):
+    free = Regression()
+    fit(free, _opts(tmp_path, "free"), {})
+    bounded = Regression()
+    fit(bounded, _opts(tmp_path, "bounded", max_norm=1.0), {})
+    assert max(free.norms[1:]) > 5                       # without the constraint the norms stay large
+    assert bounded.norms[0] > 5 and max(bounded.norms[1:]) <= 1.0 + 1e-6   # step 0 sees the initial weights
+    layer = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[3.0, 0, 0], [0, 4.0, 0]]))      # Frobenius norm 5
+    apply_max_norm(layer, 2.5)
+    assert torch.allclose(layer.weight, torch.tensor([[1.5, 0, 0], [0, 2.0, 0]]))
+
+
+def test_resume_config_check_refuses_a_changed_key(tmp_path):
+    fit(Regression(), _opts(tmp_path, "r"), {"lr": 0.05, "epochs": 5})
+    with pytest.raises(UserError, match=r"config differs .* in lr"):
+        fit(Regression(), _opts(tmp_path, "r"), {"lr": 0.1, "epochs": 5}, resume=True)
+
+
+# ---------------------------------------------------------------- every registered task, tiny configs
+
+@pytest.fixture(scope="module")
+def lsp_json(tmp_path_factory):
+    from test_lsp import write_fixture
+
+    path = tmp_path_factory.mktemp("lsp") / "rel.json"
+    write_fixture(path, 40, 10)
+    return path
+
+
+def _task_config(name, tmp_path, data_dir, lsp_json, *extra):
+    common = ["tensorboard=false", "progress=false", "device=cpu", "threads=1", f"out_dir={tmp_path / name}",
+              "log_every=2"]
+    if name == "lifting":
+        from lifting.options.h36m import SCHEMA
+        sets = [f"data_dir={data_dir}", f"cache_dir={tmp_path / 'cache'}", "linear_size=32", "num_stage=1",
+                "batch_size=64", "epochs=1", "train_subjects=[1]", "test_subjects=[9]", "compile=false"]
+    elif name == "lsp":
+        from lifting.options.lsp import SCHEMA
+        sets = [f"rel_depth_json={lsp_json}", "linear_size=32", "epochs=1", "batch_size=16"]
+    else:
+        from lifting.options.metro import SCHEMA
+        sets = [f"data_dir={data_dir}", f"cache_dir={tmp_path / 'cache'}", "backbone=resnet18", "crop_size=64",
+                "batch_size=2", "eval_batch_size=4", "iterations=4", "max_test_crops=4", "train_subjects=[1]",
+                "test_subjects=[8]", "stride=50", "test_stride=50", "synthetic_size=tiny", "abs_start=1",
+                "weak_steps=1", "amp=false", "channels_last=false"]
+    return load_config(SCHEMA, None, [*sets, *common, *extra])
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_nan_loss_stops_every_task_with_a_one_line_error_naming_the_step(name, tmp_path, tiny_h36m, lsp_json,
+                                                                         monkeypatch):
+    cfg = _task_config(name, tmp_path, tiny_h36m, lsp_json)
+    task = build_task(name, cfg)
+    real_loss = task.loss
+
+    def poisoned(net, batch, step):
+        loss, parts = real_loss(net, batch, step)
+        return loss * float("nan") if step >= 2 else loss, parts
+
+    monkeypatch.setattr(task, "loss", poisoned)
+    with pytest.raises(UserError) as e:
+        fit(task, RunOptions.from_config(cfg), cfg)
+    assert "\n" not in str(e.value) and "diverged at step 4" in str(e.value)   # detected at the log_every=2 check
+    assert not (tmp_path / name / "results.json").exists()
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_resume_config_check_refuses_a_changed_key_for_every_task(name, tmp_path, tiny_h36m, lsp_json):
+    from lifting.tasks import run_task
+
+    run_task(name, _task_config(name, tmp_path, tiny_h36m, lsp_json))
+    with pytest.raises(UserError, match=r"config differs from the run in out_dir in lr"):
+        run_task(name, _task_config(name, tmp_path, tiny_h36m, lsp_json, "lr=0.123"), resume=True)
