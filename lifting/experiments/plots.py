@@ -5,10 +5,9 @@ one-line errors.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parents[2]
 
 import matplotlib
 
@@ -92,7 +91,7 @@ def save(fig, args, name: str, plotted: dict[str, Any]) -> list[Path]:
     paths = save_figure(fig, out / name)
     plt.close(fig)
     paths.append(write_json(out / f"{name}.json", plotted))
-    print(f"wrote {', '.join(str(p) for p in paths)}")
+    logging.getLogger("lifting").info("wrote %s", ", ".join(str(p) for p in paths))
     return paths
 
 

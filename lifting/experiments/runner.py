@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
-import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -34,6 +34,7 @@ from lifting.fileio import write_json
 REPO = Path(__file__).resolve().parents[2]
 
 OPTS = REPO / "opts"
+log = logging.getLogger("lifting")
 HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
 
 
@@ -190,7 +191,7 @@ def run_one(entry: str, cfg: dict[str, Any], resume: bool, log_path: str) -> dic
             setup_logging()
             return {"results": run_task("lsp" if entry == "lsp" else "lifting", cfg, resume=resume)}
         except UserError as e:
-            print(f"error: {e}")
+            log.error(f"error: {e}")
             return {"error": str(e)}
         except Exception as e:  # a crash of one row must not lose the others; the log has the traceback
             traceback.print_exc()
@@ -259,7 +260,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                     reason = missing_input(row, cfg)
                     if reason:
                         status[row.name] = {"status": "skipped", "reason": reason}
-                        print(f"[{experiment.name}] {row.name}: skipped: {reason}", flush=True)
+                        log.info(f"[{experiment.name}] {row.name}: skipped: {reason}")
                         break
                     jobs.append((row, seed, run_dir, cfg))
             results = _execute(experiment, jobs, pool)
@@ -277,7 +278,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                 write_json(out_root / row.name / "results.json",
                            {"experiment": experiment.name, "row": row.name, "label": row.label,
                             "params": row.params, **agg})
-                print(f"[{experiment.name}] {row.name} ({row.label}): {_fmt(row, agg)}", flush=True)
+                log.info(f"[{experiment.name}] {row.name} ({row.label}): {_fmt(row, agg)}")
     finally:
         if pool is not None:
             pool.shutdown()
@@ -307,14 +308,13 @@ def _execute(experiment: Experiment, jobs: list, pool) -> list[dict[str, Any]]:
         if done.is_file():
             try:
                 results[i] = {"results": json.loads(done.read_text(encoding="utf-8"))}
-                print(f"[{experiment.name}] {row.name} seed {seed}: already finished ({done})", flush=True)
+                log.info(f"[{experiment.name}] {row.name} seed {seed}: already finished ({done})")
                 continue
             except json.JSONDecodeError:
                 pass  # unreadable results: run again
         resume = (run_dir / "last.pt").is_file() and not cfg.get("eval_only")
         verb = "evaluating" if cfg.get("eval_only") else "resuming" if resume else "training"
-        print(f"[{experiment.name}] {row.name} seed {seed}: {verb} in {run_dir} "
-              f"(log {run_dir / 'train.log'})", flush=True)
+        log.info(f"[{experiment.name}] {row.name} seed {seed}: {verb} in {run_dir} (log {run_dir / 'train.log'})")
         calls.append((i, (row.entry, cfg, resume, str(run_dir / "train.log"))))
     t0 = time.perf_counter()
     if pool is None:
@@ -325,7 +325,7 @@ def _execute(experiment: Experiment, jobs: list, pool) -> list[dict[str, Any]]:
         for i, fut in futures:
             results[i] = fut.result()
     if calls:
-        print(f"[{experiment.name}] {len(calls)} run(s) in {time.perf_counter() - t0:.0f} s", flush=True)
+        log.info(f"[{experiment.name}] {len(calls)} run(s) in {time.perf_counter() - t0:.0f} s")
     return results
 
 
@@ -337,8 +337,8 @@ def main(experiment: Experiment) -> None:
         summary = run_experiment(experiment, args)
         failed = {n: r["reason"] for n, r in summary["rows"].items() if r["status"] == "failed"}
         for name, reason in failed.items():
-            print(f"[{experiment.name}] {name}: FAILED: {reason}", file=sys.stderr)
-        print(f"[{experiment.name}] summary: {Path(args.results_dir) / experiment.name / 'summary.json'}")
+            log.error(f"[{experiment.name}] {name}: FAILED: {reason}")
+        log.info(f"[{experiment.name}] summary: {Path(args.results_dir) / experiment.name / 'summary.json'}")
         return 1 if failed else 0
 
     run_cli(_main)
