@@ -17,8 +17,9 @@ import time
 import torch
 
 from lifting.augment.crops import CropAugmentation, crop_camera, make_crops, to_crop_frame
+from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
-from lifting.synth.render import project_joints, render_mannequin
+from lifting.synth.render import render_mannequin
 
 # A standing person (camera frame at identity rotation: x right, y down, z forward; mm), pelvis at the origin.
 _STAND = {

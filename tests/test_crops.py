@@ -21,8 +21,9 @@ from lifting.augment.crops import (
     warp_to_crop,
 )
 from lifting.datasets.images import ImageDataset
+from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
-from lifting.synth.render import project_joints, render_mannequin
+from lifting.synth.render import render_mannequin
 from lifting.synth.writer import write_rendered_dataset
 
 torch.set_num_threads(2)

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
-from lifting.synth.render import MARKER_COLOUR, mannequin_ellipsoids, project_joints, render_mannequin
+from lifting.synth.render import MARKER_COLOUR, mannequin_ellipsoids, render_mannequin
 
 torch.set_num_threads(2)
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lifting.augment.shapes import shape_masks, uniform_field
+from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
 
 
@@ -276,7 +277,7 @@ def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, 
     if augment:
         crops = augment_appearance(crops, generator)
     joints = to_crop_frame(joints3d_cam.to(torch.float64).cpu(), R, aug.flip)
-    uv = joints[..., :2] / joints[..., 2:] * K_crop[:, None, [0, 1], [0, 1]] + K_crop[:, None, :2, 2]
+    uv = project_joints(joints, K_crop)
     lim = crop_size - 0.5
     in_crop = (joints[..., 2] > 0) & (uv >= -0.5).all(-1) & (uv <= lim).all(-1)
     to = lambda t: t.to(device=dev, dtype=torch.float32)

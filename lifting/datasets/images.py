@@ -26,7 +26,7 @@ import torch
 from lifting import fileio
 from lifting.datasets.h36m import ACTIONS
 from lifting.errors import UserError
-from lifting.geometry.cameras import intrinsic_matrix
+from lifting.geometry.cameras import intrinsic_matrix, project
 from lifting.geometry.skeletons import H36M_17
 
 NUM_JOINTS = H36M_17.num_joints
@@ -141,12 +141,9 @@ class ImageDataset:
             dtype = np.int64 if name in ("width", "height", "subject", "subaction", "camera", "frame") else None
             setattr(self, name, np.asarray(values, dtype=dtype if dtype else np.float64))
         self.keypoints_vis = self.keypoints_vis.astype(bool)
-        self.K = np.zeros((len(self.boxes), 3, 3))
-        self.K[:, [0, 1], [0, 1]] = self.f
-        self.K[:, :2, 2] = self.c
-        self.K[:, 2, 2] = 1
+        self.K = intrinsic_matrix(self.f, self.c)
         self.joints3d_cam = self.joints3d_world @ self.R.transpose(0, 2, 1) + self.t[:, None, :]
-        self.joints2d_px = self.joints3d_cam[..., :2] / self.joints3d_cam[..., 2:] * self.f[:, None] + self.c[:, None]
+        self.joints2d_px = project(self.joints3d_cam, self.f, self.c)
 
     def _load_subject(self, subject: int, col: dict[str, list]) -> None:
         paths = annotation_paths(self.root, subject)

@@ -69,6 +69,12 @@ def project(joints_cam, f, c, k=None, p=None):
     return xy * f[..., None, :] + c[..., None, :]
 
 
+def project_joints(joints_cam, K):
+    """(B, J, 3) camera mm, (B, 3, 3) pinhole intrinsics (torch or numpy) -> (B, J, 2) px (no distortion: crop and rendered cameras)."""
+    uvw = joints_cam @ K.transpose(-1, -2)
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
 def unproject(joints_px, depth, f, c, k=None, p=None):
     """(..., J, 2) image px + (..., J) depth mm -> (..., J, 3) camera mm."""
     f, c = _like(f, joints_px), _like(c, joints_px)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from lifting.augment.shapes import shape_masks, uniform_field
+from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
 
 MARKER_COLOUR = (1.0, 0.0, 1.0)
@@ -66,12 +67,6 @@ class Rendering:
     depth: torch.Tensor
     mask: torch.Tensor
     joints2d_px: torch.Tensor
-
-
-def project_joints(joints_cam: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """(B, J, 3) camera mm, (B, 3, 3) intrinsics -> (B, J, 2) pixels (no distortion: the rendered camera's labels)."""
-    uvw = joints_cam @ K.transpose(-1, -2)
-    return uvw[..., :2] / uvw[..., 2:3]
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from lifting.augment.crops import (
 )
 from lifting.engine.distributed import Dist
 from lifting.errors import UserError
-from lifting.geometry.cameras import intrinsic_matrix
+from lifting.geometry.cameras import intrinsic_matrix, project_joints
 from lifting.synth.poses import pose_data_dir
 
 log = logging.getLogger("lifting")
@@ -104,7 +104,7 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
     outputs as `make_crops`; `truncate_all` forces a partial-body box without other augmentation (test crops).
     """
-    from lifting.synth.render import project_joints, render_mannequin
+    from lifting.synth.render import render_mannequin
 
     n = len(joints_cam)
     joints_cam, K = joints_cam.double(), K.double()
