@@ -24,6 +24,14 @@ SCHEMA = {
     "detections_dir": opt(str, None, "root of stacked-hourglass detection files (for noise type 'detections')",
                           nullable=True),
     "predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the test 2D inputs", nullable=True),
+    # training on the image estimator's outputs (evaluation is always against GT 3D)
+    "train_predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the training 2D inputs",
+                                nullable=True),
+    "train_targets_3d": opt(str, "gt", "3D targets of the supervised lifter: GT, or the estimator's root-relative 3D "
+                                       "(joints3d_rootrel) of train_predictions_2d (then no GT 3D is used)",
+                            choices=("gt", "predictions")),
+    "pair_labels_from": opt(str, "gt", "depths the relative lifter's depth-order pair labels come from: GT, or the "
+                                       "estimator's 3D in train_predictions_2d", choices=("gt", "predictions")),
     "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)"),
     # model
     "model": opt(str, "supervised", "3D-supervised or relative-depth weakly supervised",
