@@ -16,7 +16,7 @@ import numpy as np
 
 from lifting import fileio
 from lifting.errors import UserError
-from lifting.geometry.cameras import distort
+from lifting.geometry.cameras import distort, undistort
 from lifting.geometry.skeletons import convert, get_skeleton
 
 KEY_FIELDS = ("subject", "action", "subaction", "camera", "frame")
@@ -167,6 +167,25 @@ def key_codes(*key_sets: dict[str, np.ndarray]) -> list[np.ndarray]:
     return np.split(total, splits)
 
 
+def match_keys(poseset: PoseSet, keys: dict[str, np.ndarray], source: str, what: str) -> np.ndarray:
+    """(N,) index into the rows of `keys` (the five key arrays of M rows, any order, a superset allowed) holding each
+    pose-set row's key; a missing key or a duplicate is a one-line error naming `source` and the first missing frame
+    (`what`: what a row of `keys` is, e.g. 'prediction', 'image')."""
+    codes, want = key_codes(keys, poseset.arrays())
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    if len(sorted_codes) > 1 and np.any(sorted_codes[1:] == sorted_codes[:-1]):
+        raise UserError(f"{source}: duplicate (subject, action, subaction, camera, frame) keys in {what}s")
+    pos = np.clip(np.searchsorted(sorted_codes, want), 0, max(len(sorted_codes) - 1, 0))
+    found = sorted_codes[pos] == want if len(sorted_codes) else np.zeros(len(poseset), bool)
+    if not found.all():
+        first = poseset.keys()[int(np.flatnonzero(~found)[0])]
+        raise UserError(f"{source}: {int((~found).sum())} of {len(poseset)} frames have no {what} "
+                        f"(first missing: subject {first[0]}, {first[1]!r}, subaction {first[2]}, "
+                        f"camera {first[3]}, frame {first[4]})")
+    return order[pos]
+
+
 def aligned_predictions(poseset: PoseSet, npz_path: str | Path, keys: tuple[str, ...],
                         optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays `keys` (and those of `optional` the file has) of a predictions file, one row per row of
@@ -189,19 +208,8 @@ def aligned_predictions(poseset: PoseSet, npz_path: str | Path, keys: tuple[str,
         out[name] = arr
     for name in KEY_FIELDS:
         _check_array(str(path), name, np.asarray(data[name]), m, poseset.num_joints)
-    pred_codes, want_codes = key_codes({k: data[k] for k in KEY_FIELDS}, poseset.arrays())
-    order = np.argsort(pred_codes, kind="stable")
-    sorted_codes = pred_codes[order]
-    if len(sorted_codes) > 1 and np.any(sorted_codes[1:] == sorted_codes[:-1]):
-        raise UserError(f"{path}: duplicate (subject, action, subaction, camera, frame) keys in predictions")
-    pos = np.clip(np.searchsorted(sorted_codes, want_codes), 0, max(len(sorted_codes) - 1, 0))
-    found = sorted_codes[pos] == want_codes if len(sorted_codes) else np.zeros(len(poseset), bool)
-    if not found.all():
-        first = poseset.keys()[int(np.flatnonzero(~found)[0])]
-        raise UserError(f"{path}: {int((~found).sum())} of {len(poseset)} frames have no prediction "
-                        f"(first missing: subject {first[0]}, {first[1]!r}, subaction {first[2]}, "
-                        f"camera {first[3]}, frame {first[4]})")
-    return {name: arr[order[pos]] for name, arr in out.items()}
+    rows = match_keys(poseset, {k: data[k] for k in KEY_FIELDS}, str(path), "prediction")
+    return {name: arr[rows] for name, arr in out.items()}
 
 
 def image_to_camera_px(joints2d_img_px: np.ndarray, img_f: np.ndarray, img_c: np.ndarray, cam_f: np.ndarray,
@@ -214,6 +222,15 @@ def image_to_camera_px(joints2d_img_px: np.ndarray, img_f: np.ndarray, img_c: np
     xy = (np.asarray(joints2d_img_px, np.float64) - img_c[:, None, :]) / img_f[:, None, :]
     xy = distort(xy, np.asarray(cam_k, np.float64), np.asarray(cam_p, np.float64))
     return xy * np.asarray(cam_f, np.float64)[:, None, :] + np.asarray(cam_c, np.float64)[:, None, :]
+
+
+def camera_to_image_px(joints2d_cam_px: np.ndarray, cam_f: np.ndarray, cam_c: np.ndarray, cam_k: np.ndarray,
+                       cam_p: np.ndarray, img_f: np.ndarray, img_c: np.ndarray) -> np.ndarray:
+    """Inverse of `image_to_camera_px`: (N, J, 2) px of the distorted camera -> px of the pinhole image (drawing a
+    lifter's 2D input over the image it came from)."""
+    xy = (np.asarray(joints2d_cam_px, np.float64) - cam_c[:, None, :]) / cam_f[:, None, :]
+    xy = undistort(xy, np.asarray(cam_k, np.float64), np.asarray(cam_p, np.float64))
+    return xy * np.asarray(img_f, np.float64)[:, None, :] + np.asarray(img_c, np.float64)[:, None, :]
 
 
 def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseSet:

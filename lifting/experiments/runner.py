@@ -6,7 +6,8 @@ trains/evaluates every row (x seeds), skips finished runs, resumes interrupted o
     <results>/<experiment>/summary.json         all rows, in table order, with their plot parameters
 
 A row's config = entry-point schema defaults <- opts/paper_base/<base>.yaml (the paper's Sup / Ours
-settings) <- opts/<experiment>/<row>.yaml (what this row changes) <- command-line options.
+settings) <- opts/<experiment>/<row>.yaml (what this row changes) <- the row's run-time settings (files an
+earlier stage of the experiment wrote) <- command-line options.
 Plots read only these files.
 """
 
@@ -41,13 +42,15 @@ HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
 @dataclass(frozen=True)
 class Row:
     """One table row / figure point. `base`: 'sup' or 'ours' (H36M) or 'lsp'; `load_from`: row whose run
-    (same seed) initialises this one; `params`: what the plot needs to place the point (series, x value...)."""
+    (same seed) initialises this one; `params`: what the plot needs to place the point (series, x value...);
+    `config`: settings known only at run time (e.g. a predictions file an earlier stage wrote)."""
 
     name: str
     label: str
     base: str
     load_from: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def entry(self) -> str:
@@ -86,7 +89,8 @@ def _positive(text: str) -> int:
     return v
 
 
-def parse_args(experiment: Experiment, argv=None) -> argparse.Namespace:
+def parser(experiment: Experiment) -> ArgumentParser:
+    """The options every paper experiment takes (an experiment may add its own before parsing)."""
     p = ArgumentParser(prog=f"paper_exps/{experiment.name}.py", description=experiment.title)
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schema's)")
     p.add_argument("--test-data-dir", help="folder of the test subjects if different from --data-dir")
@@ -103,6 +107,12 @@ def parse_args(experiment: Experiment, argv=None) -> argparse.Namespace:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device of every run")
     p.add_argument("--rows", help=f"comma-separated subset of rows: {', '.join(r.name for r in experiment.rows)}")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="extra config override for every row")
+    return p
+
+
+def parse_args(experiment: Experiment, argv=None, p: ArgumentParser | None = None) -> argparse.Namespace:
+    """Parse and check the options (`p`: the experiment's own parser from `parser`, if it adds options)."""
+    p = p or parser(experiment)
     args = p.parse_args(argv)
     names = [r.name for r in experiment.rows]
     if args.rows:
@@ -145,6 +155,7 @@ def row_config(experiment: Experiment, row: Row, args: argparse.Namespace, seed:
     merged.update(read_yaml(base))
     row_file = OPTS / experiment.name / f"{row.name}.yaml"
     merged.update(read_yaml(row_file))
+    merged.update(row.config)
     data_dir = (args.data_dir or sch["data_dir"].default) if row.entry == "human36" else ""
     cli: dict[str, Any] = {"seed": seed}
     if row.entry == "human36":
