@@ -8,7 +8,6 @@ Images without known intrinsics (LSP photos) get the MeTRAbs default field of vi
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from lifting.engine.run_dir import progress
 from lifting.geometry.cameras import intrinsic_matrix
 from lifting.inference import estimate_poses, load_model
 from lifting.models.metro import MetroNet
-
-log = logging.getLogger("lifting")
 
 DEFAULT_FOV_DEG = 55.0
 """Field of view assumed for images without intrinsics (MeTRAbs' released pipeline, docs/metro_metrabs_rootnet.md

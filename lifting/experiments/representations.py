@@ -44,18 +44,22 @@ from lifting.config import load_config, read_yaml
 from lifting.datasets.samples import (
     KEY_FIELDS,
     PoseSet,
-    aligned_predictions,
-    camera_to_image_px,
-    image_to_camera_px,
-    key_codes,
     match_keys,
 )
 from lifting.errors import UserError, run_cli
 from lifting.experiments import runner
 from lifting.experiments.estimator import DEFAULT_FOV_DEG, Estimator, default_intrinsics
+from lifting.experiments.representation_eval import (
+    estimator_2d,
+    estimator_3d,
+    h36m_gallery,
+    input_pck,
+    lsp_gallery,
+    lsp_study,
+    truncated_slice,
+)
 from lifting.experiments.runner import OPTS, Experiment, Row
-from lifting.geometry.skeletons import H36M_17, LSP_14, convert
-from lifting.metrics import evaluate_poses, mpjpe_errors, mrpe, pa_mpjpe_errors, pair_accuracy
+from lifting.geometry.skeletons import H36M_17
 
 log = logging.getLogger("lifting")
 NAME = "representations"
@@ -87,7 +91,6 @@ EXPERIMENT = Experiment(NAME, "Representation study: the image estimator's 2D an
                                "of the lifters", tuple(
     [_row(lifter, c, label) for c, label, lifters in CONDITIONS for lifter in lifters if lifter != "estimator"]
     + [_row(lifter, LSP_CONDITION, "GT 2D, 14 LSP joints") for lifter in ("sup", "rel")]))
-ROWS = {r.name: r for r in EXPERIMENT.rows}
 # Keys the study sets itself (a --set of them would silently change what the rows are).
 STUDY_KEYS = ("stride", "test_stride", "predictions_2d", "train_predictions_2d", "train_targets_3d",
               "pair_labels_from", "save_predictions", "skeleton", "train_noise_amount", "test_noise_amount")
@@ -106,19 +109,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                "opts/metro_tiny.yaml, opts/metro_r50.yaml with --device cuda)")
     p.add_argument("--images", help="parsed Human3.6M images (COCO layout) covering the lifting frames (default: "
                                     "rendered by the built-in renderer)")
-    p.add_argument("--image-stride", type=runner._positive, default=5,
+    p.add_argument("--image-stride", type=runner.positive_int, default=5,
                    help="every n-th training frame gets an image; the lifters train on these frames (default 5)")
-    p.add_argument("--test-stride", type=runner._positive, default=1, help="every n-th test frame (default 1: all)")
-    p.add_argument("--render-size", type=runner._positive, default=256,
+    p.add_argument("--test-stride", type=runner.positive_int, default=1, help="every n-th test frame (default 1: all)")
+    p.add_argument("--render-size", type=runner.positive_int, default=256,
                    help="longer side of the rendered images, px (default 256)")
-    p.add_argument("--truncated-frames", type=runner._positive, default=2000,
+    p.add_argument("--truncated-frames", type=runner.positive_int, default=2000,
                    help="test frames of the truncated slice (partial-body crops; default 2000)")
     p.add_argument("--lsp-images", help="an LSP folder: joints.mat and images/im%%04d.jpg (LSP) or im%%05d.jpg "
                                         "(LSP-extended) (default: an LSP-layout set rendered from built-in poses)")
-    p.add_argument("--lsp-count", type=runner._positive, default=1000,
+    p.add_argument("--lsp-count", type=runner.positive_int, default=1000,
                    help="images of the rendered LSP-layout set (default 1000)")
     p.add_argument("--pck-px", type=float, default=10.0, help="threshold of the Human3.6M 2D PCK, px (default 10)")
-    p.add_argument("--batch-size", type=runner._positive, default=64, help="images per estimator batch (default 64)")
+    p.add_argument("--batch-size", type=runner.positive_int, default=64, help="images per estimator batch (default 64)")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -170,16 +173,17 @@ def row_runtime(row: Row, files: dict[str, Path], noise_variance: float) -> Row:
     return replace(row, config=cfg)
 
 
-def estimator_config(args, out: Path) -> dict[str, Any]:
+def estimator_config(args, out: Path, frames: dict[str, Any]) -> dict[str, Any]:
+    """The config of the estimator trained without --estimator: the named file (CPU or GPU recipe by device) on the
+    lifting split's data and subjects (`frames`: a lifter row's config)."""
     from lifting.options.metro import SCHEMA
 
     cuda = args.device == "cuda" or (args.device in (None, "auto") and torch.cuda.is_available())
     path = args.estimator_config or OPTS / ("metro_r50.yaml" if cuda else "metro_tiny.yaml")
-    extra: dict[str, Any] = {"out_dir": str(out / "estimator"), "data_dir": args.data_dir or "synthetic",
-                             "train_subjects": args.train_subjects or [1, 5, 6, 7, 8]}
-    for key, value in (("test_subjects", args.test_subjects), ("cache_dir", args.cache_dir), ("device", args.device)):
-        if value is not None:
-            extra[key] = value
+    extra: dict[str, Any] = {"out_dir": str(out / "estimator"),
+                             **{k: frames[k] for k in ("data_dir", "cache_dir", "train_subjects", "test_subjects")}}
+    if args.device:
+        extra["device"] = args.device
     if args.quick:
         extra.update(QUICK_ESTIMATOR, synthetic_size="tiny")
     return load_config(SCHEMA, path, [], extra)
@@ -268,88 +272,6 @@ def in_crop(dataset, rows: np.ndarray, boxes: np.ndarray, crop_size: int) -> np.
     return ((joints[..., 2] > 0) & (uv >= -0.5).all(-1) & (uv <= crop_size - 0.5).all(-1)).numpy()
 
 
-# --------------------------------------------------------------------------------------------- evaluation
-
-def pck(errors_px: np.ndarray, threshold: np.ndarray | float, mask: np.ndarray | None = None) -> float:
-    """Fraction of joints within `threshold` px (scalar or per row (N, 1)), over `mask` if given."""
-    hit = errors_px <= threshold
-    return float(hit[mask].mean() if mask is not None else hit.mean()) if hit.size else float("nan")
-
-
-def estimator_2d(poses: PoseSet, path: Path, pck_px: float) -> dict[str, Any]:
-    """The estimator's 2D, mapped into the lifting camera (distortion included), against GT 2D: mean px and PCK."""
-    from lifting.datasets.samples import replace_2d_from_predictions
-
-    err = np.linalg.norm(replace_2d_from_predictions(poses, path).joints2d_px - poses.joints2d_px, axis=-1)
-    return {"error_px": float(err.mean()), "pck": pck(err, pck_px), "num_frames": len(poses)}
-
-
-def estimator_3d(poses: PoseSet, path: Path) -> dict[str, Any]:
-    """The estimator's own root-relative 3D against GT 3D (the 'no lifter' row), and its absolute root (MRPE)."""
-    pred = aligned_predictions(poses, path, ("joints3d_rootrel", "joints3d_cam"))
-    res = evaluate_poses(pred["joints3d_rootrel"], poses.joints3d_cam, poses.action)
-    res.update(mrpe(pred["joints3d_cam"][:, 0], poses.joints3d_cam[:, 0]))
-    return res
-
-
-def run_dirs(out: Path, summary: dict[str, Any], name: str) -> list[Path]:
-    row = summary["rows"].get(name, {})
-    return [out / name / d for d in row.get("run_dirs", [])] if row.get("status") == "done" else []
-
-
-def input_pck(out: Path, summary: dict[str, Any], name: str, pck_px: float) -> float | None:
-    """PCK of the 2D a finished row's lifter saw at test time (mean over its seeds)."""
-    values = []
-    for run in run_dirs(out, summary, name):
-        data = fileio.read_npz(run / "predictions.npz", "predictions file", ("input2d_px", "gt2d_px"))
-        values.append(pck(np.linalg.norm(data["input2d_px"] - data["gt2d_px"], axis=-1), pck_px))
-    return float(np.mean(values)) if values else None
-
-
-def slice_errors(full: np.ndarray, cut: np.ndarray, gt: np.ndarray, inside: np.ndarray) -> dict[str, float]:
-    """MPJPE and PA-MPJPE (mm, 17 joints incl. the root) of predictions from full crops and from truncated crops
-    (over all joints and over the joints `inside` the truncated crop), (N, 17, 3) root-relative camera mm."""
-    e, pa = mpjpe_errors(cut, gt), pa_mpjpe_errors(cut, gt)
-    return {"full_mpjpe": float(mpjpe_errors(full, gt).mean()), "full_pa_mpjpe": float(pa_mpjpe_errors(full, gt).mean()),
-            "mpjpe_all": float(e.mean()), "pa_mpjpe_all": float(pa.mean()),
-            "mpjpe_in_crop": float(e[inside].mean()), "pa_mpjpe_in_crop": float(pa[inside].mean())}
-
-
-def truncated_slice(out: Path, summary: dict[str, Any], poses: PoseSet, files: dict[str, Path]) -> dict[str, Any]:
-    """Partial-body test crops: the estimator's own 3D against the lifters fed its 2D (trained on GT 2D, trained on
-    estimator 2D), over all joints and over the joints inside the crop; the same frames' full crops beside them."""
-    from lifting.lifter import lift, load_lifter
-
-    trunc = fileio.read_npz(files["test_truncated"], "predictions file", ("in_crop",))
-    codes, wanted = key_codes(poses.arrays(), {k: trunc[k] for k in KEY_FIELDS})
-    sub = poses.subset(np.isin(codes, wanted))
-    gt = sub.joints3d_cam - sub.joints3d_cam[:, :1]
-    inside = trunc["in_crop"][match_keys(sub, {k: trunc[k] for k in KEY_FIELDS}, str(files["test_truncated"]),
-                                         "prediction")].astype(bool)
-    crops = {"full": files["test"], "truncated": files["test_truncated"]}
-    pred3d = {k: aligned_predictions(sub, f, ("joints3d_rootrel",))["joints3d_rootrel"] for k, f in crops.items()}
-    out_rows = {"estimator": {"label": "Estimator 3D", **slice_errors(pred3d["full"], pred3d["truncated"], gt, inside)}}
-    joints2d = {}
-    for k, f in crops.items():
-        p = aligned_predictions(sub, f, ("joints2d_px", "cam_f", "cam_c"))
-        joints2d[k] = image_to_camera_px(p["joints2d_px"], p["cam_f"], p["cam_c"], sub.cam_f, sub.cam_c, sub.cam_k,
-                                         sub.cam_p)
-    for lifter in ("sup", "rel"):
-        for condition, trained_on in (("gt", "GT 2D"), ("est", "estimator 2D")):
-            name = f"{lifter}_{condition}"
-            seeds = []
-            for run in run_dirs(out, summary, name):
-                model, stats, _, _ = load_lifter(run)
-                full, cut = (lift(model, stats, joints2d[k].astype(np.float32), H36M_17.root) for k in crops)
-                seeds.append(slice_errors(full, cut, gt, inside))
-            if seeds:
-                out_rows[name] = {"label": f"{LIFTERS[lifter]} (trained on {trained_on}) fed estimator 2D",
-                                  **{m: float(np.mean([s[m] for s in seeds])) for m in seeds[0]}}
-    return {"num_frames": len(sub), "fraction_in_crop": float(inside.mean()), "rows": out_rows}
-
-
-# ---------------------------------------------------------------------------------------------------- LSP
-
 def lsp_boxes(xy: np.ndarray, visible: np.ndarray, size_wh: np.ndarray) -> np.ndarray:
     """(N, 4) person box of every LSP image: the visible joints' extent with a margin (the whole image if none)."""
     from lifting.tasks.crop_sources import person_boxes
@@ -372,137 +294,6 @@ def predict_lsp(est: Estimator, lsp, batch_size: int) -> dict[str, np.ndarray]:
     out = est.predict(lambda i: read_image(lsp.image_paths[i]), boxes, K, batch_size, "LSP")
     out.update(box=boxes.astype(np.float32), K=K.astype(np.float32), image_size=sizes.astype(np.int64))
     return out
-
-
-def torso_pck(est2d: np.ndarray, xy: np.ndarray, visible: np.ndarray, fraction: float = 0.2) -> dict[str, Any]:
-    """2D PCK of LSP predictions against the annotations: visible joints within `fraction` of the torso diameter
-    (right shoulder to left hip) of images where both are visible; and the mean px error of visible joints."""
-    r_sho, l_hip = LSP_14.index("right_shoulder"), LSP_14.index("left_hip")
-    torso = np.linalg.norm(xy[:, r_sho] - xy[:, l_hip], axis=-1)
-    ok = visible[:, r_sho] & visible[:, l_hip] & (torso > 0)
-    err = np.linalg.norm(est2d - xy, axis=-1)
-    mask = visible & ok[:, None]
-    return {"pck": pck(err, fraction * torso[:, None], mask), "pck_fraction": fraction,
-            "error_px": float(err[visible].mean()), "num_images_pck": int(ok.sum())}
-
-
-def lsp_study(out: Path, summary: dict[str, Any], lsp, labels, pred: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """LSP rows: the 14-joint lifters fed the annotated 2D and the estimator's 2D, and the estimator's 3D; 2D PCK,
-    depth-order pair accuracy on the labelled pairs of fully annotated images. Returns (results, gallery arrays)."""
-    from lifting.datasets.lsp import centre_on_neck
-    from lifting.datasets.normalize import Stats
-    from lifting.lifter import load_lifter, predict
-
-    xy, visible = lsp.joints2d_px.astype(np.float64), lsp.visible
-    est2d = convert(pred["joints2d_px"].astype(np.float64), H36M_17.name, LSP_14.name)
-    est3d = convert(pred["joints3d_rootrel"].astype(np.float64), H36M_17.name, LSP_14.name)
-    complete = np.flatnonzero(visible.all(1))
-    res: dict[str, Any] = {"num_images": len(lsp), "num_complete": int(len(complete)), "fov_deg": DEFAULT_FOV_DEG,
-                           "estimator_2d": torso_pck(est2d, xy, visible), "rows": {}}
-    pairs = None
-    if labels is not None:
-        index = {p.name: i for i, p in enumerate(lsp.image_paths)}
-        position = {int(img): k for k, img in enumerate(complete)}
-        image = np.array([position.get(index.get(Path(f).name, -1), -1) for f in labels.image_files])
-        keep = image[labels.ann_image] >= 0
-        pairs = (image[labels.ann_image[keep]], labels.ann_pairs[keep], labels.ann_labels[keep])
-        res["num_pairs"] = int(keep.sum())
-    depth_order = lambda p3d: pair_accuracy(p3d[pairs[0], :, 2], pairs[1], pairs[2]) \
-        if pairs is not None and len(pairs[2]) else None
-    gallery3d: dict[str, np.ndarray] = {}
-    if len(complete):
-        stats = Stats.compute(centre_on_neck(xy[complete]), None)
-        for lifter in ("sup", "rel"):
-            name = f"{lifter}_{LSP_CONDITION}"
-            runs = run_dirs(out, summary, name)
-            for source, joints in (("gt2d", xy), ("est2d", est2d)):
-                x = torch.from_numpy(stats.standardize_2d(centre_on_neck(joints[complete])))
-                preds = [predict(load_lifter(run)[0], x, 4096, "cpu") for run in runs]
-                if not preds:
-                    continue
-                key = f"{lifter}_{source}"
-                acc = [depth_order(p) for p in preds]
-                res["rows"][key] = {"label": f"{LIFTERS[lifter]} fed {'annotated' if source == 'gt2d' else 'estimator'}"
-                                             f" 2D", "pair_accuracy": None if acc[0] is None else float(np.mean(acc))}
-                gallery3d[key] = preds[0]
-        acc = depth_order(est3d[complete])
-        res["rows"]["estimator"] = {"label": "Estimator 3D", "pair_accuracy": acc}
-        gallery3d["estimator"] = est3d[complete]
-    return res, {"complete": complete, "pred3d": gallery3d, "est2d": est2d}
-
-
-# ------------------------------------------------------------------------------------------------ galleries
-
-def square_crop(path: Path, box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(size, size, 3) uint8 square crop around `box` [x, y, w, h] (10 % margin, black outside the image), its
-    top-left corner (2,) and scale: crop px = (image px - corner) * scale."""
-    from PIL import Image
-
-    side = 1.1 * max(box[2], box[3])
-    corner = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2]) - side / 2
-    with Image.open(path) as im:
-        crop = im.convert("RGB").crop((*corner.round().astype(int), *(corner + side).round().astype(int)))
-        return np.asarray(crop.resize((size, size), Image.BILINEAR)), corner.round(), size / round(side)
-
-
-def gallery_frames(n: int, count: int) -> np.ndarray:
-    """`count` of n frames, a fixed seeded draw (spread over subjects, actions and cameras), sorted."""
-    return np.sort(np.random.default_rng(0).choice(n, min(count, n), replace=False))
-
-
-def h36m_gallery(out: Path, summary: dict[str, Any], dataset, rows: np.ndarray, poses: PoseSet,
-                 files: dict[str, Path], count: int = 4, size: int = 160) -> dict[str, np.ndarray]:
-    """The same test frames in every finished H36M row: image crop, each row's 2D input (drawn on the image) and its
-    3D, with GT; the estimator row shows its own 2D and 3D."""
-    pick = gallery_frames(len(poses), count)
-    sub = poses.subset(pick)
-    crops, corners, scales = zip(*(square_crop(dataset.image_paths[r], dataset.boxes[r], size) for r in rows[pick]))
-    corner, scale = np.array(corners)[:, None, :], np.array(scales)[:, None, None]
-    img_f, img_c = dataset.f[rows[pick]], dataset.c[rows[pick]]
-    to_crop = lambda px: (camera_to_image_px(px, sub.cam_f, sub.cam_c, sub.cam_k, sub.cam_p, img_f, img_c) - corner) \
-        * scale
-    names, labels, in2d, pred3d = [], [], [], []
-    for name in summary["order"]:
-        row = summary["rows"][name]
-        if row["params"].get("condition") == LSP_CONDITION:
-            continue
-        if name == "estimator_est3d":
-            p = aligned_predictions(sub, files["test"], ("joints2d_px", "joints3d_rootrel"))
-            in2d.append((p["joints2d_px"] - corner) * scale)
-            pred3d.append(p["joints3d_rootrel"] - p["joints3d_rootrel"][:, :1])
-        else:
-            runs = run_dirs(out, summary, name)
-            if not runs:
-                continue
-            data = fileio.read_npz(runs[0] / "predictions.npz", "predictions file", ("pred3d", "input2d_px"))
-            at = match_keys(sub, {k: data[k] for k in KEY_FIELDS}, str(runs[0] / "predictions.npz"), "prediction")
-            in2d.append(to_crop(data["input2d_px"][at]))
-            pred3d.append(data["pred3d"][at])
-        names.append(name)
-        labels.append(row["label"])
-    gt3d = sub.joints3d_cam - sub.joints3d_cam[:, :1]
-    return {"image": np.stack(crops), "gt2d_px": to_crop(sub.joints2d_px), "gt3d": gt3d, "row": np.array(names),
-            "label": np.array(labels), "input2d_px": np.array(in2d), "pred3d": np.array(pred3d),
-            "pa_mpjpe": np.array([pa_mpjpe_errors(p, gt3d).mean(-1) for p in pred3d]),
-            **{k: sub.arrays()[k] for k in KEY_FIELDS}}
-
-
-def lsp_gallery(lsp, pred: dict[str, np.ndarray], extra: dict, count: int = 4, size: int = 160) -> dict[str, np.ndarray]:
-    complete, pred3d = extra["complete"], extra["pred3d"]
-    pick = gallery_frames(len(complete), count) if len(complete) else np.zeros(0, int)
-    crops, corner, scale = [], [], []
-    for i in complete[pick]:
-        c, o, s = square_crop(lsp.image_paths[i], pred["box"][i], size)
-        crops.append(c)
-        corner.append(o)
-        scale.append(s)
-    corner, scale = np.array(corner).reshape(-1, 1, 2), np.array(scale).reshape(-1, 1, 1)
-    images = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-    return {"image": images, "image_index": complete[pick] + 1,
-            "gt2d_px": (lsp.joints2d_px[complete[pick]] - corner) * scale,
-            "est2d_px": (extra["est2d"][complete[pick]] - corner) * scale,
-            "row": np.array(list(pred3d)), "pred3d": np.array([p[pick] for p in pred3d.values()]).reshape(
-                len(pred3d), len(pick), LSP_14.num_joints, 3)}
 
 
 # ---------------------------------------------------------------------------------------------------- study
@@ -577,7 +368,7 @@ def check_inputs(args: argparse.Namespace) -> Inputs:
         images = ImageDataset(args.images, sorted(set(cfg["train_subjects"]) | set(cfg["test_subjects"])))
         for poses in (train, test):
             image_rows(images, poses)
-    return Inputs(out, files, cfgs, data_dir, cache, train, test, device, estimator_config(args, out),
+    return Inputs(out, files, cfgs, data_dir, cache, train, test, device, estimator_config(args, out, cfg),
                   Estimator.load(args.estimator, device) if args.estimator else None, images,
                   read_lsp_images(args.lsp_images) if args.lsp_images else None,
                   load_relative_depth_json(args.lsp_json) if args.lsp_json else None)
@@ -702,8 +493,10 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     lsp, labels, lsp_pred = lsp_stage(args, inp, est, timer)
 
     with timer.stage("evaluation"):
+        runs = {name: [inp.out / name / d for d in row.get("run_dirs", [])] for name, row in summary["rows"].items()
+                if row["status"] == "done"}
         for name, row in summary["rows"].items():
-            row["input2d_pck"] = input_pck(inp.out, summary, name, args.pck_px)
+            row["input2d_pck"] = input_pck(runs.get(name, []), args.pck_px)
         summary["rows"]["estimator_est3d"] = {
             "label": f"{LIFTERS['estimator']}, estimator 3D (no lifter)", "entry": "estimator", "status": "done",
             "headline_metric": "pa_mpjpe", "units": "mm", "params": {"lifter": "estimator", "condition": "est3d"},
@@ -712,12 +505,22 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
         summary["order"] = [n for c, _, lifters in CONDITIONS for lifter in lifters
                             for n in [f"{lifter}_{c}"] if n in summary["rows"]] \
             + [n for n in summary["order"] if n.endswith(LSP_CONDITION)]
-        summary["truncated"] = truncated_slice(inp.out, summary, inp.test, inp.files)
-        fileio.save_npz(inp.out / "gallery.npz", **h36m_gallery(inp.out, summary, images, rows["test"], inp.test,
-                                                                 inp.files))
-        lsp_res, lsp_extra = lsp_study(inp.out, summary, lsp, labels, lsp_pred)
-        fileio.save_npz(inp.out / "lsp" / "gallery.npz", **lsp_gallery(lsp, lsp_pred, lsp_extra))
-    lsp_res.update(images=str(lsp.root), rendered=not args.lsp_images,
+        trained_on = {"gt": "GT 2D", "est": "estimator 2D"}
+        summary["truncated"] = truncated_slice(
+            {f"{lf}_{c}": (f"{LIFTERS[lf]} (trained on {on}) fed estimator 2D", runs[f"{lf}_{c}"])
+             for lf in ("sup", "rel") for c, on in trained_on.items() if f"{lf}_{c}" in runs},
+            inp.test, inp.files["test"], inp.files["test_truncated"])
+        drawn = [(n, summary["rows"][n]["label"], runs[n][0] if n in runs else None) for n in summary["order"]
+                 if not n.endswith(LSP_CONDITION) and (n in runs or n == "estimator_est3d")]
+        fileio.save_npz(inp.out / "gallery.npz", **h36m_gallery(drawn, images, rows["test"], inp.test,
+                                                                 inp.files["test"]))
+        lsp_res, lsp_drawn = lsp_study({lf: (LIFTERS[lf], runs[f"{lf}_{LSP_CONDITION}"]) for lf in ("sup", "rel")
+                                        if f"{lf}_{LSP_CONDITION}" in runs}, lsp, labels, lsp_pred)
+        if labels is not None and not lsp_res["num_pairs"]:
+            log.warning(f"[{NAME}] no labelled pair of the relative-depth file is on a fully annotated image of "
+                        f"{lsp.root} (images are matched by file name)")
+        fileio.save_npz(inp.out / "lsp" / "gallery.npz", **lsp_gallery(lsp, lsp_pred["box"], lsp_drawn))
+    lsp_res.update(images=str(lsp.root), rendered=not args.lsp_images, fov_deg=DEFAULT_FOV_DEG,
                    labels=args.lsp_json or (None if args.lsp_images else "rendered set, true depth order"))
     stride, test_stride = frame_strides(args)
     summary.update(

@@ -79,7 +79,7 @@ def _subjects(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated subject numbers like 1,5,6,7, got {text!r}") from None
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -98,9 +98,9 @@ def parser(experiment: Experiment) -> ArgumentParser:
     p.add_argument("--test-subjects", type=_subjects, help="e.g. 8 (default 9,11)")
     p.add_argument("--detections-dir", help="stacked-hourglass detections (rows with SH inputs need it)")
     p.add_argument("--lsp-json", help="relative_depth_lsp_v1.json (LSP rows need it)")
-    p.add_argument("--epochs", type=_positive, help="training epochs of every training row (default: the paper's)")
-    p.add_argument("--seeds", type=_positive, default=1, help="seeds per row; rows report mean and std")
-    p.add_argument("--jobs", type=_positive, default=1, help="rows trained in parallel processes")
+    p.add_argument("--epochs", type=positive_int, help="training epochs of every training row (default: the paper's)")
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds per row; rows report mean and std")
+    p.add_argument("--jobs", type=positive_int, default=1, help="rows trained in parallel processes")
     p.add_argument("--quick", action="store_true", help="tiny data, 1 epoch, small network: a smoke test")
     p.add_argument("--results-dir", default="results", help="where results/<experiment>/ goes (default results)")
     p.add_argument("--cache-dir", help="processed-data cache (default: the schema's)")
