@@ -79,19 +79,32 @@ def _caption(summary: dict) -> str:
 
 
 def error_vs_2d(summary: dict, args) -> None:
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
     plotted = {"points": []}
+    labels = []
     for name, r in study_rows(summary):
         lifter = r["params"]["lifter"]
         x = summary["estimator"]["test_2d"]["error_px"] if lifter == "estimator" else r["input2d_error_px"]
         ax.scatter([x], [r["pa_mpjpe"]], color=COLORS[lifter], marker=MARKERS[lifter], s=90 if lifter == "estimator"
                    else 45, zorder=3)
-        label = next(c["label"] for c in summary["conditions"] if c["key"] == r["params"]["condition"])
-        ax.annotate(label, (x, r["pa_mpjpe"]), textcoords="offset points", fontsize=6, color=COLORS[lifter],
-                    xytext=(6, 6) if lifter == "rel" else (6, -9), ha="left")
+        text = next(c["label"] for c in summary["conditions"] if c["key"] == r["params"]["condition"])
+        labels.append((x, r["pa_mpjpe"], text, lifter))
         plotted["points"].append({"row": name, "input2d_error_px": x, "pa_mpjpe": r["pa_mpjpe"]})
+    # Rows fed the same 2D share an x: their labels are stacked at least `gap` apart, with a leader line.
+    y_all = [y for _, y, _, _ in labels]
+    gap = 0.045 * (max(y_all) - min(y_all) or 1.0)
+    x_span = max(x for x, _, _, _ in labels) or 1.0
+    last, prev_x, top = -np.inf, -np.inf, max(y_all)
+    for x, y, text, lifter in sorted(labels, key=lambda p: (round(p[0]), p[1])):
+        y_text = max(y, last + gap) if abs(x - prev_x) < 0.02 * x_span else y
+        last, prev_x, top = y_text, x, max(top, y_text)
+        ax.annotate(text, (x, y), xytext=(x + 0.03 * x_span, y_text), fontsize=6.5, color=COLORS[lifter],
+                    va="center", arrowprops={"arrowstyle": "-", "color": COLORS[lifter], "lw": 0.5})
     handles = [plt.Line2D([], [], color=COLORS[k], marker=MARKERS[k], ls="") for k in COLORS]
-    ax.legend(handles, ["3D Supervised", "Ours Relative", "Estimator 3D (x: its own 2D error)"], fontsize=8)
+    ax.legend(handles, ["3D Supervised", "Ours Relative", "Estimator 3D (x: its own 2D error)"], fontsize=8,
+              loc="best")
+    ax.set_xlim(right=1.45 * x_span)
+    ax.set_ylim(top=top + 2 * gap)
     ax.set_xlabel("mean error of the test 2D the lifter saw (px, Human3.6M camera)")
     ax.set_ylabel("PA-MPJPE (mm)")
     ax.set_title("3D error against 2D input error", fontsize=10)
@@ -145,13 +158,13 @@ def _pose3d(ax, pred, gt, skeleton):
 
 
 def _image(ax, image, joints2d, skeleton, extra=None):
+    from lifting.geometry.skeletons import get_skeleton
     from lifting.viz import draw_pose_2d
 
     ax.imshow(image)
-    if extra is not None:
-        draw_pose_2d(ax, extra, skeleton, linewidth=1.0, markersize=1.5, invert_y=False)
-        for line in ax.lines:
-            line.set_alpha(0.45)
+    if extra is not None:   # a reference pose in white under the coloured one
+        for a, b in get_skeleton(skeleton).limbs:
+            ax.plot(extra[[a, b], 0], extra[[a, b], 1], color="white", lw=2.2, alpha=0.85)
     draw_pose_2d(ax, joints2d, skeleton, linewidth=1.2, markersize=1.5, invert_y=False)
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlim(0, image.shape[1])
@@ -199,7 +212,7 @@ def lsp(summary: dict, args) -> None:
     for f in range(frames):
         ax = fig.add_subplot(rows + 1, frames, f + 1)
         _image(ax, g["image"][f], g["est2d_px"][f], "lsp_14", extra=g["gt2d_px"][f])
-        ax.set_title(f"im{g['image_index'][f]:04d}: estimator 2D\n(faint: annotation)", fontsize=7)
+        ax.set_title(f"im{g['image_index'][f]:04d}: estimator 2D\n(white: annotation)", fontsize=7)
         for r in range(rows):
             ax = fig.add_subplot(rows + 1, frames, (r + 1) * frames + f + 1, projection="3d")
             _pose3d(ax, g["pred3d"][r, f], None, "lsp_14")
