@@ -537,6 +537,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def lsp_dir(args, cache: Path) -> Path:
+    """Where the default LSP-layout set of this size lives in cache_dir."""
     return cache / f"representations_lsp_{_hash('tiny' if args.quick else 'default', args.lsp_count)}"
 
 
