@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lifting.datasets.h36m import load_h36m
-from lifting.datasets.lifting_split import centre, make_split, noisy_2d
+from lifting.datasets.lifting_split import SplitArrays, centre, make_split, noisy_2d
 from lifting.datasets.normalize import Stats
 from lifting.datasets.pairs import PairSampler
 from lifting.datasets.samples import PoseSet, replace_2d_from_predictions
@@ -46,7 +46,9 @@ class LiftingTask:
                             "test on other subjects, or set test_data_dir")
         if cfg["model"] == "relative" and cfg["num_pairs"] is None:
             raise UserError("num_pairs: the relative model needs num_pairs (an integer or 'all')")
-        self.cfg, self.skeleton, self.perm_state, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), None, cfg
+        self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg
+        self.train: SplitArrays | None = None
+        self.perm_state = None
 
     def setup(self, dist: Dist) -> TrainPlan:
         """Noise -> root-centring -> training statistics -> standardisation (the test split uses the training
@@ -141,7 +143,7 @@ class LiftingTask:
 
     def summary(self, res: dict[str, Any]) -> str:
         cfg, test = self.cfg, self.test
-        res["num_train_samples"] = len(self.train) if hasattr(self, "train") else 0
+        res["num_train_samples"] = len(self.train) if self.train is not None else 0
         if cfg["save_predictions"]:
             p, gt = test.poses, test.joints3d_centred.numpy()
             save_npz(Path(cfg["out_dir"]) / "predictions.npz", pred3d=self.pred, gt3d=gt,
