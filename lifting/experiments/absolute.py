@@ -45,8 +45,9 @@ ROWS = (("prior", "k prior alone (γ = 1) + MeTRo pose"),
         ("rootnet", "RootNet root + MeTRo pose"),
         ("metrabs", "MeTRAbs reconstruction"))
 ROOT_KEYS = {"prior": "prior_root_cam", "prior_calibrated": "prior_calibrated_root_cam", "rootnet": "root_cam"}
-MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro"),
-          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet")}
+# kind -> (schema, tiny config, task, entry point, task-state keys its checkpoints have)
+MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro", "main_metro.py", ("arch", "mean_pose_sum")),
+          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet", "main_rootnet.py", ("arch", "gamma_sum"))}
 SYNTHETIC_TEST_SUBJECTS = [9, 11]     # never training subjects of the shipped configs
 EVAL_SEED = 0
 
@@ -82,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     for text in args.set:
         key = text.split("=", 1)[0].strip()
-        if "=" not in text or not any(key in schema for schema, _, _ in MODELS.values()):
+        if "=" not in text or not any(key in model[0] for model in MODELS.values()):
             p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_metro.py or main_rootnet.py")
     return args
 
@@ -114,7 +115,7 @@ def _quick(kind: str, data_dir: str) -> dict[str, Any]:
 
 def model_config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """The config of the `kind` run trained here: the tiny config <- the command line."""
-    schema, opt_file, _ = MODELS[kind]
+    schema, opt_file = MODELS[kind][:2]
     extra: dict[str, Any] = {"out_dir": str(Path(args.results_dir) / NAME / kind)}
     for key, value in (("data_dir", args.data_dir), ("train_subjects", args.train_subjects),
                        ("test_subjects", args.test_subjects), ("cache_dir", args.cache_dir), ("device", args.device)):
@@ -128,11 +129,11 @@ def model_config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def ensure_run(kind: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """(run dir or checkpoint, its resolved config): the given run, or the one trained/resumed/reused here."""
-    schema, _, task = MODELS[kind]
+    schema, _, task, script, keys = MODELS[kind]
     given = getattr(args, kind)
     if given is not None:
         state = load_checkpoint(given)
-        task_state(state, f"{task} ({'main_metro.py' if task == 'metro' else 'main_rootnet.py'})", ("arch",))
+        task_state(state, f"{task} ({script})", keys)
         return given, validate(schema, state["extra"]["config"], state["path"])
     cfg = model_config(kind, args)
     run = Path(cfg["out_dir"])
