@@ -16,6 +16,7 @@ its own framing (MeTRo: the person box; RootNet: the processed box). Everything 
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from lifting.tasks.crop_eval import Reconstruction, predict_crops, to_device
 from lifting.tasks.crop_sources import CropOptions, online_source
 from lifting.tasks.rootnet import predict_roots
 
+log = logging.getLogger("lifting")
 REPO = Path(__file__).resolve().parents[2]
 NAME = "absolute"
 TITLE = "Absolute 3D pose: RootNet root + MeTRo pose vs MeTRAbs reconstruction (MRPE, AP_root, A-MPJPE)"
@@ -138,12 +140,12 @@ def ensure_run(kind: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]
     cfg = model_config(kind, args)
     run = Path(cfg["out_dir"])
     if (run / "results.json").is_file():
-        print(f"[{NAME}] {kind}: already trained ({run})", flush=True)
+        log.info("[%s] %s: already trained (%s)", NAME, kind, run)
         return str(run), cfg
     from lifting.tasks import run_task
 
     resume = (run / "last.pt").is_file()
-    print(f"[{NAME}] {kind}: {'resuming' if resume else 'training'} in {run}", flush=True)
+    log.info("[%s] %s: %s in %s", NAME, kind, "resuming" if resume else "training", run)
     run_task(task, cfg, resume=resume)
     return str(run), cfg
 
@@ -224,8 +226,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    truncated)
             crops[kind] = evaluate(estimator, rootnet, rec, gamma, streams, device, args.depth_bins)
             rows = crops[kind]["rows"]
-            print(f"[{NAME}] {ts.name} {kind}: " + ", ".join(f"{n} MRPE {rows[n]['mrpe']:.0f} mm" for n, _ in ROWS),
-                  flush=True)
+            log.info("[%s] %s %s: %s", NAME, ts.name, kind,
+                     ", ".join(f"{n} MRPE {rows[n]['mrpe']:.0f} mm" for n, _ in ROWS))
         sets.append({"name": ts.name, "label": ts.label, "data_dir": ts.data_dir, "subjects": ts.subjects,
                      "bone_lengths": ts.bone_lengths, "crops": crops})
     summary = {"experiment": NAME, "title": TITLE, "quick": bool(args.quick),
