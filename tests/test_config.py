@@ -72,10 +72,12 @@ def test_config_reference_is_up_to_date():
 
 
 def _schema_for(path):
-    from lifting.options import lsp, metro
+    from lifting.options import lsp, metro, rootnet
 
     if path.name.startswith("metro"):
         return metro.SCHEMA
+    if path.name.startswith("rootnet"):
+        return rootnet.SCHEMA
     return lsp.SCHEMA if "lsp" in path.name else SCHEMA
 
 
