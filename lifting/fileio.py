@@ -1,12 +1,71 @@
-"""Atomic writes: a crash mid-write never leaves a half-written checkpoint or results file."""
+"""Atomic writes (a crash mid-write never leaves a half-written checkpoint or results file), output paths checked
+before any work starts, and the HDF5 reader.
+
+Every entry point checks its outputs first, before it loads data or builds a model:
+
+    out = check_output_dir(cfg["out_dir"], "out_dir")       # a folder the run will create or write into
+    path = check_output_file(args.out, "--out")              # a file that one atomic write will (re)place
+
+Both raise a one-line `UserError` naming `what` and the path, create nothing, and return the path as a `Path`.
+"""
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from lifting.errors import UserError
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists (the folder a new path will be created in)."""
+    path = Path(os.path.abspath(path))
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _writable_dir(folder: Path) -> bool:
+    """Whether files can be created in `folder`: try it (an unnamed temp file where the OS supports it), since
+    permission bits say nothing about read-only mounts, ACLs or root."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    """Fail now if `path` cannot be (created as) a writable directory: an existing file or other non-directory
+    there or above it, or no write permission where it would be created. Nothing is created."""
+    path = Path(path)
+    base = _nearest_existing(path)
+    where = f"{what} {path}"
+    if not base.is_dir():
+        if base == Path(os.path.abspath(path)):
+            raise UserError(f"{where}: exists and is not a directory; remove it or choose another path")
+        raise UserError(f"{where}: {base} exists and is not a directory, so nothing can be created under it")
+    if not _writable_dir(base):
+        missing = "" if base == Path(os.path.abspath(path)) else f" ({base}, where it would be created)"
+        raise UserError(f"{where}: directory not writable{missing}; choose another path or fix its permissions")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """Fail now if `path` cannot be written as a file: it names a directory (or ends in a separator) or a
+    device/special file, or its folder fails `check_output_dir`. Nothing is created."""
+    text = os.fspath(path)
+    path = Path(path)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise UserError(f"{what} {text}: is a directory, expected a file name")
+    if os.path.lexists(path) and not path.is_file():
+        raise UserError(f"{what} {path}: exists and is not a regular file (a device, socket or broken link)")
+    check_output_dir(path.parent, f"{what} {path}: folder")
+    return path
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -67,8 +126,6 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
 def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
     """The array stored under `key` in an HDF5 file; a missing key or unreadable file is a one-line UserError."""
     import h5py
-
-    from lifting.errors import UserError
 
     path = Path(path)
     try:

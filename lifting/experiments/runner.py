@@ -29,7 +29,7 @@ import numpy as np
 
 from lifting.config import ArgumentParser, load_config, read_yaml
 from lifting.errors import UserError, run_cli, setup_logging
-from lifting.fileio import write_json
+from lifting.fileio import check_output_dir, write_json
 
 REPO = Path(__file__).resolve().parents[2]
 OPTS = REPO / "opts"
@@ -237,7 +237,7 @@ def _fmt(row: Row, res: dict[str, Any]) -> str:
 
 def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str, Any]:
     """Run every selected row (all seeds), write the row results and summary.json; returns the summary."""
-    out_root = Path(args.results_dir) / experiment.name
+    out_root = check_output_dir(Path(args.results_dir) / experiment.name, "--results-dir")
     rows = [r for r in experiment.rows if not args.rows or r.name in args.rows]
     by_name = {r.name: r for r in experiment.rows}
     for r in rows:  # rows this row loads from must run too
@@ -259,6 +259,8 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                 for seed in range(args.seeds):
                     cfg = row_config(experiment, row, args, seed)
                     run_dir = Path(cfg["out_dir"])
+                    if row.entry == "human36":
+                        check_output_dir(cfg["cache_dir"], "cache_dir")
                     reason = missing_input(row, cfg)
                     if reason:
                         status[row.name] = {"status": "skipped", "reason": reason}
