@@ -1,5 +1,5 @@
 """Atomic writes (a crash mid-write never leaves a half-written checkpoint or results file), output paths checked
-before any work starts, and the HDF5 reader.
+before any work starts, and the small array-file readers.
 
 Every entry point checks its outputs first, before it loads data or builds a model:
 
@@ -12,6 +12,8 @@ Both raise a one-line `UserError` naming `what` and the path, create nothing, an
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,21 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
     import torch
 
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def read_npz(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
+    """Every array of a .npz file (never unpickling); a missing, truncated or foreign file is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {kind} file not found")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise UserError(f"{path}: holds a single array, expected a .npz {kind} file of named arrays")
+        with npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise UserError(f"{path}: not a readable .npz {kind} file ({e.__class__.__name__})") from None
 
 
 def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
