@@ -45,6 +45,7 @@ class CropOptions:
     stride: int
     test_stride: int
     crop_size: int
+    synthetic_size: str = "default"
     seed: int = 0
     max_test_crops: int | None = None
     augment: bool = False
@@ -70,7 +71,7 @@ class CropSource:
 
 
 def pose_dir(o: CropOptions) -> Path:
-    return pose_data_dir(o.data_dir, o.cache_dir)
+    return pose_data_dir(o.data_dir, o.cache_dir, o.synthetic_size)
 
 
 def load_poses(o: CropOptions, subjects: list[int], stride: int):
