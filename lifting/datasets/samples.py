@@ -205,7 +205,7 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
                                 else poseset.skeleton)
         conversion_indices(skeleton, poseset.skeleton)
     except UserError as e:
-        raise UserError(e if str(e).startswith(str(path)) else f"{path}: {e}") from None
+        raise UserError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
     for name in ("joints2d_px",) + KEY_FIELDS + (("cam_f", "cam_c") if "cam_f" in data else ()):
         _check_array(str(path), name, data[name], m, skeleton.num_joints)
         check_values(str(path), name, data[name])
