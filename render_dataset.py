@@ -4,16 +4,10 @@
     python render_dataset.py --data-dir synthetic --subjects 1 5 --stride 20 --size 256 --out data/synthetic_rendered
 """
 
-import torch
-
 from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, ArgumentParser, opt, validate
-from lifting.datasets.h36m import load_h36m
 from lifting.errors import UserError, run_cli
 from lifting.fileio import check_output_dir
-from lifting.geometry.cameras import load_h36m_cameras
 from lifting.options.common import CAMERA_LIST, MAX_STRIDE, SUBJECT_LIST
-from lifting.synth.poses import pose_data_dir
-from lifting.synth.writer import write_rendered_dataset
 
 # What the numeric arguments may be (checked like config keys, before anything is read or written).
 ARGS = {
@@ -48,10 +42,18 @@ def main() -> int:
     validate(ARGS, {k: getattr(args, k[2:].replace("-", "_")) for k in ARGS}, "render_dataset.py")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         raise UserError(f"--device {args.device!r}: expected cpu, cuda or cuda:N")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {args.device}: cuda not available")
     check_output_dir(args.out, "--out")
     check_output_dir(args.cache_dir, "--cache-dir")
+
+    import torch  # the heavy imports only once the arguments are known to be usable
+
+    from lifting.datasets.h36m import load_h36m
+    from lifting.geometry.cameras import load_h36m_cameras
+    from lifting.synth.poses import pose_data_dir
+    from lifting.synth.writer import write_rendered_dataset
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device}: cuda not available")
     torch.set_num_threads(args.threads)
     data_dir = pose_data_dir(args.data_dir, args.cache_dir, args.synthetic_size)
     poses = load_h36m(data_dir, args.subjects, stride=args.stride, cameras=args.cameras, cache_dir=args.cache_dir)
