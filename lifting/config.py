@@ -29,7 +29,10 @@ PROBABILITY = {"minimum": 0, "maximum": 1}
 
 def _show(value: Any, limit: int = 80) -> str:
     """repr on one line, shortened (a generated or pasted value can be huge)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python prints
+        return "<a number too long to print>"
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -134,11 +137,18 @@ def opt(types, default, help: str, choices=None, item=None, nullable=False, **va
     return Option(types, default, help, tuple(choices) if choices else None, item, nullable, **valid)
 
 
+def _as_float(value: int, where: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise UserError(f"{where} must be a finite number, got {_show(value)}") from None
+
+
 def _typed(o: Option, value: Any, where: str) -> Any:
     """`value` as one of the option's types (int -> float, tuple -> list), else a UserError."""
     for t in o.types:
         if t is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
+            return _as_float(value, where)
         if t is int and isinstance(value, bool):
             continue
         if t is list and isinstance(value, (list, tuple)):
@@ -147,7 +157,7 @@ def _typed(o: Option, value: Any, where: str) -> Any:
             fixed = []
             for v in value:
                 if o.item is float and isinstance(v, int) and not isinstance(v, bool):
-                    v = float(v)
+                    v = _as_float(v, f"{where} items")
                 if not isinstance(v, o.item) or (o.item is int and isinstance(v, bool)):
                     raise UserError(f"{where} must be {o.type_name()}, got item {_show(v)}")
                 fixed.append(v)
@@ -196,6 +206,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         where = getattr(e, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         raise UserError(f"{path}: not valid YAML{line}") from None
+    except ValueError as e:  # e.g. an integer beyond Python's 4300-digit conversion limit
+        raise UserError(f"{path}: not valid YAML ({str(e).split(';')[0]})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -207,7 +219,7 @@ def _yaml_value(raw: str) -> Any:
     """A `--set` value parsed as YAML; text YAML cannot parse stays a string."""
     try:
         return yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer beyond Python's digit limit
         return raw
 
 

@@ -130,13 +130,15 @@ def test_every_schema_default_is_valid():
     ("lr", 0, "--set: key 'lr' must be in (0, 1], got 0.0"),
     ("dropout", 1, "key 'dropout' must be in [0, 1), got 1.0"),
     ("amt_train_data", 1.5, "key 'amt_train_data' must be in (0, 1], got 1.5"),
-    ("log_every", 0, "key 'log_every' must be >= 1, got 0"),
+    ("log_every", 0, "key 'log_every' must be in [1, 1000000000], got 0"),
+    ("max_norm", 0, "key 'max_norm' must be > 0, got 0.0"),
     ("train_subjects", [1, 2], "key 'train_subjects' items must be one of [1, 5, 6, 7, 8, 9, 11], got 2 in [1, 2]"),
     ("cameras", [1, 1], "key 'cameras' items must be unique, got 1 twice in [1, 1]"),
     ("cameras", [0], "key 'cameras' items must be in [1, 4], got 0"),
     ("test_subjects", [], "key 'test_subjects' must be a non-empty list"),
-    ("num_pairs", "most", "key 'num_pairs' must be >= 1 or one of ['all'], got 'most'"),
-    ("num_pairs", 0, "key 'num_pairs' must be >= 1 or one of ['all'], got 0"),
+    ("num_pairs", "most", "key 'num_pairs' must be in [1, 136] or one of ['all'], got 'most'"),
+    ("num_pairs", 0, "key 'num_pairs' must be in [1, 136] or one of ['all'], got 0"),
+    ("num_pairs", 137, "key 'num_pairs' must be in [1, 136] or one of ['all'], got 137"),
     ("rel_labels_noise_prob", "amt", "must be in [0, 1] or one of ['mturk'], got 'amt'"),
     ("actions", ["Walking", "Jogging"], "key 'actions' items must be one of ['all', 'Directions'"),
     ("out_dir", "", "key 'out_dir' must be a non-empty string, got ''"),
@@ -184,7 +186,7 @@ RULE_CASES = [
     ("main_human36.py", ["num_pairs=all"], "num_pairs: 'all' is a relative-depth pairs option, but model is supervised"),
     ("main_human36.py", ["tolerance_mm=50"], "tolerance_mm: 50.0 is a relative-depth pairs option"),
     ("main_human36.py", ["model=relative", "num_pairs=null"], "num_pairs: the relative model needs num_pairs"),
-    ("main_human36.py", ["model=relative", "num_pairs=137"], "num_pairs: 137 exceeds the 136 joint pairs of h36m_17"),
+    ("main_human36.py", ["model=relative", "skeleton=h36m_16", "num_pairs=121"], "exceeds the 120 joint pairs of h36m_16"),
     ("main_human36.py", ["model=relative", "skeleton=lsp_14", "num_pairs=92"], "exceeds the 91 joint pairs of lsp_14"),
     ("main_human36.py", ["model=relative", "tolerance_mm=10", "rel_labels_noise_prob=mturk"], "cannot be combined"),
     ("main_human36.py", ["iterations=100", "warmup_steps=100"], "warmup_steps 100 >= iterations 100"),
@@ -231,3 +233,17 @@ def test_docs_show_ranges_and_rules():
     assert "| `cameras` | list[int] | `[1, 2, 3, 4]` | non-empty, unique, items in [1, 4] |" in doc
     assert doc.count("Checked across keys at load:") == 3
     assert "- crop_size is a multiple of output_stride" in doc
+
+
+def test_numbers_too_long_for_python_are_one_line_errors(tmp_path):
+    digits = "9" * 5000  # beyond Python's int/str conversion limit
+    for path, overrides, message in [(write(tmp_path, f"epochs: {digits}\n"), [], "not valid YAML (Exceeds the limit"),
+                                     (None, [f"epochs={digits}"], "key 'epochs' must be int, got str '9999"),
+                                     (None, [f"lr={digits}"], "key 'lr' must be float, got str '9999")]:
+        with pytest.raises(UserError, match=re.escape(message)) as e:
+            load_config(SCHEMA, path, overrides)
+        assert "\n" not in str(e.value) and len(str(e.value)) < 200
+    with pytest.raises(UserError, match=r"key 'lr' must be a finite number, got 1000000000000"):
+        load_config(SCHEMA, None, [], {"lr": 10 ** 400})
+    with pytest.raises(UserError, match=r"key 'epochs' must be in \[0, 100000\], got <a number too long to print>"):
+        load_config(SCHEMA, None, [], {"epochs": 10 ** 5000})

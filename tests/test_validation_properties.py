@@ -50,10 +50,12 @@ def _outside_bounds(o: Option, kind) -> list[st.SearchStrategy]:
             edge = (math.ceil(bound) - 1 if strict else math.floor(bound)) if below else \
                 (math.floor(bound) + 1 if strict else math.ceil(bound))
             out.append(st.integers(max_value=edge) if below else st.integers(min_value=edge))
-        else:
+        else:  # floats, and the ints a float key also takes
             out.append(st.floats(max_value=bound, exclude_max=strict, allow_nan=False, allow_infinity=False)
                        if below else
                        st.floats(min_value=bound, exclude_min=strict, allow_nan=False, allow_infinity=False))
+            out.append(st.integers(max_value=math.ceil(bound) - 1) if below else
+                       st.integers(min_value=math.floor(bound) + 1))
     return out
 
 
@@ -96,8 +98,8 @@ def invalid_values(o: Option) -> st.SearchStrategy:
         out.append(st.just(""))
         if o.choices and any(isinstance(c, str) for c in o.choices):
             out.append(WORDS.filter(lambda w: w not in o.choices))
-    if float in o.types:
-        out.append(st.sampled_from([math.nan, math.inf, -math.inf]))
+    if float in o.types:  # non-finite floats, and ints too large for a float
+        out.append(st.sampled_from([math.nan, math.inf, -math.inf, 10 ** 400, -(10 ** 400)]))
     if o.choices and any(type(c) is int for c in o.choices) and list not in o.types:
         out.append(st.integers().filter(lambda v: v not in o.choices))
     if list not in o.types:
@@ -389,10 +391,14 @@ def test_render_dataset_exits_2_with_one_line_and_writes_nothing(flag, data, tmp
 
 @pytest.mark.parametrize("script, schema", ENTRY_POINTS, ids=[s for s, _ in ENTRY_POINTS])
 def test_every_option_declares_what_is_valid(script, schema):
-    """Numbers have a lower bound or choices, lists say whether they may be empty: a schema key without a range
-    would also escape the generated out-of-range values above."""
+    """Numbers have a lower bound or choices, integers an upper bound too (no absurd counts), lists say whether
+    they may be empty: a schema key without a range would also escape the generated out-of-range values above."""
     for key, o in schema.items():
         if list in o.types:
             assert o.nonempty and o.unique, key
-        elif int in o.types or float in o.types:
-            assert o.choices or o.minimum is not None or o.exclusive_minimum is not None, key
+        elif int in o.types and not o.choices or int in o.types and str in o.types:
+            assert o.minimum is not None and o.maximum is not None, key
+        elif float in o.types:
+            assert o.minimum is not None or o.exclusive_minimum is not None, key
+        elif int in o.types:
+            assert o.choices, key

@@ -86,11 +86,11 @@ def run(**defaults: Any) -> dict[str, Option]:
                        maximum=1024),
         "compile": opt(bool, False, "torch.compile the training model (falls back to eager if compilation fails)"),
         "eval_every": opt(int, 1, "evaluate every n epochs (the end of training is always evaluated)",
-                          **AT_LEAST_ONE),
+                          **AT_LEAST_ONE, maximum=100_000),
         "log_every": opt(int, 100, "log training scalars and check the loss for NaN/inf every n steps (and at "
-                                   "every epoch end)", **AT_LEAST_ONE),
+                                   "every epoch end)", **AT_LEAST_ONE, maximum=MAX_STEPS),
         "checkpoint_every": opt(int, None, "also write last.pt every n steps (it is always written at every "
-                                           "epoch end)", nullable=True, **AT_LEAST_ONE),
+                                           "epoch end)", nullable=True, **AT_LEAST_ONE, maximum=MAX_STEPS),
         "tensorboard": opt(bool, True, "write TensorBoard scalars under out_dir/tb"),
         "progress": opt(bool, True, "show a progress bar on interactive terminals"),
     }, defaults)

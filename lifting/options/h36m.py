@@ -55,7 +55,9 @@ OPTIONS = {
     "sup_loss": opt(str, "mm", "supervised loss: MSE in mm^2 (Ronchi) or on standardised coordinates (Martinez)",
                     choices=("standardized", "mm")),
     "num_pairs": opt((int, str), 1, "relative pairs kept per sample: an integer (at most every pair of the "
-                                    "skeleton) or 'all'", nullable=True, choices=("all",), minimum=1),
+                                    "skeleton) or 'all'", nullable=True, choices=("all",), minimum=1,
+                         maximum=max(get_skeleton(n).num_joints * (get_skeleton(n).num_joints - 1) // 2
+                                     for n in SKELETONS)),
     "tolerance_mm": opt(float, 0.0, "depth differences within this are labelled 'equal'", **NON_NEGATIVE),
     "distance_multiplier": opt(float, 2.5, "kappa of the pairwise ranking loss", **POSITIVE),
     "rel_labels_noise_prob": opt((float, str), 0.0,

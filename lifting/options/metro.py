@@ -16,7 +16,7 @@ OPTIONS = {
     "image_dir": opt(str, None, "COCO-layout image dataset for data_source=rendered (null: rendered into cache_dir)",
                      nullable=True),
     "max_test_crops": opt(int, None, "evaluate on at most this many test crops (evenly spaced; null: all)",
-                          nullable=True, **AT_LEAST_ONE),
+                          nullable=True, **AT_LEAST_ONE, maximum=10 ** 9),
     "crop_size": opt(int, 256, "crop side S in px (a multiple of the output strides)", minimum=8, maximum=4096),
     "render_size": opt(int, 256, "image side of a rendered dataset (data_source=rendered)", minimum=16,
                        maximum=8192),
