@@ -183,12 +183,14 @@ def _check(schema: Schema, key: str, value: Any, source: str) -> Any:
         return value
     if o.nonempty and not value:
         raise UserError(f"{where} must be a non-empty list")
-    for i, v in enumerate(value):
+    seen = set()
+    for v in value:
         problem = o.problem(v)
         if problem:
             raise UserError(f"{where} items must be {problem}, got {_show(v)} in {_show(value)}")
-        if o.unique and v in value[:i]:
+        if o.unique and v in seen:
             raise UserError(f"{where} items must be unique, got {_show(v)} twice in {_show(value)}")
+        seen.add(v)
     return value
 
 
@@ -201,13 +203,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read config file ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not valid YAML (not UTF-8 text)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         raise UserError(f"{path}: not valid YAML{line}") from None
     except ValueError as e:  # e.g. an integer beyond Python's 4300-digit conversion limit
         raise UserError(f"{path}: not valid YAML ({str(e).split(';')[0]})") from None
+    except RecursionError:
+        raise UserError(f"{path}: not valid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -219,7 +229,7 @@ def _yaml_value(raw: str) -> Any:
     """A `--set` value parsed as YAML; text YAML cannot parse stays a string."""
     try:
         return yaml.safe_load(raw) if raw.strip() else ""
-    except (yaml.YAMLError, ValueError):  # ValueError: an integer beyond Python's digit limit
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: an integer beyond Python's digit limit
         return raw
 
 

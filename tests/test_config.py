@@ -34,10 +34,23 @@ def test_defaults_file_and_overrides(tmp_path):
     ("epochs: null\n", "must not be null"),
     ("- 1\n- 2\n", "expected a mapping"),
     ("epochs: [\n", "not valid YAML"),
+    ("epochs: \x00\n", "not valid YAML"),
 ])
 def test_bad_files(tmp_path, text, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
         load_config(TOY, write(tmp_path, text))
+
+
+def test_unreadable_config_files(tmp_path):
+    for text, message in [("epochs: " + "[" * 5000 + "]" * 5000 + "\n", "c.yaml: not valid YAML (nested too deeply)"),
+                          ("cameras: [1, 2, 1]\n", "c.yaml: key 'cameras' items must be unique, got 1 twice in [1, 2, 1]")]:
+        with pytest.raises(UserError, match=re.escape(message)):
+            load_config(SCHEMA, write(tmp_path, text))
+    (tmp_path / "latin1.yaml").write_bytes("name: \xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin1\.yaml: not valid YAML \(not UTF-8 text\)$"):
+        load_config(TOY, tmp_path / "latin1.yaml")
+    with pytest.raises(UserError, match=r"--set: key 'epochs' must be int, got str '\[\[\[\["):
+        load_config(TOY, None, ["epochs=" + "[" * 5000])
 
 
 def test_bad_overrides_and_missing_file(tmp_path):
