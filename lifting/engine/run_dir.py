@@ -41,12 +41,16 @@ class RunDir:
             raise UserError(f"{self.lock}: cannot create the run directory's lock file ({e.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
             who = f"process {holder}" if holder.isdigit() else "another process"
             raise UserError(f"{self.root}: {who} is already writing this run directory (lock {self.lock}); "
                             "wait for it to finish or use another out_dir") from None
+        except OSError as e:  # e.g. a network filesystem without locks
+            os.close(fd)
+            raise UserError(f"{self.lock}: cannot lock the run directory ({e.strerror}); use an out_dir on a "
+                            "local disk") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the refusal message
         self._lock_fd = fd
