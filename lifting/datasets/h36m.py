@@ -21,6 +21,8 @@ from lifting.fileio import read_h5_dataset
 from lifting.geometry.cameras import Camera, load_h36m_cameras
 from lifting.geometry.skeletons import convert, get_skeleton
 
+# The subjects whose 3D poses Human3.6M released (S2, S3, S4 and S10 never were).
+SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
            "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
            "WalkTogether")

@@ -16,7 +16,7 @@ import numpy as np
 
 from lifting import fileio
 from lifting.errors import UserError
-from lifting.geometry.skeletons import convert, get_skeleton
+from lifting.geometry.skeletons import conversion_indices, convert, get_skeleton
 
 KEY_FIELDS = ("subject", "action", "subaction", "camera", "frame")
 ARRAY_FIELDS = ("joints2d_px", "joints3d_cam") + KEY_FIELDS + ("cam_f", "cam_c")
@@ -29,6 +29,11 @@ _DTYPES = {"joints2d_px": np.float32, "joints3d_cam": np.float32, "cam_f": np.fl
            "frame": np.int64, "action": np.str_}
 
 
+# No joint of a person in view, in px or mm, is this far out: larger values are corrupt data (and would swamp the
+# float32 statistics the lifters standardise with).
+MAX_COORDINATE = 1e6
+
+
 def _expected_shape(name: str, num_joints: int) -> tuple:
     return tuple(num_joints if d == "J" else d for d in _TRAILING[name])
 
@@ -37,6 +42,32 @@ def _check_array(source: str, name: str, arr: np.ndarray, n: int, num_joints: in
     want = _expected_shape(name, num_joints)
     if arr.ndim != 1 + len(want) or arr.shape[0] != n or tuple(arr.shape[1:]) != want:
         raise UserError(f"{source}: key {name!r} has shape {arr.shape}, expected {(n,) + want}")
+
+
+def check_values(source: str, name: str, arr: np.ndarray) -> None:
+    """A field read from a file has the dtype kind of its `PoseSet` field (numbers, integers or strings) and, for
+    coordinates and intrinsics, finite values within +-MAX_COORDINATE (focal lengths > 0)."""
+    want = _DTYPES[name]
+    kinds, words = {np.float32: ("fiu", "numbers"), np.int64: ("iu", "integers"), np.str_: ("U", "strings")}[want]
+    if arr.dtype.kind not in kinds:
+        raise UserError(f"{source}: key {name!r} has dtype {arr.dtype}, expected {words}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise UserError(f"{source}: key {name!r} has values beyond the int64 range")
+    if want is np.float32 and arr.size:
+        if not np.isfinite(arr).all():
+            raise UserError(f"{source}: key {name!r} contains NaN or infinite values")
+        if np.abs(arr).max() > MAX_COORDINATE:
+            raise UserError(f"{source}: key {name!r} has values beyond +-{MAX_COORDINATE:g} (max |value| "
+                            f"{np.abs(arr).max():.3g}): not coordinates of a person in view")
+        if name == "cam_f" and arr.min() <= 0:
+            raise UserError(f"{source}: key 'cam_f' has focal lengths <= 0 (min {arr.min():.3g})")
+
+
+def _scalar_string(source: str, data: dict[str, np.ndarray], name: str) -> str:
+    arr = data[name]
+    if arr.ndim != 0 or arr.dtype.kind != "U":
+        raise UserError(f"{source}: key {name!r} must be a scalar string, got dtype {arr.dtype} shape {arr.shape}")
+    return str(arr)
 
 
 @dataclass
@@ -123,13 +154,15 @@ class PoseSet:
     @classmethod
     def load_npz(cls, path: str | Path) -> PoseSet:
         path = Path(path)
-        data = fileio.read_npz(path, "pose set", ("skeleton",) + ARRAY_FIELDS)
-        if data["skeleton"].ndim != 0:
-            raise UserError(f"{path}: key 'skeleton' must be a scalar string, got shape {data['skeleton'].shape}")
-        skeleton = get_skeleton(str(data["skeleton"]))
+        data = fileio.read_npz(path, "pose-set")
+        for name in ("skeleton",) + ARRAY_FIELDS:
+            if name not in data:
+                raise UserError(f"{path}: missing key {name!r} (a pose set needs {', '.join(('skeleton',) + ARRAY_FIELDS)})")
+        skeleton = get_skeleton(_scalar_string(str(path), data, "skeleton"))
         n = len(data["joints2d_px"]) if data["joints2d_px"].ndim else -1
         for name in ARRAY_FIELDS:
             _check_array(str(path), name, data[name], n, skeleton.num_joints)
+            check_values(str(path), name, data[name])
         return cls(skeleton=skeleton.name, **{name: data[name] for name in ARRAY_FIELDS})
 
 
@@ -159,14 +192,24 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
     it J must equal the pose set's joint count.
     """
     path = Path(npz_path)
-    data = fileio.read_npz(path, "predictions file", ("joints2d_px",) + KEY_FIELDS)
-    pred = np.asarray(data["joints2d_px"])
-    if "skeleton" in data:
-        pred = convert(pred, str(data["skeleton"]), poseset.skeleton)
+    data = fileio.read_npz(path, "predictions")
+    for name in ("joints2d_px",) + KEY_FIELDS:
+        if name not in data:
+            raise UserError(f"{path}: missing key {name!r} (predictions need joints2d_px and {', '.join(KEY_FIELDS)})")
+    if ("cam_f" in data) != ("cam_c" in data):
+        raise UserError(f"{path}: has only one of cam_f and cam_c; the pixel mapping needs both (or neither)")
+    pred = data["joints2d_px"]
     m = len(pred) if pred.ndim else -1
-    _check_array(str(path), "joints2d_px", pred, m, poseset.num_joints)
-    for name in KEY_FIELDS:
-        _check_array(str(path), name, np.asarray(data[name]), m, poseset.num_joints)
+    try:
+        skeleton = get_skeleton(_scalar_string(str(path), data, "skeleton") if "skeleton" in data
+                                else poseset.skeleton)
+        conversion_indices(skeleton, poseset.skeleton)
+    except UserError as e:
+        raise UserError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
+    for name in ("joints2d_px",) + KEY_FIELDS + (("cam_f", "cam_c") if "cam_f" in data else ()):
+        _check_array(str(path), name, data[name], m, skeleton.num_joints)
+        check_values(str(path), name, data[name])
+    pred = convert(pred, skeleton, poseset.skeleton)
     pred_codes, want_codes = key_codes({k: data[k] for k in KEY_FIELDS}, poseset.arrays())
     order = np.argsort(pred_codes, kind="stable")
     sorted_codes = pred_codes[order]
@@ -180,12 +223,11 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
                         f"(first missing: subject {first[0]}, {first[1]!r}, subaction {first[2]}, "
                         f"camera {first[3]}, frame {first[4]})")
     pred = pred[order[pos]].astype(np.float64)
-    if "cam_f" in data and "cam_c" in data:
+    if "cam_f" in data:
         # Predictions made on resized images (e.g. rendered datasets) come in that image's pixels:
         # move them through normalised coordinates into the pose set's camera.
-        for name in ("cam_f", "cam_c"):
-            _check_array(str(path), name, np.asarray(data[name]), m, poseset.num_joints)
         f_pred = np.asarray(data["cam_f"], np.float64)[order[pos]][:, None, :]
         c_pred = np.asarray(data["cam_c"], np.float64)[order[pos]][:, None, :]
         pred = (pred - c_pred) / f_pred * poseset.cam_f[:, None, :] + poseset.cam_c[:, None, :]
+        check_values(f"{path} (mapped into the pose set's camera)", "joints2d_px", pred)
     return poseset.with_joints2d(pred.astype(np.float32))

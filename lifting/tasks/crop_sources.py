@@ -47,6 +47,7 @@ class CropOptions:
     stride: int
     test_stride: int
     crop_size: int
+    synthetic_size: str = "default"
     seed: int = 0
     max_test_crops: int | None = None
     augment: bool = False

@@ -38,14 +38,7 @@ def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
 
 class LiftingTask:
     def __init__(self, cfg: dict[str, Any]):
-        if cfg["eval_only"] and not cfg["load"]:
-            raise UserError("eval_only: needs `load` (a run dir or checkpoint to evaluate)")
-        shared = sorted(set(cfg["train_subjects"]) & set(cfg["test_subjects"]))
-        if shared and not cfg["eval_only"] and cfg["test_data_dir"] in (None, cfg["data_dir"]):
-            raise UserError(f"train_subjects and test_subjects share S{shared[0]} of data_dir {cfg['data_dir']}: "
-                            "test on other subjects, or set test_data_dir")
-        if cfg["model"] == "relative" and cfg["num_pairs"] is None:
-            raise UserError("num_pairs: the relative model needs num_pairs (an integer or 'all')")
+        """`cfg` passed `lifting.options.h36m.SCHEMA` (its rules included)."""
         self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg
         self.train: SplitArrays | None = None
         self.perm_state = None
