@@ -59,15 +59,7 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
     dist = setup_distributed(opts.device)
     run = None
     try:
-        # What the user's input can make fail is checked before any work: the run dir can be written, and the
-        # state to resume is readable and from the same config. Nothing is written until the data and model are
-        # built, so a bad input leaves no trace; then the run dir is created and locked for this one writer.
-        resumed = None
-        if dist.main:
-            check_run_dir(opts.out_dir, resume)
-        if resume:
-            resumed = read_training_state(RunDir(opts.out_dir).last)
-            check_resume_config(resumed["extra"]["config"], config)
+        resumed = _check_inputs(opts, config, resume, dist.main)
         if opts.threads:
             torch.set_num_threads(opts.threads)
         generator = seed_everything(opts.seed + 7919 * dist.rank)
@@ -130,13 +122,10 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
             if metrics is None or not final:
                 metrics = _evaluate(task, plan, hist, logger, step, epoch, True, lambda: save(run.best))
                 save(run.last)
-            seconds = hist["train_seconds"]
-            results = {**metrics, "train_seconds": seconds,
-                       "train_samples_per_s": hist["samples"] / seconds if seconds else 0.0,
-                       "outside_step_fraction": hist["outside_seconds"] / seconds if seconds else 0.0,
-                       "epochs_run": epoch, "iterations": step, "planned_iterations": plan.total_steps,
-                       "stopped_by_time_limit": stopped, "world_size": dist.world, "device": str(dist.device),
-                       "best": hist["best"], "curve": hist["curve"], "config": config}
+            results = {**metrics, **_timing(hist), "epochs_run": epoch, "iterations": step,
+                       "planned_iterations": plan.total_steps, "stopped_by_time_limit": stopped,
+                       "world_size": dist.world, "device": str(dist.device), "best": hist["best"],
+                       "curve": hist["curve"], "config": config}
             write_results(run, results, task.summary(results))
             logger.close()
         dist.barrier()
@@ -145,6 +134,25 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
         if run is not None:
             run.release()
         cleanup_distributed()
+
+
+def _check_inputs(opts: RunOptions, config: dict[str, Any], resume: bool, main: bool) -> dict[str, Any] | None:
+    """What the user's input can make fail, checked before any work: the run dir can be written, and the state to
+    resume is readable and from the same config (returned). Nothing is written until the data and model are
+    built, so a bad input leaves no trace; then `prepare_run` creates the run dir and locks it for one writer."""
+    if main:
+        check_run_dir(opts.out_dir, resume)
+    if not resume:
+        return None
+    resumed = read_training_state(RunDir(opts.out_dir).last)
+    check_resume_config(resumed["extra"]["config"], config)
+    return resumed
+
+
+def _timing(hist: dict[str, Any]) -> dict[str, float]:
+    seconds = hist["train_seconds"]
+    return {"train_seconds": seconds, "train_samples_per_s": hist["samples"] / seconds if seconds else 0.0,
+            "outside_step_fraction": hist["outside_seconds"] / seconds if seconds else 0.0}
 
 
 def _evaluate(task: Task, plan: TrainPlan, hist: dict, logger: Logger, step: int, epoch: int, final: bool,
