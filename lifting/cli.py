@@ -1,0 +1,52 @@
+"""What the inference scripts share: comma-separated numbers from the command line, output paths checked before any
+work starts, and the metadata every output file carries."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lifting.errors import UserError
+
+CAMERA_FRAME = "camera frame (OpenCV): x right, y down, z forward"
+IMAGE_FRAME = "image pixels: origin at the top-left pixel's centre, x right, y down"
+
+
+def parse_numbers(text: str, count: int | tuple[int, ...], option: str) -> tuple[float, ...]:
+    """'1,2.5,3' -> (1.0, 2.5, 3.0), with exactly `count` (or one of several counts) finite numbers."""
+    counts = (count,) if isinstance(count, int) else count
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in counts or not all(v == v and abs(v) != float("inf") for v in values):
+        want = " or ".join(str(c) for c in counts)
+        raise UserError(f"{option} {text!r}: expected {want} comma-separated finite numbers")
+    return values
+
+
+def check_output(path: Path | None, option: str, suffixes: tuple[str, ...]) -> Path | None:
+    """Refuse, before anything is computed, an output path that is a directory, has an unsupported suffix, or lies
+    in a folder that cannot be created or written."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory; expected a file name")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: cannot write into {folder}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{option} {path}: exists and is not writable")
+    return path
+
+
+def metadata_json(meta: dict[str, Any]) -> str:
+    """The metadata dict as the JSON text stored inside output files."""
+    return json.dumps(meta, sort_keys=False)
