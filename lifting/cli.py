@@ -1,12 +1,10 @@
 """What the inference scripts share: comma-separated numbers from the command line, output paths checked before any
-work starts, and the metadata every output file carries."""
+work starts, and the names of the frames their outputs' metadata states."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from lifting.errors import UserError
 
@@ -46,7 +44,3 @@ def check_output(path: Path | None, option: str, suffixes: tuple[str, ...]) -> P
         raise UserError(f"{option} {path}: exists and is not writable")
     return path
 
-
-def metadata_json(meta: dict[str, Any]) -> str:
-    """The metadata dict as the JSON text stored inside output files."""
-    return json.dumps(meta, sort_keys=False)
