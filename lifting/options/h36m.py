@@ -3,11 +3,14 @@
 from lifting.config import opt
 from lifting.options import common
 
-NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections")
+NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections", "npz_detections")
 
 SCHEMA = {
     # data
     **common.pose_data(),
+    "data_format": opt(str, "h5", "layout of data_dir / test_data_dir: 'h5' (cameras.h5 + S*/MyPoses/3D_positions) or "
+                                  "'videopose3d' (data_3d_h36m.npz, world metres, with the built-in Human3.6M "
+                                  "calibration)", choices=("h5", "videopose3d")),
     "test_data_dir": opt(str, None, "data dir of the test subjects (null: same as data_dir)", nullable=True),
     "actions": opt((str, list), "all", "'all', one action name, or a list of names"),
     "cameras": opt(list, [1, 2, 3, 4], "camera indices (1..4) to use", item=int),
@@ -23,6 +26,8 @@ SCHEMA = {
     "test_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal"),
     "detections_dir": opt(str, None, "root of stacked-hourglass detection files (for noise type 'detections')",
                           nullable=True),
+    "detections_file": opt(str, None, "VideoPose3D 2D file (positions_2d, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) whose "
+                                      "2D replace the inputs for noise type 'npz_detections'", nullable=True),
     "predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the test 2D inputs", nullable=True),
     "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)"),
     # model
