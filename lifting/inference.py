@@ -28,7 +28,7 @@ from lifting.augment.crops import CropAugmentation, crop_camera, warp_to_crop
 from lifting.checkpoint import load_checkpoint, task_state
 from lifting.engine.state import load_weights
 from lifting.errors import UserError
-from lifting.geometry.cameras import distort_opencv
+from lifting.geometry.cameras import distort_opencv, undistort_opencv
 from lifting.geometry.keypoint_formats import from_h36m17, output_format
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, absolute_pose, with_stride
@@ -120,13 +120,27 @@ def _level_intrinsics(K: torch.Tensor, level: int) -> torch.Tensor:
     return A @ K
 
 
+def undistort_boxes(boxes: torch.Tensor, K: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """(N, 4) [x, y, w, h] boxes of distorted images -> boxes of the pinhole views: centred on the undistorted box
+    centre, w and h the distances between the undistorted side midpoints. K (N, 3, 3), coeffs (N, 5) OpenCV."""
+    x, y, w, h = boxes.unbind(-1)
+    cx, cy = x + w / 2, y + h / 2
+    pts = torch.stack([torch.stack(p, -1) for p in ((cx, cy), (cx, y), (cx, y + h), (x, cy), (x + w, cy))], 1)
+    rays = torch.cat([pts, torch.ones_like(pts[..., :1])], -1) @ torch.linalg.inv(K).transpose(1, 2)
+    xy = undistort_opencv(rays[..., :2], coeffs)
+    px = xy @ K[:, :2, :2].transpose(1, 2) + K[:, None, :2, 2]
+    size = torch.stack([(px[:, 3] - px[:, 4]).norm(dim=-1), (px[:, 1] - px[:, 2]).norm(dim=-1)], -1)
+    return torch.cat([px[:, 0] - size / 2, size], -1)
+
+
 def crop_images(images, boxes, intrinsics, crop_size: int, device: torch.device, aug: CropAugmentation | None = None,
                 distortion=None, gamma=None, antialias: bool = True):
     """Perspective-correct crops of one person per box -> (crops (N, 3, S, S), K, K_crop, R_crop_from_orig).
 
     images: N (3, H, W) tensors in [0, 1], one per box (repeat the same tensor for several boxes of one image: its
     pyramid is built once) or a (N, 3, H, W) tensor; boxes (N, 4) [x, y, w, h] px; intrinsics (N, 3, 3) of the
-    original images; aug: per-crop roll/zoom/mirror (default none); distortion (N, 5) OpenCV coefficients or None;
+    original images; aug: per-crop roll/zoom/mirror (default none); distortion (N, 5) OpenCV coefficients or None
+    (the boxes are then boxes of the distorted image, see `undistort_boxes`);
     gamma (N,) brightness gamma of each crop (default 1); antialias: sample from a pyramid level when the crop is
     more than 2x smaller than the box.
     """
@@ -135,8 +149,8 @@ def crop_images(images, boxes, intrinsics, crop_size: int, device: torch.device,
     if not len(boxes) == len(K) == len(images):
         raise UserError(f"estimate_poses: {len(images)} images, {len(boxes)} boxes and {len(K)} intrinsics differ")
     n = len(boxes)
-    K_crop, R = crop_camera(K, boxes, crop_size, aug)
     dist = None if distortion is None else torch.as_tensor(np.asarray(distortion, np.float64).reshape(n, 5))
+    K_crop, R = crop_camera(K, boxes if dist is None else undistort_boxes(boxes, K, dist), crop_size, aug)
     gamma = torch.ones(n) if gamma is None else torch.as_tensor(gamma, dtype=torch.float32).reshape(n)
     zoom = (K_crop[:, 0, 0] * K_crop[:, 1, 1] / (K[:, 0, 0] * K[:, 1, 1])).sqrt()
     crops = torch.empty(n, 3, crop_size, crop_size, device=device)

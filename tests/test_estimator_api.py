@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tiny_models import render, sample_poses, train_estimator
 
-from lifting.augment.crops import crop_camera, to_crop_frame
+from lifting.augment.crops import crop_camera, to_crop_frame, warp_to_crop
 from lifting.errors import UserError
 from lifting.geometry.cameras import undistort_opencv
 from lifting.inference import (
@@ -23,6 +23,7 @@ from lifting.inference import (
     load_model,
     split_extrinsics,
     tta_schedule,
+    undistort_boxes,
 )
 from lifting.models.metro import MetroNet
 from lifting.synth.render import project_joints
@@ -133,7 +134,10 @@ def test_test_time_augmentation_is_undone_in_the_original_camera(scene, distorti
     joints = scene[0][:1]
     box = person_box(joints[0], K)
     aug, _ = tta_schedule(5)
-    K_crop, R = crop_camera(torch.as_tensor(K).expand(5, 3, 3), torch.as_tensor(box).expand(5, 4), 256, aug)
+    Kt, boxes = torch.as_tensor(K).expand(5, 3, 3), torch.as_tensor(box).expand(5, 4)
+    if distortion is not None:
+        boxes = undistort_boxes(boxes, Kt, torch.as_tensor(distortion).expand(5, 5))
+    K_crop, R = crop_camera(Kt, boxes, 256, aug)
     crop_joints = to_crop_frame(torch.as_tensor(joints).expand(5, 17, 3), R, aug.flip)
     oracle = Oracle({"backbone": "resnet18", "crop_size": 256}, crop_joints - crop_joints[:, :1],
                     project_joints(crop_joints, K_crop))
@@ -164,19 +168,32 @@ def distort_image(image: torch.Tensor, K: np.ndarray, coeffs: np.ndarray) -> tor
 
 
 def test_undistorted_crop_of_a_distorted_image_matches_the_pinhole_crop(scene):
+    """The warp samples the distorted image where the crop's rays land after distortion: the same virtual camera
+    sees the same pixels as in the pinhole rendering (up to two bilinear resamplings)."""
     joints, images = scene
     pinhole = images[0]
     distorted = distort_image(pinhole, K, DISTORTION)
-    box = person_box(joints[0], K)
+    Kt = torch.as_tensor(K)[None]
+    K_crop, R = crop_camera(Kt, torch.as_tensor(person_box(joints[0], K))[None], 128)
+    reference = warp_to_crop(pinhole[None], Kt, K_crop, R, 128)
+    corrected = (warp_to_crop(distorted[None], Kt, K_crop, R, 128, torch.as_tensor(DISTORTION)[None]) - reference)
+    naive = (warp_to_crop(distorted[None], Kt, K_crop, R, 128) - reference).abs().mean()
+    assert corrected.abs().mean() < 0.02 and corrected.abs().mean() < 0.25 * naive, (corrected.abs().mean(), naive)
 
-    def crop(image, distortion):
-        return crop_images([image], box[None], K[None], 128, torch.device("cpu"),
-                           distortion=None if distortion is None else distortion[None])[0][0]
 
-    reference = crop(pinhole, None)
-    corrected = (crop(distorted, DISTORTION) - reference).abs().mean()
-    naive = (crop(distorted, None) - reference).abs().mean()
-    assert corrected < 0.02 and corrected < 0.25 * naive, (corrected, naive)
+def test_boxes_of_distorted_images_are_undistorted_for_the_crop_camera(scene):
+    joints, images = scene
+    box = torch.as_tensor(person_box(joints[0], K))[None]
+    Kt = torch.as_tensor(K)[None]
+    np.testing.assert_allclose(undistort_boxes(box, Kt, torch.zeros(1, 5)), box, atol=1e-9)
+    moved = undistort_boxes(box, Kt, torch.as_tensor(DISTORTION)[None])
+    centre, centre_d = box[0, :2] + box[0, 2:] / 2, moved[0, :2] + moved[0, 2:] / 2
+    xy = (centre - Kt[0, :2, 2]) / Kt[0, [0, 1], [0, 1]]
+    from lifting.geometry.cameras import distort_opencv
+
+    back = distort_opencv(((centre_d - Kt[0, :2, 2]) / Kt[0, [0, 1], [0, 1]])[None], torch.as_tensor(DISTORTION))
+    np.testing.assert_allclose(back[0], xy, atol=1e-9)                # its centre is the undistorted box centre
+    assert (moved[0, 2:] > box[0, 2:]).all()                 # barrel distortion had shrunk it in the image
 
 
 def test_antialiased_gamma_correct_downscaling():
