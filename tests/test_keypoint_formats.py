@@ -116,6 +116,8 @@ def test_output_formats_round_trip():
         back, _ = to_h36m17(from_h36m17(joints, fmt)[None], None, fmt)
         same = [H[n] for n in get_format(fmt).joint_names]
         np.testing.assert_allclose(back[0, same], joints[same])
+    lsp = distinct_points(14)
+    np.testing.assert_allclose(from_h36m17(to_h36m17(lsp, None, "lsp_14")[0], "lsp_14"), lsp)   # LSP passes through
     mpii = from_h36m17(joints, "mpii_16")
     np.testing.assert_allclose(mpii[8], joints[H["chin"]])                        # upper neck
     with pytest.raises(UserError, match="coco_17"):

@@ -125,11 +125,10 @@ def _read_json(path: Path, fmt: str | None, min_confidence: float) -> Keypoints2
     data = _read_json_file(path)
     if isinstance(data, dict) and "people" in data:
         fmt = fmt or "openpose_25"
-        people = data["people"]
-        key, image_of = "pose_keypoints_2d", lambda i: path.stem
+        people, key = data["people"], "pose_keypoints_2d"
         if not isinstance(people, list) or not all(isinstance(p, dict) and key in p for p in people):
             raise UserError(f"{path}: 'people' must be a list of objects with {key!r} (OpenPose output)")
-        entries = [(f"people[{i}].{key}", p[key], image_of(i)) for i, p in enumerate(people)]
+        entries = [(f"people[{i}].{key}", p[key], path.stem) for i, p in enumerate(people)]
     else:
         if isinstance(data, dict) and "annotations" in data:
             names = {im.get("id"): im.get("file_name", im.get("id")) for im in data.get("images", [])

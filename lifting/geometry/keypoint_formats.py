@@ -2,28 +2,23 @@
 
 Every Human3.6M-17 joint is an affine combination (weights summing to 1) of one format's keypoints, so the same
 rule converts pixels, millimetres, any frame. A joint may have fallbacks: the first rule whose keypoints are all
-present is used. Rules where a format lacks a Human3.6M joint (midpoints unless stated):
+present is used. Where a format lacks a Human3.6M joint:
 
-=========== ===================================== ====================================================
-h36m_17      coco_17 / openpose_25                mpii_16 / lsp_14 / h36m_16
-=========== ===================================== ====================================================
-mid_hip      hip midpoint (openpose: MidHip first) mpii: pelvis first; lsp: hip midpoint
-neck         shoulder midpoint (openpose: Neck     mpii: thorax first; lsp: neck first, then the
- (thorax)    first)                               shoulder midpoint
-mid_spine    midpoint of mid_hip and neck         midpoint of mid_hip and neck (mpii, lsp)
-chin         nose, else the eye midpoint          midpoint of neck and head top (MPII's upper neck
- (neck/nose)                                      only when the head top is missing)
-head (top)   2 nose - neck (the nose taken as the head_top
-             midpoint of thorax and head top),
-             else 2 eye midpoint - neck
-=========== ===================================== ====================================================
+* pelvis (mid_hip): the hip midpoint (OpenPose: its MidHip first; MPII: its pelvis first);
+* thorax (neck): the shoulder midpoint (OpenPose: its Neck first; MPII: its thorax first; LSP: its neck first);
+* spine (mid_spine): the midpoint of pelvis and thorax;
+* neck/nose (chin): COCO and OpenPose: the nose, else the eye midpoint; MPII, LSP, h36m_16: the midpoint of
+  thorax and head top (MPII's upper neck only when its head top is missing);
+* head top (head): COCO and OpenPose: 2 nose - thorax (the nose taken as the midpoint of thorax and head top),
+  else 2 eye midpoint - thorax.
 
 The midpoints follow Human3.6M's own geometry: its pelvis is the hip midpoint (0.1 mm off), its spine joint lies
 0.48 of the way from pelvis to thorax and its neck/nose joint 0.52 of the way from thorax to head top. COCO and
 OpenPose have no thorax or head top, so those are approximations (the thorax 60 mm from the shoulder midpoint,
 the head top in front of the head in profile views). `lsp_14` keeps this suite's convention that LSP's neck is
-the Human3.6M thorax. `h36m_16` is the stacked-hourglass order of the lifting papers, whose joints ARE
-Human3.6M joints (spine, thorax), unlike the anatomical MPII slots of `mpii_16` (thorax, upper neck).
+the Human3.6M thorax, so an lsp_14 lifter gets LSP joints unchanged. `h36m_16` is the stacked-hourglass order of
+the lifting papers, whose joints ARE Human3.6M joints (spine, thorax), unlike the anatomical MPII slots of
+`mpii_16` (thorax, upper neck).
 """
 
 from __future__ import annotations
