@@ -93,10 +93,12 @@ def _read_npy(path: Path, fmt: str, min_confidence: float) -> Keypoints2D:
     if arr.ndim == 2 and arr.shape[0] == j and arr.shape[1] in (2, 3):
         arr = arr[None]
     if arr.ndim == 3 and arr.shape[1] == j and arr.shape[2] in (2, 3):
-        arr = arr.reshape(len(arr), -1)
-    elif arr.ndim != 2:
+        arr = arr.reshape(len(arr), j * arr.shape[2])
+    elif arr.ndim != 2 or arr.shape[1] not in (2 * j, 3 * j):
         raise UserError(f"{path}: shape {arr.shape} not understood; {fmt} needs ({j}, 2|3), (N, {j}, 2|3), "
-                        f"(N, {2 * j}) or (N, {3 * j})")
+                        f"(N, {2 * j}) or (N, {3 * j}) (x, y[, confidence] per keypoint)")
+    if len(arr) == 0:
+        raise UserError(f"{path}: contains no poses")
     joints, present = _split_confidence(path, arr.astype(np.float64), j, min_confidence, "the array")
     n = len(joints)
     return Keypoints2D(fmt, joints, present, np.full(n, str(path)), np.arange(n).astype(str), np.zeros(n, int))
