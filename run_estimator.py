@@ -52,8 +52,9 @@ def main() -> int:
     parser.add_argument("--distortion", default=None, metavar="k1,k2,p1,p2[,k3]", help="OpenCV lens distortion")
     parser.add_argument("--extrinsics", default=None, metavar="R(9),t(3)",
                         help="world-to-camera rotation (row-major) and translation (mm): X_cam = R X_world + t")
-    parser.add_argument("--num-aug", type=int, default=5,
-                        help="test-time augmentations per box (rolls, zooms, mirror, brightness; default 5, 1 = off)")
+    parser.add_argument("--num-aug", type=int, default=1,
+                        help="test-time augmentations per box (default 1 = off; 5 = the released MeTRAbs rolls, "
+                        "zooms, mirrors and brightness, for models trained with augment: true)")
     parser.add_argument("--skeleton", default="h36m_17", help="joint set of the outputs: h36m_17 (default), h36m_16, "
                         "lsp_14, mpii_16")
     parser.add_argument("--stride", type=int, default=None, help="run the backbone at this output stride (default: "
