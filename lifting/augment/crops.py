@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lifting.augment.shapes import shape_masks, uniform_field
-from lifting.geometry.cameras import project_joints
+from lifting.geometry.cameras import distort_opencv, project_joints, undistort_opencv
 from lifting.geometry.root_prior import process_bbox
 from lifting.geometry.skeletons import H36M_17
 
@@ -165,24 +165,47 @@ def crop_homography(K: torch.Tensor, K_crop: torch.Tensor, R_crop_from_orig: tor
 
 
 def warp_to_crop(images: torch.Tensor, K: torch.Tensor, K_crop: torch.Tensor, R_crop_from_orig: torch.Tensor,
-                 crop_size: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, S, S) by sampling the original image bilinearly at H^-1 (crop pixel); zero fill.
+                 crop_size: int, distortion: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, S, S) by sampling the original image bilinearly where each crop pixel's ray meets it:
+    at H^-1 (crop pixel) without distortion, through the lens distortion with it; zero fill.
 
-    No anti-aliasing: keep the crop zoom >= ~0.5 (render or store images near the crop resolution)."""
+    distortion: (B, 5) OpenCV k1, k2, p1, p2, k3 of the original camera, so the crop is the undistorted pinhole
+    view: the warp samples the distorted image at the distorted positions of the crop's rays. Rays beyond 1.2 x the
+    largest undistorted radius of the image border are left empty (distortion polynomials fold back out there).
+    No anti-aliasing: keep the crop zoom >= ~0.5 (see `lifting.inference.crop_images` for a pyramid)."""
     B, _, H, W = images.shape
     S = crop_size
-    inv = torch.linalg.inv(crop_homography(K, K_crop, R_crop_from_orig)).to(images.device)
-    r = torch.arange(S, dtype=torch.float64, device=images.device)
+    dev = images.device
+    inv = torch.linalg.inv(crop_homography(K, K_crop, R_crop_from_orig)).to(dev)
+    r = torch.arange(S, dtype=torch.float64, device=dev)
     grid = torch.stack([r[None, :].expand(S, S), r[:, None].expand(S, S), torch.ones(S, S, dtype=r.dtype,
-                                                                                      device=r.device)], -1)
+                                                                                      device=dev)], -1)
     src = grid.view(1, S * S, 3) @ inv.transpose(1, 2)                                   # (B, S*S, 3)
     z = src[..., 2:]
-    xy = src[..., :2] / torch.where(z > 1e-9, z, torch.full_like(z, 1e-9))
-    size = torch.tensor([W, H], dtype=xy.dtype, device=xy.device)
-    norm = (2 * xy + 1) / size - 1
-    norm = torch.where(z > 1e-9, norm, torch.full_like(norm, 3.0))                        # behind: outside
+    ahead = z > 1e-9
+    px = src[..., :2] / torch.where(ahead, z, torch.full_like(z, 1e-9))
+    if distortion is not None:
+        K, coeffs = K.double().to(dev), distortion.double().to(dev)
+        xy = torch.cat([px, torch.ones_like(px[..., :1])], -1) @ torch.linalg.inv(K).transpose(1, 2)
+        xy = xy[..., :2]
+        ahead = ahead & (xy.square().sum(-1, keepdim=True) <= 1.44 * _border_radius2(K, coeffs, W, H)[:, None, None])
+        px = distort_opencv(xy, coeffs) @ K[:, :2, :2].transpose(1, 2) + K[:, None, :2, 2]
+    size = torch.tensor([W, H], dtype=px.dtype, device=dev)
+    norm = (2 * px + 1) / size - 1
+    norm = torch.where(ahead, norm, torch.full_like(norm, 3.0))                           # behind: outside
     return F.grid_sample(images, norm.view(B, S, S, 2).to(images.dtype), mode="bilinear", padding_mode="zeros",
                          align_corners=False)
+
+
+def _border_radius2(K: torch.Tensor, coeffs: torch.Tensor, W: int, H: int) -> torch.Tensor:
+    """(B,) largest squared radius of the undistorted normalised positions of the image's corners and side
+    midpoints."""
+    u = torch.tensor([-0.5, (W - 1) / 2, W - 0.5], dtype=K.dtype, device=K.device)
+    v = torch.tensor([-0.5, (H - 1) / 2, H - 0.5], dtype=K.dtype, device=K.device)
+    border = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1).reshape(1, 9, 2)
+    hom = torch.cat([border, torch.ones_like(border[..., :1])], -1).expand(len(K), 9, 3)
+    xy = (hom @ torch.linalg.inv(K).transpose(1, 2))[..., :2]
+    return undistort_opencv(xy, coeffs).square().sum(-1).amax(-1)
 
 
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)

@@ -7,7 +7,7 @@ from lifting.datasets.h36m import ACTIONS
 from lifting.geometry.skeletons import get_skeleton
 from lifting.options import common
 
-NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections")
+NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections", "npz_detections")
 SKELETONS = ("h36m_17", "h36m_16", "lsp_14")
 MAX_NOISE = 1e6       # px (uniform) or px^2 (normal): far beyond the 1000 px images
 # Keys that only the relative model reads, with the value that means "not used".
@@ -16,6 +16,9 @@ PAIR_KEYS = {"tolerance_mm": 0.0, "rel_labels_noise_prob": 0.0}
 OPTIONS = {
     # data
     **common.pose_data(),
+    "data_format": opt(str, "h5", "layout of data_dir / test_data_dir: 'h5' (cameras.h5 + S*/MyPoses/3D_positions) or "
+                                  "'videopose3d' (data_3d_h36m.npz, world metres, with the built-in Human3.6M "
+                                  "calibration)", choices=("h5", "videopose3d")),
     "test_data_dir": opt(str, None, "data dir of the test subjects (null: same as data_dir)", nullable=True),
     "actions": opt((str, list), "all", "'all', one action name, or a list of names", item=str,
                    choices=("all", *ACTIONS), nonempty=True, unique=True),
@@ -34,6 +37,8 @@ OPTIONS = {
                              **NON_NEGATIVE, maximum=MAX_NOISE),
     "detections_dir": opt(str, None, "root of stacked-hourglass detection files (for noise type 'detections')",
                           nullable=True),
+    "detections_file": opt(str, None, "VideoPose3D 2D file (positions_2d, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) whose "
+                                      "2D replace the inputs for noise type 'npz_detections'", nullable=True),
     "predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the test 2D inputs", nullable=True),
     "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)",
                         **NON_NEGATIVE, exclusive_maximum=1),

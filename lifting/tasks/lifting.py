@@ -15,6 +15,7 @@ from lifting.datasets.lifting_split import SplitArrays, centre, make_split, nois
 from lifting.datasets.normalize import Stats
 from lifting.datasets.pairs import PairSampler
 from lifting.datasets.samples import PoseSet, replace_2d_from_predictions
+from lifting.datasets.videopose3d import load_npz_detections, load_videopose3d
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
@@ -30,10 +31,18 @@ from lifting.viz import save_prediction_figure
 
 def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
     data_dir = cfg["data_dir"] if train or not cfg["test_data_dir"] else cfg["test_data_dir"]
-    return load_h36m(pose_data_dir(data_dir, cfg["cache_dir"], cfg["synthetic_size"]),
-                     subjects=cfg["train_subjects"] if train else cfg["test_subjects"], actions=cfg["actions"],
-                     stride=cfg["stride"] if train else cfg["test_stride"], skeleton=cfg["skeleton"],
-                     cameras=tuple(cfg["cameras"]), cache_dir=Path(cfg["cache_dir"]) / "h36m")
+    if cfg["data_format"] == "videopose3d":
+        load, source = load_videopose3d, data_dir
+    else:
+        load, source = load_h36m, pose_data_dir(data_dir, cfg["cache_dir"], cfg["synthetic_size"])
+    poses = load(source, subjects=cfg["train_subjects"] if train else cfg["test_subjects"], actions=cfg["actions"],
+                 stride=cfg["stride"] if train else cfg["test_stride"], skeleton=cfg["skeleton"],
+                 cameras=tuple(cfg["cameras"]), cache_dir=Path(cfg["cache_dir"]) / "h36m")
+    if cfg["train_noise_type" if train else "test_noise_type"] == "npz_detections":
+        if not cfg["detections_file"]:
+            raise UserError("noise type 'npz_detections' needs detections_file (a VideoPose3D positions_2d .npz)")
+        poses = poses.with_joints2d(load_npz_detections(cfg["detections_file"], poses))
+    return poses
 
 
 class LiftingTask:
