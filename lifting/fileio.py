@@ -70,11 +70,19 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call write(tmp_path) on a temp file in the same directory, then rename it over `path`."""
+    """Call write(tmp_path) on a temp file in the same directory, then rename it over `path`. The file gets the
+    permissions a plain open() would give it (mkstemp's temp files are private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     try:
         write(tmp)

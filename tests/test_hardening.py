@@ -280,3 +280,17 @@ def test_bad_predictions_file_leaves_no_run_dir(tiny_h36m, tmp_path):
     with pytest.raises(UserError, match=f"{bad}: missing key 'subject'"):
         run_task("lifting", tiny_config(tiny_h36m, tmp_path, f"predictions_2d={bad}"))
     assert not (tmp_path / "run").exists()
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from lifting.fileio import write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644            # not mkstemp's private 0600
