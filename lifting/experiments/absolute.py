@@ -243,7 +243,7 @@ def main() -> None:
     def _main() -> int:
         args = parse_args()
         run(args)
-        print(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
+        log.info(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
         return 0
 
     run_cli(_main)
