@@ -8,6 +8,7 @@
 
 from lifting.config import ArgumentParser, add_config_args, load_config
 from lifting.errors import run_cli
+from lifting.fileio import check_output_dir
 from lifting.options.h36m import SCHEMA
 
 
@@ -16,6 +17,7 @@ def main() -> int:
     add_config_args(parser)
     args = parser.parse_args()
     cfg = load_config(SCHEMA, args.opt, args.set)
+    check_output_dir(cfg["cache_dir"], "cache_dir")  # out_dir: checked by the training loop before any work
 
     from lifting.tasks import run_task
 

@@ -7,9 +7,13 @@
     python main_metro.py --opt opts/metro_tiny.yaml --set load=RUN_DIR --predict DATASET_DIR --out preds.npz
 """
 
-from lifting.config import ArgumentParser, add_config_args, load_config
+from lifting.config import ArgumentParser, add_config_args, load_config, opt, validate
 from lifting.errors import UserError, run_cli
+from lifting.fileio import check_output_dir, check_output_file
+from lifting.options.common import SUBJECT_LIST
 from lifting.options.metro import SCHEMA
+
+PREDICT_ARGS = {"--subjects": opt(list, None, "subjects to predict", **SUBJECT_LIST)}
 
 
 def main() -> int:
@@ -23,9 +27,14 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(SCHEMA, args.opt, args.set)
 
+    if args.predict is None and (args.out is not None or args.subjects is not None):
+        raise UserError("--out and --subjects go with --predict DATASET_DIR (training writes into out_dir)")
     if args.predict is not None:
         if cfg["load"] is None or args.out is None:
             raise UserError("--predict needs --set load=RUN_DIR (a trained run or checkpoint) and --out FILE.npz")
+        if args.subjects is not None:
+            validate(PREDICT_ARGS, {"--subjects": args.subjects}, "main_metro.py")
+        check_output_file(args.out, "--out")
         from lifting.engine.state import select_device
         from lifting.inference import load_model, predict_dataset
 
@@ -35,6 +44,7 @@ def main() -> int:
         print(f"{args.out}: predictions for {n} persons (joints2d_px image px, joints3d_cam camera mm, h36m_17)")
         return 0
 
+    check_output_dir(cfg["cache_dir"], "cache_dir")  # out_dir: checked by the training loop before any work
     from lifting.tasks import run_task
 
     res = run_task("metro", cfg, resume=args.resume)

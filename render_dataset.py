@@ -4,15 +4,22 @@
     python render_dataset.py --data-dir synthetic --subjects 1 5 --stride 20 --size 256 --out data/synthetic_rendered
 """
 
-
-import torch
-
-from lifting.config import ArgumentParser
-from lifting.datasets.h36m import load_h36m
+from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, ArgumentParser, opt, validate
 from lifting.errors import UserError, run_cli
-from lifting.geometry.cameras import load_h36m_cameras
-from lifting.synth.poses import pose_data_dir
-from lifting.synth.writer import write_rendered_dataset
+from lifting.fileio import check_output_dir
+from lifting.options.common import CAMERA_LIST, MAX_STRIDE, SUBJECT_LIST
+
+# What the numeric arguments may be (checked like config keys, before anything is read or written).
+ARGS = {
+    "--subjects": opt(list, None, "subjects", **SUBJECT_LIST),
+    "--cameras": opt(list, None, "cameras", **CAMERA_LIST),
+    "--stride": opt(int, None, "frame stride", **AT_LEAST_ONE, maximum=MAX_STRIDE),
+    "--size": opt(int, None, "image side", minimum=16, maximum=8192),
+    "--seed": opt(int, None, "seed", **NON_NEGATIVE, maximum=2 ** 32 - 1),
+    "--batch-size": opt(int, None, "batch size", **AT_LEAST_ONE, maximum=4096),
+    "--occluder-prob": opt(float, None, "occluder probability", **PROBABILITY),
+    "--threads": opt(int, None, "threads", **AT_LEAST_ONE, maximum=1024),
+}
 
 
 def main() -> int:
@@ -32,8 +39,19 @@ def main() -> int:
     parser.add_argument("--cache-dir", default="cache", help="where the synthetic poses and pose caches live")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for rendering")
     args = parser.parse_args()
-    if args.size < 16:
-        raise UserError(f"--size must be at least 16 px, got {args.size}")
+    validate(ARGS, {k: getattr(args, k[2:].replace("-", "_")) for k in ARGS}, "render_dataset.py")
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        raise UserError(f"--device {args.device!r}: expected cpu, cuda or cuda:N")
+    check_output_dir(args.out, "--out")
+    check_output_dir(args.cache_dir, "--cache-dir")
+
+    import torch  # the heavy imports only once the arguments are known to be usable
+
+    from lifting.datasets.h36m import load_h36m
+    from lifting.geometry.cameras import load_h36m_cameras
+    from lifting.synth.poses import pose_data_dir
+    from lifting.synth.writer import write_rendered_dataset
+
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: cuda not available")
     torch.set_num_threads(args.threads)

@@ -1,20 +1,88 @@
-"""Atomic writes: a crash mid-write never leaves a half-written checkpoint or results file."""
+"""Atomic writes (a crash mid-write never leaves a half-written checkpoint or results file), output paths checked
+before any work starts, and the small array-file readers.
+
+Every entry point checks its outputs first, before it loads data or builds a model:
+
+    out = check_output_dir(cfg["out_dir"], "out_dir")       # a folder the run will create or write into
+    path = check_output_file(args.out, "--out")              # a file that one atomic write will (re)place
+
+Both raise a one-line `UserError` naming `what` and the path, create nothing, and return the path as a `Path`.
+"""
 
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lifting.errors import UserError
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists (the folder a new path will be created in)."""
+    path = Path(os.path.abspath(path))
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _writable_dir(folder: Path) -> bool:
+    """Whether files can be created in `folder`: try it (an unnamed temp file where the OS supports it), since
+    permission bits say nothing about read-only mounts, ACLs or root."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    """Fail now if `path` cannot be (created as) a writable directory: an existing file or other non-directory
+    there or above it, or no write permission where it would be created. Nothing is created."""
+    path = Path(path)
+    base = _nearest_existing(path)
+    where = f"{what} {path}"
+    if not base.is_dir():
+        if base == Path(os.path.abspath(path)):
+            raise UserError(f"{where}: exists and is not a directory; remove it or choose another path")
+        raise UserError(f"{where}: {base} exists and is not a directory, so nothing can be created under it")
+    if not _writable_dir(base):
+        missing = "" if base == Path(os.path.abspath(path)) else f" ({base}, where it would be created)"
+        raise UserError(f"{where}: directory not writable{missing}; choose another path or fix its permissions")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """Fail now if `path` cannot be written as a file: it names a directory (or ends in a separator) or a
+    device/special file, or its folder fails `check_output_dir`. Nothing is created."""
+    text = os.fspath(path)
+    path = Path(path)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise UserError(f"{what} {text}: is a directory, expected a file name")
+    if os.path.lexists(path) and not path.is_file():
+        raise UserError(f"{what} {path}: exists and is not a regular file (a device, socket or broken link)")
+    check_output_dir(path.parent, f"{what} {path}: folder")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call write(tmp_path) on a temp file in the same directory, then rename it over `path`."""
+    """Call write(tmp_path) on a temp file in the same directory, then rename it over `path`. The file gets the
+    permissions a plain open() would give it (mkstemp's temp files are private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     try:
         write(tmp)
@@ -65,11 +133,41 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+def read_npz(path: str | os.PathLike, kind: str, required: tuple[str, ...] = (),
+             missing_hint: str = "") -> dict[str, np.ndarray]:
+    """Every array of a .npz file (never unpickling), holding at least `required`; a missing, truncated or foreign
+    file is a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {kind} file not found{'; ' + missing_hint if missing_hint else ''}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise UserError(f"{path}: holds a single array, expected a .npz {kind} file of named arrays")
+        with npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise UserError(f"{path}: not a readable .npz {kind} file ({e.__class__.__name__})") from None
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise UserError(f"{path}: {kind} file lacks key(s) {', '.join(missing)} (needs {', '.join(required)})")
+    return data
+
+
+def read_json(path: str | os.PathLike, kind: str, missing_hint: str = "") -> Any:
+    """The parsed JSON of `path`; a missing, unreadable or invalid file is a one-line UserError naming `kind`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {kind} not found{'; ' + missing_hint if missing_hint else ''}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{path}: not valid JSON (expected a {kind}; {e.__class__.__name__})") from None
+
+
 def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
     """The array stored under `key` in an HDF5 file; a missing key or unreadable file is a one-line UserError."""
     import h5py
-
-    from lifting.errors import UserError
 
     path = Path(path)
     try:
@@ -80,33 +178,3 @@ def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
     except OSError as e:
         raise UserError(f"{path}: not a readable HDF5 {kind} file ({e.__class__.__name__})") from None
 
-
-def read_json(path: str | os.PathLike, what: str, missing_hint: str = "") -> Any:
-    """The parsed JSON of `path`; a missing, unreadable or invalid file is a one-line UserError naming `what`."""
-    from lifting.errors import UserError
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {what} not found{'; ' + missing_hint if missing_hint else ''}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{path}: not valid JSON (expected a {what}; {e.__class__.__name__})") from None
-
-
-def read_npz(path: str | os.PathLike, what: str, required: tuple[str, ...] = (), missing_hint: str = "") -> dict:
-    """{key: array} of an .npz file (no pickles) holding at least `required`; every failure a one-line UserError."""
-    from lifting.errors import UserError
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {what} not found{'; ' + missing_hint if missing_hint else ''}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"{path}: not a readable .npz {what} ({e.__class__.__name__})") from None
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise UserError(f"{path}: {what} lacks key(s) {', '.join(missing)} (needs {', '.join(required)})")
-    return data

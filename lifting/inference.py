@@ -1,26 +1,45 @@
-"""Running a trained MeTRo/MeTRAbs model on full images: crop, predict, map back to the original camera.
+"""Running a trained MeTRo/MeTRAbs model on your images: crop, predict, map back to the original camera and world.
 
-`estimate_poses` takes images, person boxes and the original intrinsics, builds the same virtual crop camera
-as training (rotation towards the box centre, zoom, principal point at the crop centre), warps each crop with
-the exact homography, runs the model and rotates the results back: 3D poses into the original camera frame,
-2D poses into original image pixels. Everything is h36m_17.
+`estimate_poses` takes images, any number of person boxes per image (default: the whole image) and the camera
+(intrinsics or a field of view, OpenCV lens distortion, extrinsics). For every box and test-time augmentation it
+builds the same virtual crop camera as training (rotation towards the box centre, zoom, principal point at the
+crop centre, plus the augmentation's roll, zoom and mirror), warps the crop, runs the model, rotates the results
+back into the original camera and averages them there: 3D in mm (camera frame x right, y down, z forward; the
+world frame of the extrinsics if given), 2D in original image pixels (lens distortion applied).
+
+Pixels are decoded to linear light (x^2.2) before resampling. When a crop is much smaller than its box, the crop
+is sampled from a level of a 2x2 box-filter pyramid (anti-aliasing, gamma-correct), and it is re-encoded with the
+augmentation's brightness gamma. With lens distortion the warp samples the distorted image at the distorted
+positions of the undistorted crop pixels, so the model always sees a pinhole view.
+
+`estimate_roots` does the same for RootNet's absolute root, from the processed box and its distance prior k;
+without intrinsics it uses the focal-normalised convention of `lifting.geometry.root_prior`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lifting import fileio
-from lifting.augment.crops import crop_camera, warp_to_crop
+from lifting.augment.crops import CropAugmentation, crop_camera, warp_to_crop
 from lifting.checkpoint import load_checkpoint, task_state
 from lifting.engine.state import load_weights
 from lifting.errors import UserError
+from lifting.geometry.cameras import distort_opencv, undistort_opencv
+from lifting.geometry.keypoint_formats import from_h36m17, output_format
+from lifting.geometry.root_prior import distance_prior, intrinsics_or_assumed, process_bbox
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, absolute_pose, with_stride
+from lifting.models.rootnet import RootNet, root_camera
+
+DISPLAY_GAMMA = 2.2
+DEFAULT_FOV_DEG = 55.0
 
 
 def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
@@ -34,55 +53,243 @@ def load_model(path: str | Path, stride: int | None = None, device: str | torch.
     return model.to(device).eval()
 
 
-def crop_images(images, boxes, intrinsics, crop_size: int, device: torch.device):
+def tta_schedule(num_aug: int, roll_deg: float = 25.0) -> tuple[CropAugmentation, torch.Tensor]:
+    """Test-time augmentation of the released MeTRAbs pipeline for n crops: (CropAugmentation (n,), gamma (n,)).
+
+    Roll linspace(-25, 25) degrees; zoom n//2 values of linspace(0.8, 1) below 1, then linspace(1, 1.1); mirrored
+    where (a - n//2) is odd; brightness gamma linspace(0.6, 1) (crop = original^gamma). For n = 5: rolls -25 ..
+    25, zooms 0.8, 0.9, 1, 1.05, 1.1, crops 1 and 3 mirrored. n = 1 is the plain crop (gamma 1)."""
+    if num_aug < 1:
+        raise UserError(f"num_aug must be >= 1, got {num_aug}")
+    if num_aug == 1:
+        return CropAugmentation.identity(1), torch.ones(1)
+    n, half = num_aug, num_aug // 2
+    scale = torch.cat([torch.linspace(0.8, 1.0, half + 1)[:-1], torch.linspace(1.0, 1.1, n - half)])
+    flip = (torch.arange(n) - half) % 2 == 1
+    return (CropAugmentation(scale, torch.linspace(-roll_deg, roll_deg, n), torch.zeros(n, 2), flip),
+            torch.linspace(0.6, 1.0, n))
+
+
+def flip_schedule() -> tuple[CropAugmentation, torch.Tensor]:
+    """The plain crop and its mirror image (what `flip_tta` averages)."""
+    return CropAugmentation(torch.ones(2), torch.zeros(2), torch.zeros(2, 2), torch.tensor([False, True])), \
+        torch.ones(2)
+
+
+def default_intrinsics(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
+    """(3, 3) K for an unknown camera: square pixels, f = max(W, H) / (2 tan(fov / 2)), principal point at the
+    image centre ((W - 1) / 2, (H - 1) / 2 in pixel-centre coordinates)."""
+    if not 0 < fov_deg < 180:
+        raise UserError(f"field of view {fov_deg} deg: expected 0 < fov < 180")
+    f = max(width, height) / (2 * math.tan(math.radians(fov_deg) / 2))
+    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
+
+
+def split_extrinsics(extrinsics, what: str = "extrinsics") -> tuple[np.ndarray, np.ndarray]:
+    """(..., 3, 4) or (..., 4, 4) world-to-camera [R | t] (X_cam = R X_world + t, mm) -> (R (..., 3, 3),
+    t (..., 3)); R must be a rotation (a singular or non-orthonormal R is a one-line error)."""
+    E = np.asarray(extrinsics, dtype=np.float64)
+    if E.ndim < 2 or E.shape[-2:] not in ((3, 4), (4, 4)) or not np.isfinite(E).all():
+        raise UserError(f"{what}: expected finite 3x4 or 4x4 [R | t] matrices, got shape {E.shape}")
+    R, t = E[..., :3, :3], E[..., :3, 3]
+    det = np.linalg.det(R)
+    if (np.abs(det) < 1e-6).any():
+        raise UserError(f"{what}: R is singular (det {float(det.min()):.3g}), so world coordinates cannot be recovered")
+    err = np.abs(R @ R.swapaxes(-1, -2) - np.eye(3)).max()
+    if err > 1e-3 or (det < 0).any():
+        raise UserError(f"{what}: R is not a rotation (|R R^T - I| = {err:.3g}, det {float(det.min()):.3g})")
+    return R, t
+
+
+def camera_to_world(joints_cam: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(..., J, 3) camera mm -> world mm for X_cam = R X_world + t: X_world = R^T (X_cam - t)."""
+    return (joints_cam - t[..., None, :]) @ R
+
+
+def _pyramid_level(zoom: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pyramid level per crop: floor(-log2 zoom), so the residual zoom lies in (0.5, 1]; 0 when magnifying."""
+    top = max(int(math.log2(max(min(height, width), 2))) - 1, 0)
+    return torch.floor(-torch.log2(zoom)).clamp(0, top).long()
+
+
+def _halve(image: torch.Tensor) -> torch.Tensor:
+    """2x2 box filter of a (3, H, W) image (odd sizes: the last row/column repeated)."""
+    padded = F.pad(image[None], (0, image.shape[-1] % 2, 0, image.shape[-2] % 2), mode="replicate")
+    return F.avg_pool2d(padded, 2)[0]
+
+
+def _level_intrinsics(K: torch.Tensor, level: int) -> torch.Tensor:
+    """Intrinsics of pyramid level `level` (pixel centres at integers: x_l = a x + (a - 1) / 2, a = 2^-level)."""
+    a = 0.5 ** level
+    A = torch.tensor([[a, 0, (a - 1) / 2], [0, a, (a - 1) / 2], [0, 0, 1]], dtype=K.dtype, device=K.device)
+    return A @ K
+
+
+def undistort_boxes(boxes: torch.Tensor, K: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """(N, 4) [x, y, w, h] boxes of distorted images -> boxes of the pinhole views: centred on the undistorted box
+    centre, w and h the distances between the undistorted side midpoints. K (N, 3, 3), coeffs (N, 5) OpenCV."""
+    x, y, w, h = boxes.unbind(-1)
+    cx, cy = x + w / 2, y + h / 2
+    pts = torch.stack([torch.stack(p, -1) for p in ((cx, cy), (cx, y), (cx, y + h), (x, cy), (x + w, cy))], 1)
+    rays = torch.cat([pts, torch.ones_like(pts[..., :1])], -1) @ torch.linalg.inv(K).transpose(1, 2)
+    xy = undistort_opencv(rays[..., :2], coeffs)
+    px = xy @ K[:, :2, :2].transpose(1, 2) + K[:, None, :2, 2]
+    size = torch.stack([(px[:, 3] - px[:, 4]).norm(dim=-1), (px[:, 1] - px[:, 2]).norm(dim=-1)], -1)
+    return torch.cat([px[:, 0] - size / 2, size], -1)
+
+
+def crop_images(images, boxes, intrinsics, crop_size: int, device: torch.device, aug: CropAugmentation | None = None,
+                distortion=None, gamma=None, antialias: bool = True):
     """Perspective-correct crops of one person per box -> (crops (N, 3, S, S), K, K_crop, R_crop_from_orig).
 
-    images: list of (3, H, W) tensors in [0, 1] (sizes may differ) or a (N, 3, H, W) tensor; boxes (N, 4)
-    [x, y, w, h] px; intrinsics (N, 3, 3) of the original images (no distortion).
+    images: N (3, H, W) tensors in [0, 1], one per box (repeat the same tensor for several boxes of one image: its
+    pyramid is built once) or a (N, 3, H, W) tensor; boxes (N, 4) [x, y, w, h] px; intrinsics (N, 3, 3) of the
+    original images; aug: per-crop roll/zoom/mirror (default none); distortion (N, 5) OpenCV coefficients or None
+    (the boxes are then boxes of the distorted image, see `undistort_boxes`);
+    gamma (N,) brightness gamma of each crop (default 1); antialias: sample from a pyramid level when the crop is
+    more than 2x smaller than the box.
     """
     boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
     K = torch.as_tensor(np.asarray(intrinsics, dtype=np.float64).reshape(-1, 3, 3))
     if not len(boxes) == len(K) == len(images):
         raise UserError(f"estimate_poses: {len(images)} images, {len(boxes)} boxes and {len(K)} intrinsics differ")
-    K_crop, R = crop_camera(K, boxes, crop_size)
-    crops = torch.cat([warp_to_crop(images[i][None].float().to(device), K[i:i + 1].to(device),
-                                    K_crop[i:i + 1].to(device), R[i:i + 1].to(device), crop_size)
-                       for i in range(len(boxes))])
+    n = len(boxes)
+    dist = None if distortion is None else torch.as_tensor(np.asarray(distortion, np.float64).reshape(n, 5))
+    K_crop, R = crop_camera(K, boxes if dist is None else undistort_boxes(boxes, K, dist), crop_size, aug)
+    gamma = torch.ones(n) if gamma is None else torch.as_tensor(gamma, dtype=torch.float32).reshape(n)
+    zoom = (K_crop[:, 0, 0] * K_crop[:, 1, 1] / (K[:, 0, 0] * K[:, 1, 1])).sqrt()
+    crops = torch.empty(n, 3, crop_size, crop_size, device=device)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(id(images[i]), []).append(i)
+    for rows in groups.values():
+        image = images[rows[0]].float().to(device)
+        levels = _pyramid_level(zoom[rows], *image.shape[-2:]) if antialias else torch.zeros(len(rows), dtype=torch.long)
+        pyramid = [image.clamp(0, 1) ** DISPLAY_GAMMA]
+        while len(pyramid) <= int(levels.max()):
+            pyramid.append(_halve(pyramid[-1]))
+        for level in levels.unique().tolist():
+            sel = [r for r, lv in zip(rows, levels.tolist()) if lv == level]
+            src = pyramid[level][None].expand(len(sel), -1, -1, -1)
+            warped = warp_to_crop(src, _level_intrinsics(K[sel], level).to(device), K_crop[sel].to(device),
+                                  R[sel].to(device), crop_size, None if dist is None else dist[sel])
+            crops[sel] = warped.clamp_min(0) ** (gamma[sel].to(device)[:, None, None, None] / DISPLAY_GAMMA)
     return crops, K.to(device).float(), K_crop.to(device).float(), R.to(device).float()
 
 
 def to_original_camera(pose3d_rel: torch.Tensor, pose3d_abs: torch.Tensor, pose2d: torch.Tensor, K: torch.Tensor,
-                       K_crop: torch.Tensor, R_crop_from_orig: torch.Tensor) -> dict[str, np.ndarray]:
-    """Crop-frame predictions -> original camera: 3D rotated by R^T (mm), 2D through the homography
-    K R^T K_crop^-1 (original image px). Shapes (N, J, 3/2), K/K_crop/R (N, 3, 3)."""
+                       K_crop: torch.Tensor, R_crop_from_orig: torch.Tensor, distortion=None) -> dict[str, np.ndarray]:
+    """Crop-frame predictions -> original camera: 3D rotated by R^T (mm); 2D crop px -> ray R^T K_crop^-1 x ->
+    (lens distortion (N, 5) if given) -> K -> original image px. Shapes (N, J, 3/2), K/K_crop/R (N, 3, 3)."""
     R = R_crop_from_orig.double()
-    ray = torch.cat([pose2d.double(), torch.ones_like(pose2d[..., :1]).double()], -1)
-    uvw = ray @ (K.double() @ R.transpose(1, 2) @ torch.linalg.inv(K_crop.double())).transpose(1, 2)
+    hom = torch.cat([pose2d.double(), torch.ones_like(pose2d[..., :1]).double()], -1)
+    rays = hom @ (R.transpose(1, 2) @ torch.linalg.inv(K_crop.double())).transpose(1, 2)
+    xy = rays[..., :2] / rays[..., 2:3]
+    if distortion is not None:
+        xy = distort_opencv(xy, torch.as_tensor(np.asarray(distortion, np.float64)).to(xy.device).reshape(-1, 5))
+    K = K.double()
+    px = xy @ K[:, :2, :2].transpose(1, 2) + K[:, None, :2, 2]
     return {"poses3d_abs": (pose3d_abs.double() @ R).cpu().numpy(),      # rows: (R^T x)^T = x^T R
             "poses3d_rel": (pose3d_rel.double() @ R).cpu().numpy(),
-            "poses2d": (uvw[..., :2] / uvw[..., 2:3]).cpu().numpy()}
+            "poses2d": px.cpu().numpy()}
+
+
+def _per_image(value, count: int, shape: tuple[int, ...], what: str) -> np.ndarray | None:
+    """None, one array of `shape` for every image, or (count, *shape) -> (count, *shape) float64 (or None)."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape == shape:
+        arr = np.broadcast_to(arr, (count,) + shape)
+    if arr.shape != (count,) + shape or not np.isfinite(arr).all():
+        raise UserError(f"{what}: expected finite {shape} for all images or ({count}, {', '.join(map(str, shape))}), "
+                        f"got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def image_boxes(boxes, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Person boxes per image -> list of (n_i, 4) [x, y, w, h] px. boxes: None (each whole image), a (B, 4) array
+    (one box per image) or a list of (n_i, 4) / (4,) arrays or None (that whole image). A box with w or h <= 0 or that misses its image is a
+    one-line error."""
+    if boxes is None:
+        boxes = [None] * len(sizes)
+    if isinstance(boxes, np.ndarray) and boxes.ndim == 2:
+        boxes = list(boxes[:, None])
+    if len(boxes) != len(sizes):
+        raise UserError(f"estimate_poses: {len(sizes)} images but boxes for {len(boxes)}")
+    out = []
+    for i, (b, (w, h)) in enumerate(zip(boxes, sizes)):
+        b = np.array([[-0.5, -0.5, w, h]]) if b is None else np.asarray(b, dtype=np.float64).reshape(-1, 4)
+        for x, y, bw, bh in b:
+            if not np.isfinite([x, y, bw, bh]).all() or bw <= 0 or bh <= 0:
+                raise UserError(f"image {i}: box [{x:g}, {y:g}, {bw:g}, {bh:g}] needs finite x, y and w, h > 0")
+            if x >= w - 0.5 or y >= h - 0.5 or x + bw <= -0.5 or y + bh <= -0.5:
+                raise UserError(f"image {i}: box [{x:g}, {y:g}, {bw:g}, {bh:g}] lies outside the {w}x{h} image")
+        out.append(b)
+    return out
 
 
 @torch.no_grad()
-def estimate_poses(model: MetroNet, images, boxes, intrinsics, flip_tta: bool = False, crop_size: int | None = None,
-                   mix: float = 0.5, ridge: float = 1e-2) -> dict[str, np.ndarray]:
-    """3D and 2D poses of one person per box (h36m_17).
+def estimate_poses(model: MetroNet, images, boxes=None, intrinsics=None, *, distortion=None, extrinsics=None,
+                   fov_deg: float = DEFAULT_FOV_DEG, num_aug: int = 1, flip_tta: bool = False,
+                   skeleton: str = "h36m_17", antialias: bool = True, batch_size: int = 64, mix: float = 0.5,
+                   ridge: float = 1e-2) -> dict[str, np.ndarray]:
+    """3D and 2D poses of every person box of every image.
 
-    images: list of (3, H, W) tensors in [0, 1] (or a (N, 3, H, W) tensor); boxes (N, 4) [x, y, w, h] px;
-    intrinsics (N, 3, 3) of the original images (no distortion). Returns poses3d_abs (N, 17, 3) mm original
-    camera frame; poses3d_rel (N, 17, 3) mm root-relative, original camera axes; poses2d (N, 17, 2) original
-    image px (2D head). flip_tta averages with the mirrored crop's prediction (mirrored back, joints permuted).
+    images: B (3, H, W) tensors in [0, 1] (sizes may differ) or a (B, 3, H, W) tensor; boxes: see `image_boxes`;
+    intrinsics (3, 3) or (B, 3, 3) (default: `default_intrinsics` with `fov_deg`); distortion (5,) or (B, 5)
+    OpenCV k1, k2, p1, p2, k3; extrinsics (3|4, 4) or (B, 3|4, 4) world-to-camera [R | t] mm. num_aug crops per
+    box (`tta_schedule`; flip_tta with num_aug 1: the plain and the mirrored crop), averaged in the original camera
+    frame. The crops of all images of one call are held in memory; the model runs on `batch_size` at a time.
+
+    Returns, for N = all boxes, box-major in image order: poses3d_abs (N, J, 3) mm camera frame; poses3d_rel
+    (N, J, 3) mm root-relative, camera axes; poses2d (N, J, 2) original image px; poses3d_world (N, J, 3) mm with
+    extrinsics; image_index (N,); boxes (N, 4). J joints of `skeleton` (a `keypoint_formats.OUTPUT_FORMATS` name).
     """
+    output_format(skeleton)
     dev = next(model.parameters()).device
-    S = crop_size or model.crop_size
-    if S != model.crop_size:
-        raise UserError(f"crop_size {S} differs from the {model.crop_size} px the model was trained on")
-    crops, K, K_crop, R = crop_images(images, boxes, intrinsics, S, dev)
-    out = model(crops)
-    if flip_tta:
-        out = average_flipped(out, model(torch.flip(crops, dims=[-1])), K_crop)
-    pose_abs = absolute_pose(model, out, K_crop, ridge=ridge, mix=mix)
-    return to_original_camera(out["pose3d_rel"], pose_abs, out["pose2d"], K, K_crop, R)
+    S = model.crop_size
+    images = [torch.as_tensor(im) for im in images]
+    sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
+    per_image = image_boxes(boxes, sizes)
+    B = len(images)
+    K = _per_image(intrinsics, B, (3, 3), "intrinsics")
+    if K is None:
+        K = np.stack([default_intrinsics(w, h, fov_deg) for w, h in sizes]) if B else np.zeros((0, 3, 3))
+    dist = _per_image(distortion, B, (5,), "distortion")
+    E = None if extrinsics is None else split_extrinsics(_per_image(
+        extrinsics, B, np.shape(extrinsics)[-2:], "extrinsics"))
+    aug, gamma = flip_schedule() if flip_tta and num_aug == 1 else tta_schedule(num_aug)
+    A = len(gamma)
+    counts = [len(b) for b in per_image]
+    owner = np.repeat(np.arange(B), counts)                              # image of every box
+    crop_owner = np.repeat(owner, A)
+    tile = lambda t: t.repeat(len(owner), *([1] * (t.dim() - 1)))
+    crop_aug = CropAugmentation(tile(aug.scale), tile(aug.roll_deg), tile(aug.shift), tile(aug.flip))
+    all_boxes = np.concatenate(per_image) if B else np.zeros((0, 4))
+    crops, K_orig, K_crop, R = crop_images([images[i] for i in crop_owner], np.repeat(all_boxes, A, 0),
+                                           K[crop_owner], S, dev, aug=crop_aug,
+                                           distortion=None if dist is None else dist[crop_owner],
+                                           gamma=tile(gamma), antialias=antialias)
+    parts = {"rel": [], "abs": [], "2d": []}
+    for s in range(0, len(crops), batch_size):
+        out = model(crops[s:s + batch_size])
+        parts["abs"].append(absolute_pose(model, out, K_crop[s:s + batch_size], ridge=ridge, mix=mix))
+        parts["rel"].append(out["pose3d_rel"])
+        parts["2d"].append(out["pose2d"])
+    joints = {k: torch.cat(v) if v else torch.zeros(0, H36M_17.num_joints, 3 if k != "2d" else 2, device=dev)
+              for k, v in parts.items()}
+    flip = crop_aug.flip.to(dev)[:, None, None]
+    perm = list(H36M_17.flip_perm)
+    joints = {k: torch.where(flip, v[:, perm], v) for k, v in joints.items()}   # index j is joint j again
+    back = to_original_camera(joints["rel"], joints["abs"], joints["2d"], K_orig, K_crop, R,
+                              None if dist is None else dist[crop_owner])
+    n = len(owner)
+    res = {k: from_h36m17(back[k].reshape(n, A, H36M_17.num_joints, -1).mean(1), skeleton) for k in back}
+    if E is not None:
+        res["poses3d_world"] = camera_to_world(res["poses3d_abs"], E[0][owner], E[1][owner])
+    res.update(image_index=owner, boxes=all_boxes)
+    return res
 
 
 def average_flipped(out: dict[str, torch.Tensor], flipped: dict[str, torch.Tensor],
@@ -119,10 +326,10 @@ def predict_dataset(model: MetroNet, root: str | Path, out_path: str | Path, sub
     bs = batch_size
     parts: dict[str, list] = {"joints2d_px": [], "joints3d_cam": []}
     for start in range(0, len(dataset), bs):
-        idx = range(start, min(start + bs, len(dataset)))
+        idx = list(range(start, min(start + bs, len(dataset))))
         images = [read_image(dataset.image_paths[i]) for i in idx]
-        res = estimate_poses(model, images, dataset.boxes[list(idx)], dataset.K[list(idx)], flip_tta=flip_tta,
-                             mix=mix, ridge=ridge)
+        res = estimate_poses(model, images, np.asarray(dataset.boxes[idx], np.float64), dataset.K[idx],
+                             flip_tta=flip_tta, batch_size=bs, mix=mix, ridge=ridge)
         parts["joints2d_px"].append(res["poses2d"])
         parts["joints3d_cam"].append(res["poses3d_abs"])
     fileio.save_npz(out_path, joints2d_px=np.concatenate(parts["joints2d_px"]).astype(np.float32),
@@ -130,4 +337,65 @@ def predict_dataset(model: MetroNet, root: str | Path, out_path: str | Path, sub
                     subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
                     camera=dataset.camera, frame=dataset.frame, skeleton=np.array(H36M_17.name),
                     cam_f=dataset.f.astype(np.float32), cam_c=dataset.c.astype(np.float32))
+    return len(dataset)
+
+
+def load_rootnet(path: str | Path, device: str | torch.device = "cpu") -> RootNet:
+    """RootNet from a main_rootnet.py run directory (last.pt, else best.pt) or checkpoint file."""
+    state = load_checkpoint(path)
+    model = RootNet(**task_state(state, "RootNet (main_rootnet.py)", ("arch",))["arch"])
+    load_weights(model, state, state["path"])
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def estimate_roots(model: RootNet, images, boxes, intrinsics=None, assumed_focal_px: float | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Absolute root (pelvis) of one person per box.
+
+    images: list of (3, H, W) tensors in [0, 1] (or a (N, 3, H, W) tensor); boxes (N, 4) [x, y, w, h] px person
+    boxes (processed here: clipped, square, x1.25); intrinsics (N, 3, 3) of the original images, or None with
+    `assumed_focal_px` (focal-normalised: principal point at the image centre; `root_prior.depth_for_focal`
+    converts the depth once the focal length is known). Returns root_cam (N, 3) mm original camera frame,
+    root2d_px (N, 2) original image px, k_mm (N,), gamma (N,).
+    """
+    dev = next(model.parameters()).device
+    image_wh = torch.tensor([[img.shape[-1], img.shape[-2]] for img in images], dtype=torch.float64)
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    if len(boxes) != len(image_wh):
+        raise UserError(f"estimate_roots: {len(images)} images but {len(boxes)} boxes")
+    K = intrinsics_or_assumed(None if intrinsics is None else torch.as_tensor(np.asarray(intrinsics, np.float64)),
+                              image_wh, assumed_focal_px)
+    boxes = process_bbox(boxes, image_wh)
+    crops, K, K_crop, R = crop_images(images, boxes, K, model.crop_size, dev)
+    k = distance_prior(boxes.to(dev), K.double()[:, [0, 1], [0, 1]], model.bbox_real_mm)
+    out = model(crops, k)
+    px, cam = root_camera(out["root2d_px"].double(), out["depth_mm"].double(), K, K_crop, R)
+    return {"root_cam": cam.cpu().numpy(), "root2d_px": px.cpu().numpy(), "k_mm": k.cpu().numpy(),
+            "gamma": out["gamma"].double().cpu().numpy()}
+
+
+def predict_roots_dataset(model: RootNet, root: str | Path, out_path: str | Path, subjects=None, batch_size: int = 64,
+                          assumed_focal_px: float | None = None) -> int:
+    """RootNet on every annotated person of a COCO-layout dataset -> an .npz aligned with its frames.
+
+    Keys: root_cam (N, 3) mm camera frame, root2d_px (N, 2) image px, k_mm (N,), subject, action (name),
+    subaction, camera, frame (the keys of `predict_dataset`'s file), cam_f/cam_c (the images' intrinsics) and
+    assumed_focal_px (NaN: the dataset's intrinsics were used; else the depths are focal-normalised).
+    """
+    from lifting.datasets.images import ImageDataset, read_image
+
+    dataset = ImageDataset(root, subjects if subjects else dataset_subjects(root))
+    parts: dict[str, list] = {"root_cam": [], "root2d_px": [], "k_mm": []}
+    for start in range(0, len(dataset), batch_size):
+        idx = list(range(start, min(start + batch_size, len(dataset))))
+        res = estimate_roots(model, [read_image(dataset.image_paths[i]) for i in idx], dataset.boxes[idx],
+                             None if assumed_focal_px is not None else dataset.K[idx], assumed_focal_px)
+        for key in parts:
+            parts[key].append(res[key])
+    fileio.save_npz(out_path, **{k: np.concatenate(v).astype(np.float32) for k, v in parts.items()},
+                    subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
+                    camera=dataset.camera, frame=dataset.frame, cam_f=dataset.f.astype(np.float32),
+                    cam_c=dataset.c.astype(np.float32),
+                    assumed_focal_px=np.float64(np.nan if assumed_focal_px is None else assumed_focal_px))
     return len(dataset)

@@ -1,4 +1,5 @@
-"""Pose metrics (numpy, float64): MPJPE, N-MPJPE, PA-MPJPE, 3DPCK/AUC, MRPE, pair accuracy, per-action tables.
+"""Pose metrics (numpy, float64): MPJPE, N-MPJPE, PA-MPJPE, 3DPCK/AUC, MRPE (also per true-depth bin), AP_root,
+absolute-pose metrics (A-MPJPE, APCK), pair accuracy, per-action tables.
 
 All poses are `(N, J, 3)` in mm in the same frame (camera or root-relative camera). Headline numbers
 are action-wise means (mean of per-action means); frame-wise means are stored alongside.
@@ -145,3 +146,74 @@ def evaluate_poses(pred, gt, actions: Sequence[str] | None = None, root: int = 0
     out["num_joints"], out["pck_num_joints"] = int(pred.shape[1]), int(non_root.shape[1])
     out["num_test_frames"] = int(len(pred))
     return out
+
+
+def absolute_pose_metrics(pred, gt, threshold: float = 150.0) -> dict[str, float]:
+    """A-MPJPE, APCK (% of joints within `threshold` mm, no alignment) and the % of poses whose A-MPJPE is
+    within `threshold`, for (N, J, 3) camera-frame poses (mm)."""
+    errors = joint_errors(pred, gt)
+    return {"a_mpjpe": float(errors.mean()), "apck150": pck(errors, threshold),
+            "poses_within_150": float(100.0 * np.mean(errors.mean(-1) < threshold))}
+
+
+def ap_root(pred_root, pred_image, score, gt_root, gt_image, threshold: float = 250.0) -> float:
+    """AP_root (MuPoTS protocol, RootNet's evaluation; a fraction in [0, 1]) of predicted roots (P, 3) mm with
+    their image ids (P,) and scores (P,) against ground-truth roots (G, 3) with image ids (G,).
+
+    Predictions in descending score order take the nearest ground truth of their image: a true positive if it is
+    closer than `threshold` mm and not taken yet (no fall-back to the second nearest), else a false positive.
+    AP = sum_n P_n (R_n - R_{n-1}), not interpolated. Predictions of equal score form one operating point (the
+    result does not depend on their order); the reference's loop also drops its first term, this sum does not.
+    """
+    pred, gt = _f64(pred_root), _f64(gt_root)
+    score, pred_image, gt_image = _f64(score), np.asarray(pred_image), np.asarray(gt_image)
+    by_image: dict = {}
+    for g, image in enumerate(gt_image.tolist()):
+        by_image.setdefault(image, []).append(g)
+    order = np.argsort(-score, kind="stable")
+    taken = np.zeros(len(gt), dtype=bool)
+    tp = np.zeros(len(order))
+    for n, p in enumerate(order):
+        candidates = by_image.get(pred_image[p].item(), [])
+        if candidates:
+            dist = np.linalg.norm(gt[candidates] - pred[p], axis=-1)
+            nearest = candidates[int(np.argmin(dist))]
+            if dist.min() < threshold and not taken[nearest]:
+                taken[nearest], tp[n] = True, 1.0
+    cum_tp = np.cumsum(tp)
+    precision = cum_tp / np.arange(1, len(order) + 1)
+    recall = cum_tp / max(len(gt), 1)
+    sorted_score = score[order]
+    last = np.r_[sorted_score[1:] != sorted_score[:-1], True] if len(order) else np.zeros(0, dtype=bool)
+    precision, recall = precision[last], recall[last]
+    return float(np.sum(precision * np.diff(np.r_[0.0, recall])))
+
+
+DEPTH_BIN_EDGES_MM = (3000.0, 4000.0, 5000.0, 6000.0)
+
+
+def mrpe_by_depth(pred_root, gt_root, edges_mm=DEPTH_BIN_EDGES_MM) -> list[dict[str, float]]:
+    """MRPE and its axes in bins of the true root depth: edges e_1 < ... < e_m (mm) give the bins (-inf, e_1),
+    [e_1, e_2), ..., [e_m, inf); each bin: lo, hi (None for the open ends), count and the `mrpe` keys (None when
+    empty)."""
+    pred, gt = _f64(pred_root), _f64(gt_root)
+    bounds = [-np.inf, *sorted(float(e) for e in edges_mm), np.inf]
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        inside = (gt[:, 2] >= lo) & (gt[:, 2] < hi)
+        errors = mrpe(pred[inside], gt[inside]) if inside.any() else dict.fromkeys(("mrpe", "mrpe_x", "mrpe_y",
+                                                                                       "mrpe_z"))
+        out.append({"lo": None if np.isinf(lo) else lo, "hi": None if np.isinf(hi) else hi,
+                    "count": int(inside.sum()), **errors})
+    return out
+
+
+def evaluate_roots(pred_root, gt_root, edges_mm=DEPTH_BIN_EDGES_MM) -> dict:
+    """Root metrics of one prediction per image (single-person crops, N, 3) mm: MRPE and its axes, AP_root@25cm
+    (every prediction scored 1, so it equals the squared share of roots within 25 cm), that share in % and the
+    MRPE per true-depth bin."""
+    pred, gt = _f64(pred_root), _f64(gt_root)
+    ids = np.arange(len(gt))
+    within = np.linalg.norm(pred - gt, axis=-1) < 250.0
+    return {**mrpe(pred, gt), "ap_root25": ap_root(pred, ids, np.ones(len(pred)), gt, ids, 250.0),
+            "root_pck250": float(100.0 * within.mean()), "mrpe_by_depth": mrpe_by_depth(pred, gt, edges_mm)}

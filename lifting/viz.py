@@ -148,10 +148,25 @@ def prediction_grid(joints2d_px, pred3d, gt3d, skeleton: str | Skeleton, titles=
     return fig
 
 
+def figure_metadata(path: str | Path, description: str | None) -> dict[str, str] | None:
+    """A text description in the form matplotlib's savefig stores for the file type (PNG/SVG text, PDF subject)."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if description is None or fmt not in ("png", "svg", "pdf"):
+        return None
+    return {"Subject" if fmt == "pdf" else "Description": description}
+
+
+def _save(fig, path: Path, dpi: int, description: str | None) -> Path:
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                                               metadata=figure_metadata(path, description)))
+    return path
+
+
 def save_prediction_figure(path: str | Path, joints2d_px, pred3d, gt3d, skeleton: str | Skeleton,
-                           num: int = 4) -> Path:
+                           num: int = 4, description: str | None = None) -> Path:
     """Draw `num` evenly spread samples (2D input | prediction | GT if given) into one image file, each row
-    captioned with its PA-MPJPE (with GT) or its index."""
+    captioned with its PA-MPJPE (with GT) or its index; `description` is stored in the file's metadata."""
     import matplotlib.pyplot as plt
 
     from lifting.metrics import pa_mpjpe_errors
@@ -164,8 +179,103 @@ def save_prediction_figure(path: str | Path, joints2d_px, pred3d, gt3d, skeleton
     titles = [f"pose {i}" for i in pick] if gt is None else \
         [f"PA-MPJPE {e:.0f} mm" for e in pa_mpjpe_errors(pred, gt).mean(-1)]
     fig = prediction_grid(np.asarray(joints2d_px)[pick], pred, gt, skeleton, titles=titles)
+    _save(fig, Path(path), 100, description)
+    plt.close(fig)
+    return Path(path)
+
+
+def _scene_limits(ax, points: np.ndarray) -> None:
+    """Equal-aspect cube around all finite plot-space points (P, 3)."""
+    points = points[np.isfinite(points).all(-1)]
+    centre = (points.max(0) + points.min(0)) / 2
+    radius = max(float((points.max(0) - points.min(0)).max()) / 2 * 1.1, 1.0)
+    ax.set_xlim(centre[0] - radius, centre[0] + radius)
+    ax.set_ylim(centre[1] - radius, centre[1] + radius)
+    ax.set_zlim(centre[2] - radius, centre[2] + radius)
+    ax.set_box_aspect((1, 1, 1))
+
+
+def save_image_poses_figure(path: str | Path, images: list, poses2d_px, poses3d_cam, image_index, boxes,
+                            skeleton: str | Skeleton, description: str | None = None) -> Path:
+    """One row per image: the image with its boxes and 2D poses | all its 3D poses in one camera-frame scene.
+
+    images: list of (3, H, W) arrays/tensors in [0, 1]; poses2d_px (N, J, 2); poses3d_cam (N, J, 3) mm absolute
+    camera frame; image_index (N,) the image of each pose; boxes (N, 4) [x, y, w, h] px."""
+    import matplotlib.pyplot as plt
+
+    skeleton = get_skeleton(skeleton)
+    poses2d, poses3d = np.asarray(poses2d_px), np.asarray(poses3d_cam)
+    image_index, boxes = np.asarray(image_index), np.asarray(boxes)
+    fig = plt.figure(figsize=(8.0, 4.0 * len(images)))
+    for i, image in enumerate(images):
+        pixels = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image).transpose(1, 2, 0)
+        rows = np.flatnonzero(image_index == i)
+        ax = fig.add_subplot(len(images), 2, 2 * i + 1)
+        ax.imshow(pixels.clip(0, 1))
+        for r in rows:
+            x, y, w, h = boxes[r]
+            ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, color="yellow", linewidth=1))
+            draw_pose_2d(ax, poses2d[r], skeleton, invert_y=False, linewidth=1.5, markersize=2)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlim(-0.5, pixels.shape[1] - 0.5)
+        ax.set_ylim(pixels.shape[0] - 0.5, -0.5)
+        ax.set_title(f"image {i}: {len(rows)} people, 2D (px)", fontsize=9)
+        ax.axis("off")
+        ax = fig.add_subplot(len(images), 2, 2 * i + 2, projection="3d")
+        for r in rows:
+            draw_pose_3d(ax, poses3d[r], skeleton, label_axes=False)
+        if len(rows):
+            _scene_limits(ax, upright(poses3d[rows]).reshape(-1, 3))
+        ax.set_title("3D, camera frame (mm)", fontsize=9)
+    fig.tight_layout()
+    _save(fig, Path(path), 100, description)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_pose_animation(path: str | Path, joints2d_px, poses3d, skeleton: str | Skeleton, fps: float = 10.0,
+                        description: str | None = None) -> Path:
+    """N frames of one person, the 2D input beside the 3D pose: a GIF (Pillow, `description` as its comment) or
+    an MP4 (needs ffmpeg; `description` as its comment tag). joints2d_px (N, J, 2) px; poses3d (N, J, 3) mm,
+    root-relative camera frame. Axis limits are fixed over the sequence."""
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    skeleton = get_skeleton(skeleton)
+    j2d, j3d = np.asarray(joints2d_px, dtype=np.float64), np.asarray(poses3d, dtype=np.float64)
     path = Path(path)
-    fmt = path.suffix.lstrip(".") or "png"
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=100, bbox_inches="tight"))
+    fig = plt.figure(figsize=(7.0, 3.5))
+    ax2, ax3 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+    lo, hi = np.nanmin(j2d, (0, 1)), np.nanmax(j2d, (0, 1))
+    pad = 0.05 * float((hi - lo).max()) + 1.0
+    radius = float(np.nanmax(np.abs(upright(j3d - j3d[:, skeleton.root:skeleton.root + 1])))) * 1.1
+
+    def draw(k: int) -> None:
+        ax2.clear()
+        ax3.clear()
+        draw_pose_2d(ax2, j2d[k], skeleton, invert_y=False)
+        ax2.set_aspect("equal", adjustable="box")
+        ax2.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax2.set_ylim(hi[1] + pad, lo[1] - pad)
+        ax2.set_title(f"2D input, frame {k}", fontsize=9)
+        draw_pose_3d(ax3, j3d[k], skeleton, radius=radius, label_axes=False)
+        ax3.set_title("3D (mm)", fontsize=9)
+
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        frames = []
+        for k in range(len(j2d)):
+            draw(k)
+            fig.canvas.draw()
+            frames.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).quantize(colors=128))
+        atomic_write(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                                      duration=int(round(1000 / fps)), loop=0,
+                                                      comment=(description or "").encode()))
+    else:
+        writer = animation.FFMpegWriter(fps=fps, metadata={"comment": description or ""},
+                                        extra_args=["-f", path.suffix.lower().lstrip(".")])
+        anim = animation.FuncAnimation(fig, draw, frames=len(j2d))
+        atomic_write(path, lambda tmp: anim.save(tmp, writer=writer))
     plt.close(fig)
     return path

@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root on sys.path, the optional shared data folder, a tiny synthetic dataset."""
+"""Shared fixtures: the optional shared data folder and a tiny synthetic dataset."""
 
 from pathlib import Path
 

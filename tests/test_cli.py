@@ -120,7 +120,7 @@ def test_main_human36_bad_configs(tmp_path, tiny_h36m):
     assert_one_line_error(cli("main_human36.py", "--set", f"data_dir={tmp_path / 'nodata'}", f"out_dir={tmp_path / 'o'}"),
                           "is not a directory")
     assert_one_line_error(cli("main_human36.py", "--set", f"data_dir={tiny_h36m}", "test_subjects=[4]",
-                              f"cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'o'}"), "S4")
+                              f"cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'o'}"), "got 4 in [4]")
     assert_one_line_error(cli("main_human36.py", "--set", f"out_dir={tmp_path / 'fresh'}", "--resume"), "nothing to resume")
     assert_one_line_error(cli("main_human36.py", "--bogus"), "unrecognized arguments")
     assert_one_line_error(cli("main_human36.py", "--set", f"data_dir={tiny_h36m}", "train_subjects=[1,9]",

@@ -84,10 +84,9 @@ def test_shuffled_predictions_give_identical_lifter_inputs_targets_and_labels(tm
 
 def test_options_that_need_the_predictions_file(tmp_path, tiny_h36m):
     with pytest.raises(UserError, match="train_targets_3d: 'predictions' needs train_predictions_2d"):
-        LiftingTask(lifting_cfg(tmp_path, tiny_h36m, "train_targets_3d=predictions"))
-    with pytest.raises(UserError, match="pair_labels_from: only the relative model"):
-        LiftingTask(lifting_cfg(tmp_path, tiny_h36m, f"train_predictions_2d={tmp_path / 'p.npz'}",
-                                "pair_labels_from=predictions"))
+        lifting_cfg(tmp_path, tiny_h36m, "train_targets_3d=predictions")
+    with pytest.raises(UserError, match="pair_labels_from: 'predictions' is a relative-depth pairs option"):
+        lifting_cfg(tmp_path, tiny_h36m, f"train_predictions_2d={tmp_path / 'p.npz'}", "pair_labels_from=predictions")
 
 
 def test_a_distorted_projection_maps_back_from_the_rendered_image_within_0_01_px(tmp_path, tiny_h36m):

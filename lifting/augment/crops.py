@@ -14,6 +14,7 @@ joints are additionally permuted with `H36M_17.flip_perm` so that index j is sti
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from lifting.augment.shapes import shape_masks, uniform_field
-from lifting.geometry.cameras import project_joints
+from lifting.geometry.cameras import distort_opencv, project_joints, undistort_opencv
+from lifting.geometry.root_prior import process_bbox
 from lifting.geometry.skeletons import H36M_17
 
 
@@ -51,6 +53,17 @@ class CropAugmentation:
         angle = 2 * math.pi * u[:, 3]
         return cls(scale[0] + (scale[1] - scale[0]) * u[:, 0], roll_deg * (2 * u[:, 1] - 1),
                    torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], -1), u[:, 4] < flip_prob)
+
+    @classmethod
+    def sample_rootnet(cls, n: int, generator: torch.Generator | None = None, *, roll_deg=30.0, roll_prob=0.6,
+                       flip_prob=0.5) -> CropAugmentation:
+        """RootNet's training augmentation (spec §3.5): roll N(0, 1) clipped to +-2, times 30 deg, with probability
+        0.6; flip with probability 1/2; no zoom and no shift (the box, and so k, stays as it is)."""
+        dev = generator.device if generator else None
+        normal = torch.randn(n, generator=generator, device=dev).cpu().clamp(-2, 2)
+        u = torch.rand(n, 2, generator=generator, device=dev).cpu()
+        roll = torch.where(u[:, 0] < roll_prob, roll_deg * normal, torch.zeros(n))
+        return cls(torch.ones(n), roll, torch.zeros(n, 2), u[:, 1] < flip_prob)
 
 
 def square_box(boxes: torch.Tensor) -> torch.Tensor:
@@ -152,24 +165,47 @@ def crop_homography(K: torch.Tensor, K_crop: torch.Tensor, R_crop_from_orig: tor
 
 
 def warp_to_crop(images: torch.Tensor, K: torch.Tensor, K_crop: torch.Tensor, R_crop_from_orig: torch.Tensor,
-                 crop_size: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, S, S) by sampling the original image bilinearly at H^-1 (crop pixel); zero fill.
+                 crop_size: int, distortion: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, S, S) by sampling the original image bilinearly where each crop pixel's ray meets it:
+    at H^-1 (crop pixel) without distortion, through the lens distortion with it; zero fill.
 
-    No anti-aliasing: keep the crop zoom >= ~0.5 (render or store images near the crop resolution)."""
+    distortion: (B, 5) OpenCV k1, k2, p1, p2, k3 of the original camera, so the crop is the undistorted pinhole
+    view: the warp samples the distorted image at the distorted positions of the crop's rays. Rays beyond 1.2 x the
+    largest undistorted radius of the image border are left empty (distortion polynomials fold back out there).
+    No anti-aliasing: keep the crop zoom >= ~0.5 (see `lifting.inference.crop_images` for a pyramid)."""
     B, _, H, W = images.shape
     S = crop_size
-    inv = torch.linalg.inv(crop_homography(K, K_crop, R_crop_from_orig)).to(images.device)
-    r = torch.arange(S, dtype=torch.float64, device=images.device)
+    dev = images.device
+    inv = torch.linalg.inv(crop_homography(K, K_crop, R_crop_from_orig)).to(dev)
+    r = torch.arange(S, dtype=torch.float64, device=dev)
     grid = torch.stack([r[None, :].expand(S, S), r[:, None].expand(S, S), torch.ones(S, S, dtype=r.dtype,
-                                                                                      device=r.device)], -1)
+                                                                                      device=dev)], -1)
     src = grid.view(1, S * S, 3) @ inv.transpose(1, 2)                                   # (B, S*S, 3)
     z = src[..., 2:]
-    xy = src[..., :2] / torch.where(z > 1e-9, z, torch.full_like(z, 1e-9))
-    size = torch.tensor([W, H], dtype=xy.dtype, device=xy.device)
-    norm = (2 * xy + 1) / size - 1
-    norm = torch.where(z > 1e-9, norm, torch.full_like(norm, 3.0))                        # behind: outside
+    ahead = z > 1e-9
+    px = src[..., :2] / torch.where(ahead, z, torch.full_like(z, 1e-9))
+    if distortion is not None:
+        K, coeffs = K.double().to(dev), distortion.double().to(dev)
+        xy = torch.cat([px, torch.ones_like(px[..., :1])], -1) @ torch.linalg.inv(K).transpose(1, 2)
+        xy = xy[..., :2]
+        ahead = ahead & (xy.square().sum(-1, keepdim=True) <= 1.44 * _border_radius2(K, coeffs, W, H)[:, None, None])
+        px = distort_opencv(xy, coeffs) @ K[:, :2, :2].transpose(1, 2) + K[:, None, :2, 2]
+    size = torch.tensor([W, H], dtype=px.dtype, device=dev)
+    norm = (2 * px + 1) / size - 1
+    norm = torch.where(ahead, norm, torch.full_like(norm, 3.0))                           # behind: outside
     return F.grid_sample(images, norm.view(B, S, S, 2).to(images.dtype), mode="bilinear", padding_mode="zeros",
                          align_corners=False)
+
+
+def _border_radius2(K: torch.Tensor, coeffs: torch.Tensor, W: int, H: int) -> torch.Tensor:
+    """(B,) largest squared radius of the undistorted normalised positions of the image's corners and side
+    midpoints."""
+    u = torch.tensor([-0.5, (W - 1) / 2, W - 0.5], dtype=K.dtype, device=K.device)
+    v = torch.tensor([-0.5, (H - 1) / 2, H - 0.5], dtype=K.dtype, device=K.device)
+    border = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1).reshape(1, 9, 2)
+    hom = torch.cat([border, torch.ones_like(border[..., :1])], -1).expand(len(K), 9, 3)
+    xy = (hom @ torch.linalg.inv(K).transpose(1, 2))[..., :2]
+    return undistort_opencv(xy, coeffs).square().sum(-1).amax(-1)
 
 
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)
@@ -251,17 +287,48 @@ def augment_appearance(images: torch.Tensor, generator: torch.Generator | None =
     return torch.where(rect[:, None], uniform_field(generator, (B, 3, H, W), dev), out)
 
 
+def scale_channels(images: torch.Tensor, generator: torch.Generator | None = None, low: float = 0.8,
+                   high: float = 1.2) -> torch.Tensor:
+    """RootNet's colour augmentation (spec §3.5): every channel of every crop (B, 3, S, S) in [0, 1] times its own
+    U(low, high), clipped to [0, 1]."""
+    u = torch.rand(images.shape[0], 3, generator=generator, device=generator.device if generator else None)
+    return (images * (low + (high - low) * u.to(images))[..., None, None]).clamp(0, 1)
+
+
+@dataclass(frozen=True)
+class CropRecipe:
+    """How a model's crops are cut and augmented. `box`: (person boxes (B, 4) px, image sizes (B, 2) [W, H] or None
+    when there is no image border) -> the box the crop camera frames; `geometry`: (n, generator) -> training
+    `CropAugmentation`; `appearance`: (crops, generator) -> augmented crops."""
+
+    box: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    geometry: Callable[..., CropAugmentation]
+    appearance: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
+
+
+def person_box(boxes: torch.Tensor, image_wh: torch.Tensor | None) -> torch.Tensor:
+    """The person box as it is (MeTRo frames the box itself; a module function, so datasets pickle)."""
+    return boxes
+
+
+METRO_CROPS = CropRecipe(person_box, CropAugmentation.sample, augment_appearance)
+"""MeTRo/MeTRAbs (spec §1.6): the person box as it is; zoom/roll/shift/flip; occluders, colour jitter, erasing."""
+ROOTNET_CROPS = CropRecipe(process_bbox, CropAugmentation.sample_rootnet, scale_channels)
+"""RootNet (spec §3.5): the processed box (clipped, square, x1.25); roll and flip; per-channel colour scale."""
+
+
 def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, joints3d_cam: torch.Tensor,
                crop_size: int, augment: bool, generator: torch.Generator | None = None, *,
-               truncation_prob: float = 0.0, aug: CropAugmentation | None = None) -> dict[str, torch.Tensor]:
+               truncation_prob: float = 0.0, aug: CropAugmentation | None = None,
+               recipe: CropRecipe = METRO_CROPS) -> dict[str, torch.Tensor]:
     """Batched crops on any device. images (B, 3, H, W) [0, 1]; K_orig (B, 3, 3); boxes (B, 4); joints3d_cam
     (B, 17, 3) mm in the original camera. A partial-body sub-box with `truncation_prob` (whether or not
-    `augment`); with `augment`: random geometry (`CropAugmentation.sample`, unless `aug` is given) and
-    `augment_appearance`.
+    `augment`), then the recipe's box; with `augment`: the recipe's random geometry (unless `aug` is given) and
+    appearance augmentation.
 
     Returns image (B, 3, S, S), K_crop, R_crop_from_orig (B, 3, 3), joints3d_cam (B, 17, 3) crop frame mm,
     joints2d_px (B, 17, 2) crop px, in_crop (B, 17) bool (inside the crop and in front), flipped (B,) bool,
-    box (B, 4) the box used (after truncation).
+    box (B, 4) the box the crop frames (after truncation and the recipe), K_orig (B, 3, 3).
     """
     n = images.shape[0]
     dev = images.device
@@ -269,20 +336,22 @@ def make_crops(images: torch.Tensor, K_orig: torch.Tensor, boxes: torch.Tensor, 
     if truncation_prob > 0:
         coin = torch.rand(n, generator=generator, device=generator.device if generator else None).cpu()
         boxes = torch.where((coin < truncation_prob)[:, None], random_partial_box(boxes, generator), boxes)
+    boxes = recipe.box(boxes, torch.tensor([[images.shape[-1], images.shape[-2]]], dtype=torch.float64).expand(n, 2))
     if aug is None:
-        aug = CropAugmentation.sample(n, generator) if augment else CropAugmentation.identity(n)
+        aug = recipe.geometry(n, generator) if augment else CropAugmentation.identity(n)
     aug = CropAugmentation(aug.scale.cpu(), aug.roll_deg.cpu(), aug.shift.cpu(), aug.flip.cpu())
     K_crop, R = crop_camera(K_orig.cpu(), boxes, crop_size, aug)
     crops = warp_to_crop(images, K_orig.to(dev), K_crop.to(dev), R.to(dev), crop_size)
     if augment:
-        crops = augment_appearance(crops, generator)
+        crops = recipe.appearance(crops, generator)
     joints = to_crop_frame(joints3d_cam.to(torch.float64).cpu(), R, aug.flip)
     uv = project_joints(joints, K_crop)
     lim = crop_size - 0.5
     in_crop = (joints[..., 2] > 0) & (uv >= -0.5).all(-1) & (uv <= lim).all(-1)
     to = lambda t: t.to(device=dev, dtype=torch.float32)
     return {"image": crops, "K_crop": to(K_crop), "R_crop_from_orig": to(R), "joints3d_cam": to(joints),
-            "joints2d_px": to(uv), "in_crop": in_crop.to(dev), "flipped": aug.flip.to(dev), "box": to(boxes)}
+            "joints2d_px": to(uv), "in_crop": in_crop.to(dev), "flipped": aug.flip.to(dev), "box": to(boxes),
+            "K_orig": to(K_orig)}
 
 
 def seeded_generator(*seeds: int) -> torch.Generator:
@@ -294,10 +363,12 @@ def seeded_generator(*seeds: int) -> torch.Generator:
 class CropDataset(Dataset):
     """Crops of an `ImageDataset`: each item is the `make_crops` dict of one sample (without the batch axis) plus
     its keys (subject, action, subaction, camera, frame, index) and K_orig. Augmentation is reproducible: item i in
-    epoch e uses a generator seeded from (seed, e, i); call `set_epoch` each epoch."""
+    epoch e uses a generator seeded from (seed, e, i); call `set_epoch` each epoch. `recipe`: see `make_crops`."""
 
-    def __init__(self, image_dataset, crop_size: int, augment: bool, truncation_prob: float = 0.0, seed: int = 0):
+    def __init__(self, image_dataset, crop_size: int, augment: bool, truncation_prob: float = 0.0, seed: int = 0,
+                 recipe: CropRecipe = METRO_CROPS):
         self.images = image_dataset
+        self.recipe = recipe
         self.crop_size = int(crop_size)
         self.augment = bool(augment)
         self.truncation_prob = float(truncation_prob)
@@ -321,8 +392,9 @@ class CropDataset(Dataset):
         image = read_image(rec.image_path)[None]
         K = torch.tensor(rec.K)[None]
         out = make_crops(image, K, self.box(rec, i), torch.tensor(rec.joints3d_cam)[None], self.crop_size,
-                         self.augment, seeded_generator(self.seed, self.epoch, i), truncation_prob=self.truncation_prob)
+                         self.augment, seeded_generator(self.seed, self.epoch, i), truncation_prob=self.truncation_prob,
+                         recipe=self.recipe)
         item = {k: v[0] for k, v in out.items()}
-        item.update(K_orig=K[0].float(), subject=rec.subject, action=rec.action, subaction=rec.subaction,
+        item.update(subject=rec.subject, action=rec.action, subaction=rec.subaction,
                     camera=rec.camera, frame=rec.frame, index=int(i))
         return item

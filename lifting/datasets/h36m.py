@@ -21,6 +21,8 @@ from lifting.fileio import read_h5_dataset
 from lifting.geometry.cameras import Camera, load_h36m_cameras
 from lifting.geometry.skeletons import convert, get_skeleton
 
+# The subjects whose 3D poses Human3.6M released (S2, S3, S4 and S10 never were).
+SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing",
            "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
            "WalkTogether")
@@ -112,7 +114,8 @@ def samples_from_world(joints_world: np.ndarray, frames: np.ndarray, subject: in
     return PoseSet.concat(parts)
 
 
-def _cache_key(data_dir: Path, files: list[Path], **options) -> str:
+def cache_key(data_dir: Path, files: list[Path], **options) -> str:
+    """Name of a processed-array cache: a hash of the source files' paths, sizes and mtimes and the options."""
     stats = [(str(p.relative_to(data_dir)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     blob = json.dumps({"version": CACHE_FORMAT_VERSION, "data_dir": str(data_dir), "files": stats,
                        **options}, sort_keys=True)
@@ -141,7 +144,7 @@ def load_h36m(data_dir: str | Path, subjects, actions="all", stride: int = 1, sk
 
     cache_path = None
     if cache_dir is not None:
-        key = _cache_key(data_dir, [cam_path] + [f[3] for f in files], subjects=subjects,
+        key = cache_key(data_dir, [cam_path] + [f[3] for f in files], subjects=subjects,
                          actions=_action_list(actions), stride=int(stride), skeleton=skeleton, cameras=cameras)
         cache_path = Path(cache_dir) / f"h36m_{key}.npz"
         if cache_path.is_file():

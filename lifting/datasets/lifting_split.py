@@ -29,7 +29,10 @@ class SplitArrays:
 
 def noisy_2d(poses: PoseSet, kind: str, amount: float, detections_dir: str | None,
              rng: np.random.Generator) -> np.ndarray:
-    """(N, J, 2) px 2D inputs of a split after its noise model."""
+    """(N, J, 2) px 2D inputs of a split after its noise model ('npz_detections': the pose set's 2D, which
+    `tasks.lifting.load_split` took from the detections file)."""
+    if kind == "npz_detections":
+        return poses.joints2d_px.astype(np.float32)
     if kind == "detections":
         if not detections_dir:
             raise UserError("noise type 'detections' needs detections_dir (stacked-hourglass detection files)")

@@ -16,11 +16,14 @@ closer to the camera than `kp0`. Here every pair is stored as `(kp0, kp1)` in ls
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from lifting.datasets.samples import MAX_COORDINATE
 from lifting.errors import UserError
 from lifting.fileio import read_json, write_json
 from lifting.geometry.skeletons import LSP_14, canonical_joint_name
@@ -46,19 +49,33 @@ def read_joints_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: LSP joints.mat not found")
     try:
         mat = scipy.io.loadmat(str(path))
-    except (ValueError, OSError, TypeError, NotImplementedError) as e:
+    except (ValueError, OSError, TypeError, NotImplementedError, EOFError, IndexError, KeyError, struct.error,
+            zlib.error, scipy.io.matlab.MatReadError) as e:  # what scipy raises for truncated or foreign files
         raise UserError(f"{path}: not a readable MATLAB file ({e.__class__.__name__})") from None
     if "joints" not in mat:
         raise UserError(f"{path}: no variable 'joints' (expected the LSP annotation matrix)")
-    joints = np.asarray(mat["joints"], dtype=np.float64)
+    joints = mat["joints"]
+    if not isinstance(joints, np.ndarray) or joints.dtype.kind not in "fiu":
+        raise UserError(f"{path}: 'joints' has dtype {getattr(joints, 'dtype', type(joints).__name__)}, expected a "
+                        "numeric matrix")
+    joints = joints.astype(np.float64)
     if joints.ndim == 3 and joints.shape[:2] == (3, 14):
-        xy = joints[:2].transpose(2, 1, 0)
-        visible = joints[2].T == 0
+        xy, flag = joints[:2].transpose(2, 1, 0), joints[2].T
+        visible = flag == 0
     elif joints.ndim == 3 and joints.shape[:2] == (14, 3):
-        xy = joints[:, :2].transpose(2, 0, 1)
-        visible = joints[:, 2].T == 1
+        xy, flag = joints[:, :2].transpose(2, 0, 1), joints[:, 2].T
+        visible = flag == 1
     else:
         raise UserError(f"{path}: 'joints' has shape {joints.shape}; expected 3x14xN (LSP) or 14x3xN (LSP-extended)")
+    if not len(xy):
+        raise UserError(f"{path}: 'joints' holds no images (N = 0)")
+    if not np.isin(flag, (0, 1)).all():
+        raise UserError(f"{path}: 'joints' flags must be 0 or 1, got {np.unique(flag[~np.isin(flag, (0, 1))])[:3]}")
+    if not np.isfinite(xy).all():
+        raise UserError(f"{path}: 'joints' contains NaN or infinite coordinates")
+    if np.abs(xy).max() > MAX_COORDINATE:
+        raise UserError(f"{path}: 'joints' has coordinates beyond +-{MAX_COORDINATE:g} px (max |value| "
+                        f"{np.abs(xy).max():.3g}): not image pixels")
     return xy.astype(np.float32), visible
 
 
@@ -179,21 +196,32 @@ def load_relative_depth_json(path: str | Path) -> RelativeDepthSet:
     # file index -> lsp_14 index
     to_lsp = np.empty(LSP_14.num_joints, dtype=np.int64)
     to_lsp[order] = np.arange(LSP_14.num_joints)
+    if not isinstance(data["images"], list):
+        raise UserError(f"{path}: 'images' must be a list of image records, got {type(data['images']).__name__}")
     files, train, kps, occl, ann_image, pairs, labels = [], [], [], [], [], [], []
     for i, rec in enumerate(data["images"]):
         where = f"{path}: images[{i}]"
+        if not isinstance(rec, dict):
+            raise UserError(f"{where}: expected an object with im_file, is_train, keypoints, anns")
         try:
             kp = np.asarray(rec["keypoints"], dtype=np.float64)
             files.append(str(rec["im_file"]))
-            train.append(bool(rec["is_train"]))
+            is_train = rec["is_train"]
             occ = np.asarray(rec.get("occluded", [0] * LSP_14.num_joints), dtype=np.int64)
             anns = rec["anns"]
         except KeyError as e:
             raise UserError(f"{where}: missing key {e.args[0]!r} (need im_file, is_train, keypoints, anns)") from None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{where}: keypoints/occluded must be lists of numbers") from None
         if kp.shape != (2 * LSP_14.num_joints,) or occ.shape != (LSP_14.num_joints,):
             raise UserError(f"{where}: keypoints must hold 28 numbers and occluded 14, got {kp.size} and {occ.size}")
+        if not np.isfinite(kp).all() or np.abs(kp).max() > MAX_COORDINATE:
+            raise UserError(f"{where}: keypoints must be finite image px within +-{MAX_COORDINATE:g}")
+        if not isinstance(is_train, (bool, int)) or is_train not in (0, 1):
+            raise UserError(f"{where}: is_train must be true/false (or 1/0), got {is_train!r}")
+        if not isinstance(anns, list):
+            raise UserError(f"{where}: anns must be a list of annotated pairs, got {type(anns).__name__}")
+        train.append(bool(is_train))
         kps.append(kp.reshape(LSP_14.num_joints, 2)[order])
         occl.append(occ[order] != 0)
         for j, ann in enumerate(anns):

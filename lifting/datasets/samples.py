@@ -17,34 +17,63 @@ import numpy as np
 from lifting import fileio
 from lifting.errors import UserError
 from lifting.geometry.cameras import distort, undistort
-from lifting.geometry.skeletons import convert, get_skeleton
+from lifting.geometry.skeletons import conversion_indices, convert, get_skeleton
 
 KEY_FIELDS = ("subject", "action", "subaction", "camera", "frame")
 # Lens distortion of the sample's camera; optional in constructors and files (zero: a pinhole camera).
 DISTORTION_FIELDS = ("cam_k", "cam_p")
 ARRAY_FIELDS = ("joints2d_px", "joints3d_cam") + KEY_FIELDS + ("cam_f", "cam_c") + DISTORTION_FIELDS
 
-# Trailing shape of every array field (J = number of joints of the skeleton) and its dtype kind.
+# Trailing shape of every array field (J = number of joints of the skeleton) and its dtype kind; joints3d_rootrel
+# (the estimator's root-relative 3D) is a field of predictions files only.
 _TRAILING = {"joints2d_px": ("J", 2), "joints3d_cam": ("J", 3), "cam_f": (2,), "cam_c": (2,), "cam_k": (3,),
-             "cam_p": (2,), "subject": (), "action": (), "subaction": (), "camera": (), "frame": ()}
+             "cam_p": (2,), "subject": (), "action": (), "subaction": (), "camera": (), "frame": (),
+             "joints3d_rootrel": ("J", 3)}
 _DTYPES = {"joints2d_px": np.float32, "joints3d_cam": np.float32, "cam_f": np.float32,
            "cam_c": np.float32, "cam_k": np.float32, "cam_p": np.float32, "subject": np.int64,
-           "subaction": np.int64, "camera": np.int64, "frame": np.int64, "action": np.str_}
+           "subaction": np.int64, "camera": np.int64, "frame": np.int64, "action": np.str_,
+           "joints3d_rootrel": np.float32}
 
 
-# Predictions files also carry the estimator's root-relative 3D.
-_TRAILING_PREDICTIONS = {"joints3d_rootrel": ("J", 3)}
+# No joint of a person in view, in px or mm, is this far out: larger values are corrupt data (and would swamp the
+# float32 statistics the lifters standardise with).
+MAX_COORDINATE = 1e6
 
 
 def _expected_shape(name: str, num_joints: int) -> tuple:
-    trailing = _TRAILING[name] if name in _TRAILING else _TRAILING_PREDICTIONS[name]
-    return tuple(num_joints if d == "J" else d for d in trailing)
+    return tuple(num_joints if d == "J" else d for d in _TRAILING[name])
 
 
 def _check_array(source: str, name: str, arr: np.ndarray, n: int, num_joints: int) -> None:
     want = _expected_shape(name, num_joints)
     if arr.ndim != 1 + len(want) or arr.shape[0] != n or tuple(arr.shape[1:]) != want:
         raise UserError(f"{source}: key {name!r} has shape {arr.shape}, expected {(n,) + want}")
+
+
+def check_values(source: str, name: str, arr: np.ndarray) -> None:
+    """A field read from a file has the dtype kind of its `PoseSet` field (numbers, integers or strings) and, for
+    coordinates and intrinsics, finite values within +-MAX_COORDINATE (focal lengths > 0)."""
+    want = _DTYPES[name]
+    kinds, words = {np.float32: ("fiu", "numbers"), np.int64: ("iu", "integers"), np.str_: ("U", "strings")}[want]
+    if arr.dtype.kind not in kinds:
+        raise UserError(f"{source}: key {name!r} has dtype {arr.dtype}, expected {words}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise UserError(f"{source}: key {name!r} has values beyond the int64 range")
+    if want is np.float32 and arr.size:
+        if not np.isfinite(arr).all():
+            raise UserError(f"{source}: key {name!r} contains NaN or infinite values")
+        if np.abs(arr).max() > MAX_COORDINATE:
+            raise UserError(f"{source}: key {name!r} has values beyond +-{MAX_COORDINATE:g} (max |value| "
+                            f"{np.abs(arr).max():.3g}): not coordinates of a person in view")
+        if name == "cam_f" and arr.min() <= 0:
+            raise UserError(f"{source}: key 'cam_f' has focal lengths <= 0 (min {arr.min():.3g})")
+
+
+def _scalar_string(source: str, data: dict[str, np.ndarray], name: str) -> str:
+    arr = data[name]
+    if arr.ndim != 0 or arr.dtype.kind != "U":
+        raise UserError(f"{source}: key {name!r} must be a scalar string, got dtype {arr.dtype} shape {arr.shape}")
+    return str(arr)
 
 
 @dataclass
@@ -139,15 +168,17 @@ class PoseSet:
     @classmethod
     def load_npz(cls, path: str | Path) -> PoseSet:
         path = Path(path)
-        required = tuple(f for f in ARRAY_FIELDS if f not in DISTORTION_FIELDS)
-        data = fileio.read_npz(path, "pose set", ("skeleton",) + required)
-        if data["skeleton"].ndim != 0:
-            raise UserError(f"{path}: key 'skeleton' must be a scalar string, got shape {data['skeleton'].shape}")
-        skeleton = get_skeleton(str(data["skeleton"]))
+        data = fileio.read_npz(path, "pose-set")
+        required = ("skeleton",) + tuple(f for f in ARRAY_FIELDS if f not in DISTORTION_FIELDS)
+        for name in required:
+            if name not in data:
+                raise UserError(f"{path}: missing key {name!r} (a pose set needs {', '.join(required)})")
+        skeleton = get_skeleton(_scalar_string(str(path), data, "skeleton"))
         n = len(data["joints2d_px"]) if data["joints2d_px"].ndim else -1
         present = [name for name in ARRAY_FIELDS if name in data]
         for name in present:
             _check_array(str(path), name, data[name], n, skeleton.num_joints)
+            check_values(str(path), name, data[name])
         return cls(skeleton=skeleton.name, **{name: data[name] for name in present})
 
 
@@ -189,27 +220,31 @@ def match_keys(poseset: PoseSet, keys: dict[str, np.ndarray], source: str, what:
 def aligned_predictions(poseset: PoseSet, npz_path: str | Path, keys: tuple[str, ...],
                         optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays `keys` (and those of `optional` the file has) of a predictions file, one row per row of
-    `poseset`, matched by the five row keys.
+    `poseset`, matched by the five row keys (`match_keys`).
 
-    The file may list its rows in any order and cover more frames than the pose set; a pose-set row without a
-    prediction, or a duplicated key, is a one-line error naming the file and the first missing frame. Joint
-    arrays (named joints*) are converted to the pose set's joint set when the file names its own (`skeleton`);
-    without it J must equal the pose set's joint count.
+    The file may list its rows in any order and cover more frames than the pose set. Joint arrays (named joints*)
+    are converted to the pose set's joint set when the file names its own (scalar `skeleton`); without it J must
+    equal the pose set's joint count. Every array is checked for shape, dtype and range (`check_values`).
     """
     path = Path(npz_path)
-    data = fileio.read_npz(path, "predictions file", keys + KEY_FIELDS)
+    data = fileio.read_npz(path, "predictions")
+    for name in keys + KEY_FIELDS:
+        if name not in data:
+            raise UserError(f"{path}: missing key {name!r} (predictions need {', '.join(keys + KEY_FIELDS)})")
     m = len(data[keys[0]]) if data[keys[0]].ndim else -1
-    out = {}
-    for name in keys + tuple(k for k in optional if k in data):
-        arr = np.asarray(data[name])
-        if name.startswith("joints") and "skeleton" in data:
-            arr = convert(arr, str(data["skeleton"]), poseset.skeleton)
-        _check_array(str(path), name, arr, m, poseset.num_joints)
-        out[name] = arr
-    for name in KEY_FIELDS:
-        _check_array(str(path), name, np.asarray(data[name]), m, poseset.num_joints)
+    try:
+        skeleton = get_skeleton(_scalar_string(str(path), data, "skeleton") if "skeleton" in data
+                                else poseset.skeleton)
+        conversion_indices(skeleton, poseset.skeleton)
+    except UserError as e:
+        raise UserError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
+    names = keys + tuple(k for k in optional if k in data)
+    for name in names + KEY_FIELDS:
+        _check_array(str(path), name, data[name], m, skeleton.num_joints)
+        check_values(str(path), name, data[name])
     rows = match_keys(poseset, {k: data[k] for k in KEY_FIELDS}, str(path), "prediction")
-    return {name: arr[rows] for name, arr in out.items()}
+    return {name: (convert(data[name], skeleton, poseset.skeleton) if name.startswith("joints") else data[name])[rows]
+            for name in names}
 
 
 def image_to_camera_px(joints2d_img_px: np.ndarray, img_f: np.ndarray, img_c: np.ndarray, cam_f: np.ndarray,
@@ -237,14 +272,18 @@ def replace_2d_from_predictions(poseset: PoseSet, npz_path: str | Path) -> PoseS
     """Swap the GT 2D of `poseset` for predicted 2D read from `npz_path`, matched by row key.
 
     The predictions file holds `joints2d_px` (M, J, 2) and the five key arrays (`aligned_predictions`). With
-    `cam_f`/`cam_c` (M, 2), the intrinsics of the pinhole images the predictions were made on, pixels are mapped
-    into the pose set's camera including its lens distortion (`image_to_camera_px`).
+    `cam_f`/`cam_c` (M, 2), the intrinsics of the pinhole images the predictions were made on (e.g. resized
+    renderings), pixels are mapped into the pose set's camera including its lens distortion (`image_to_camera_px`).
     """
-    pred = aligned_predictions(poseset, npz_path, ("joints2d_px",), optional=("cam_f", "cam_c"))
+    path = Path(npz_path)
+    pred = aligned_predictions(poseset, path, ("joints2d_px",), optional=("cam_f", "cam_c"))
+    if ("cam_f" in pred) != ("cam_c" in pred):
+        raise UserError(f"{path}: has only one of cam_f and cam_c; the pixel mapping needs both (or neither)")
     joints2d = pred["joints2d_px"].astype(np.float64)
-    if "cam_f" in pred and "cam_c" in pred:
+    if "cam_f" in pred:
         joints2d = image_to_camera_px(joints2d, pred["cam_f"].astype(np.float64), pred["cam_c"].astype(np.float64),
                                       poseset.cam_f, poseset.cam_c, poseset.cam_k, poseset.cam_p)
+        check_values(f"{path} (mapped into the pose set's camera)", "joints2d_px", joints2d)
     return poseset.with_joints2d(joints2d.astype(np.float32))
 
 

@@ -11,8 +11,8 @@ import torch
 
 from lifting.engine.distributed import any_rank, cleanup_distributed, setup_distributed
 from lifting.engine.optim import optimizer_step
-from lifting.engine.run_dir import Logger, RunDir, prepare_run, progress, write_results
-from lifting.engine.state import load_training_state, save_training_state, seed_everything
+from lifting.engine.run_dir import Logger, RunDir, check_run_dir, prepare_run, progress, write_results
+from lifting.engine.state import read_training_state, restore_training_state, save_training_state, seed_everything
 from lifting.engine.task import Task, TrainPlan
 from lifting.errors import UserError
 from lifting.options.common import RESUME_FREE_KEYS
@@ -57,17 +57,19 @@ def check_finite(loss: torch.Tensor, step: int) -> None:
 def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = False) -> dict[str, Any]:
     """Train `task` (unless it plans no optimiser), evaluate, checkpoint; returns results (rank 0; others {})."""
     dist = setup_distributed(opts.device)
+    run = None
     try:
+        resumed = _check_inputs(opts, config, resume, dist.main)
         if opts.threads:
             torch.set_num_threads(opts.threads)
         generator = seed_everything(opts.seed + 7919 * dist.rank)
-        run = prepare_run(opts.out_dir, config, resume) if dist.main else RunDir(opts.out_dir)
         plan = task.setup(dist)
+        run = prepare_run(opts.out_dir, config, resume) if dist.main else RunDir(opts.out_dir)
         step, epoch = plan.start_step, 0
         hist = {"train_seconds": 0.0, "outside_seconds": 0.0, "samples": 0, "curve": [], "best": None}
-        if resume:
-            step, epoch, extra = load_training_state(run.last, plan.model, plan.optimizer, plan.scheduler, generator)
-            check_resume_config(extra.get("config", {}), config)
+        if resumed is not None:  # the history holds the best evaluation so far: best.pt only improves
+            step, epoch, extra = restore_training_state(resumed, plan.model, plan.optimizer, plan.scheduler,
+                                                        generator)
             task.load_state(extra["task"])
             hist = extra["history"]
         net = plan.train_model or plan.model
@@ -120,19 +122,37 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
             if metrics is None or not final:
                 metrics = _evaluate(task, plan, hist, logger, step, epoch, True, lambda: save(run.best))
                 save(run.last)
-            seconds = hist["train_seconds"]
-            results = {**metrics, "train_seconds": seconds,
-                       "train_samples_per_s": hist["samples"] / seconds if seconds else 0.0,
-                       "outside_step_fraction": hist["outside_seconds"] / seconds if seconds else 0.0,
-                       "epochs_run": epoch, "iterations": step, "planned_iterations": plan.total_steps,
-                       "stopped_by_time_limit": stopped, "world_size": dist.world, "device": str(dist.device),
-                       "best": hist["best"], "curve": hist["curve"], "config": config}
+            results = {**metrics, **_timing(hist), "epochs_run": epoch, "iterations": step,
+                       "planned_iterations": plan.total_steps, "stopped_by_time_limit": stopped,
+                       "world_size": dist.world, "device": str(dist.device), "best": hist["best"],
+                       "curve": hist["curve"], "config": config}
             write_results(run, results, task.summary(results))
             logger.close()
         dist.barrier()
         return results
     finally:
+        if run is not None:
+            run.release()
         cleanup_distributed()
+
+
+def _check_inputs(opts: RunOptions, config: dict[str, Any], resume: bool, main: bool) -> dict[str, Any] | None:
+    """What the user's input can make fail, checked before any work: the run dir can be written, and the state to
+    resume is readable and from the same config (returned). Nothing is written until the data and model are
+    built, so a bad input leaves no trace; then `prepare_run` creates the run dir and locks it for one writer."""
+    if main:
+        check_run_dir(opts.out_dir, resume)
+    if not resume:
+        return None
+    resumed = read_training_state(RunDir(opts.out_dir).last)
+    check_resume_config(resumed["extra"]["config"], config)
+    return resumed
+
+
+def _timing(hist: dict[str, Any]) -> dict[str, float]:
+    seconds = hist["train_seconds"]
+    return {"train_seconds": seconds, "train_samples_per_s": hist["samples"] / seconds if seconds else 0.0,
+            "outside_step_fraction": hist["outside_seconds"] / seconds if seconds else 0.0}
 
 
 def _evaluate(task: Task, plan: TrainPlan, hist: dict, logger: Logger, step: int, epoch: int, final: bool,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,14 +61,36 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | os.P
         raise UserError(f"{path}: checkpoint does not fit this model ({str(e).splitlines()[0][:160]})") from None
 
 
-def load_training_state(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                        scheduler: Any, generator: torch.Generator | None = None) -> tuple[int, int, dict[str, Any]]:
-    """Restore what `save_training_state` wrote; returns (step, epoch, extra)."""
-    state = load_checkpoint(path)
-    load_weights(model, state, path)
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"], generator)
-    return state["step"], state["epoch"], state.get("extra", {})
+def read_training_state(path: str | os.PathLike) -> dict[str, Any]:
+    """The training state in `path` (a run's last.pt) for --resume, read before any work: a damaged file is one
+    line naming it and what to do, never a half-restored run that then overwrites best.pt."""
+    path = Path(path)
+    best = path.with_name("best.pt")
+    remedy = (f"copy {best.name} over it to continue from the best evaluation, or " if best.is_file() else "") \
+        + "start a new run in another out_dir"
+    try:
+        state = load_checkpoint(path)
+    except UserError as e:
+        raise UserError(f"--resume: {e}: the file is truncated or corrupt; {remedy}") from None
+    extra = state.get("extra")
+    missing = [k for k in ("optimizer", "scheduler", "rng", "step", "epoch") if k not in state]
+    missing += [k for k in ("config", "task", "history") if not isinstance(extra, dict) or k not in extra]
+    if missing:
+        raise UserError(f"--resume: {path}: not a training state of this suite (lacks {', '.join(missing)}); {remedy}")
+    return state
+
+
+def restore_training_state(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+                           scheduler: Any, generator: torch.Generator | None = None) -> tuple[int, int, dict[str, Any]]:
+    """Put what `save_training_state` wrote (read by `read_training_state`) back; returns (step, epoch, extra)."""
+    load_weights(model, state, state["path"])
+    try:
+        if optimizer is not None and state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"], generator)
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise UserError(f"--resume: {state['path']}: optimiser, schedule or RNG state does not fit this run "
+                        f"({e.__class__.__name__}); start a new run in another out_dir") from None
+    return int(state["step"]), int(state["epoch"]), state["extra"]

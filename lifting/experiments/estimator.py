@@ -3,7 +3,6 @@
 `Estimator` is a trained MeTRo/MeTRAbs run with the test-time options it was trained with; `predict` runs it
 batched (with a progress bar on a terminal) over any list of images, person boxes and intrinsics, and returns
 the three outputs a lifting experiment needs: 2D in image px, root-relative 3D and absolute 3D (camera mm).
-Images without known intrinsics (LSP photos) get the MeTRAbs default field of view (`default_intrinsics`).
 """
 
 from __future__ import annotations
@@ -18,21 +17,8 @@ import torch
 
 from lifting.checkpoint import load_checkpoint, task_state
 from lifting.engine.run_dir import progress
-from lifting.geometry.cameras import intrinsic_matrix
 from lifting.inference import estimate_poses, load_model
 from lifting.models.metro import MetroNet
-
-DEFAULT_FOV_DEG = 55.0
-"""Field of view assumed for images without intrinsics (MeTRAbs' released pipeline, docs/metro_metrabs_rootnet.md
-§2.5): f = max(W, H) / (2 tan(fov / 2)), principal point at the image centre, square pixels."""
-
-
-def default_intrinsics(size_wh: np.ndarray, fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
-    """(N, 2) image (width, height) px -> (N, 3, 3) pinhole K with `fov_deg` across the longer side; the principal
-    point is the image centre ((W - 1) / 2, (H - 1) / 2) in the integer-pixel-centre convention."""
-    size = np.asarray(size_wh, dtype=np.float64).reshape(-1, 2)
-    f = size.max(1) / (2 * math.tan(math.radians(fov_deg) / 2))
-    return intrinsic_matrix(np.stack([f, f], 1), (size - 1) / 2)
 
 
 @dataclass

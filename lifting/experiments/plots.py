@@ -80,7 +80,7 @@ def seed_dir(results_dir: str | Path, experiment: str, name: str, r: dict[str, A
 
 
 def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    return read_npz(path, "predictions file", keys, "the run must save predictions; rerun its paper_exps script")
+    return read_npz(path, "predictions", keys, "the run must save predictions; rerun its paper_exps script")
 
 
 def save(fig, args, name: str, plotted: dict[str, Any]) -> list[Path]:

@@ -54,7 +54,7 @@ def input_pck(runs: list[Path], pck_px: float) -> float | None:
     """PCK of the 2D a lifter saw at test time (its runs' predictions.npz), mean over seeds."""
     values = []
     for run in runs:
-        data = fileio.read_npz(run / "predictions.npz", "predictions file", ("input2d_px", "gt2d_px"))
+        data = fileio.read_npz(run / "predictions.npz", "predictions", ("input2d_px", "gt2d_px"))
         values.append(pck(np.linalg.norm(data["input2d_px"] - data["gt2d_px"], axis=-1), pck_px))
     return float(np.mean(values)) if values else None
 
@@ -73,7 +73,7 @@ def truncated_slice(lifters: Runs, poses: PoseSet, full_file: Path, truncated_fi
     camera), over all joints and over the joints inside the crop, beside the same frames' full crops."""
     from lifting.lifter import lift, load_lifter
 
-    trunc = fileio.read_npz(truncated_file, "predictions file", ("in_crop",))
+    trunc = fileio.read_npz(truncated_file, "predictions", ("in_crop",))
     keys = {k: trunc[k] for k in KEY_FIELDS}
     codes, wanted = key_codes(poses.arrays(), keys)
     sub = poses.subset(np.isin(codes, wanted))
@@ -198,7 +198,7 @@ def h36m_gallery(rows: list[tuple[str, str, Path | None]], dataset, image_rows: 
             in2d.append((p["joints2d_px"] - corner) * scale)
             pred3d.append(p["joints3d_rootrel"])
         else:
-            data = fileio.read_npz(run / "predictions.npz", "predictions file", ("pred3d", "input2d_px") + KEY_FIELDS)
+            data = fileio.read_npz(run / "predictions.npz", "predictions", ("pred3d", "input2d_px") + KEY_FIELDS)
             at = match_keys(sub, {k: data[k] for k in KEY_FIELDS}, str(run / "predictions.npz"), "prediction")
             in2d.append(to_crop(data["input2d_px"][at]))
             pred3d.append(data["pred3d"][at])

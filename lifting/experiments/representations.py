@@ -48,7 +48,7 @@ from lifting.datasets.samples import (
 )
 from lifting.errors import UserError, run_cli
 from lifting.experiments import runner
-from lifting.experiments.estimator import DEFAULT_FOV_DEG, Estimator, default_intrinsics
+from lifting.experiments.estimator import Estimator
 from lifting.experiments.representation_eval import (
     estimator_2d,
     estimator_3d,
@@ -60,6 +60,7 @@ from lifting.experiments.representation_eval import (
 )
 from lifting.experiments.runner import OPTS, Experiment, Row
 from lifting.geometry.skeletons import H36M_17
+from lifting.inference import DEFAULT_FOV_DEG, default_intrinsics
 
 log = logging.getLogger("lifting")
 NAME = "representations"
@@ -290,7 +291,9 @@ def predict_lsp(est: Estimator, lsp, batch_size: int) -> dict[str, np.ndarray]:
     from lifting.datasets.images import read_image
 
     sizes = np.array([Image.open(p).size for p in lsp.image_paths], dtype=np.float64)
-    boxes, K = lsp_boxes(lsp.joints2d_px, lsp.visible, sizes), default_intrinsics(sizes)
+    # No intrinsics are known for LSP photos: the MeTRAbs default field of view, principal point at the centre.
+    boxes = lsp_boxes(lsp.joints2d_px, lsp.visible, sizes)
+    K = np.stack([default_intrinsics(w, h, DEFAULT_FOV_DEG) for w, h in sizes.astype(int)])
     out = est.predict(lambda i: read_image(lsp.image_paths[i]), boxes, K, batch_size, "LSP")
     out.update(box=boxes.astype(np.float32), K=K.astype(np.float32), image_size=sizes.astype(np.int64))
     return out
@@ -350,14 +353,11 @@ def check_inputs(args: argparse.Namespace) -> Inputs:
     from lifting.datasets.lsp import load_relative_depth_json, read_lsp_images
     from lifting.engine.state import select_device
     from lifting.synth.poses import pose_data_dir
-    from lifting.tasks import build_task
     from lifting.tasks.lifting import load_split
 
     out = Path(args.results_dir) / NAME
     files = {k: out / "predictions" / f"{k}.npz" for k in ("train", "test", "test_truncated")}
     cfgs = {row.name: runner.row_config(EXPERIMENT, row_runtime(row, files, 1.0), args, 0) for row in EXPERIMENT.rows}
-    for row in EXPERIMENT.rows:   # the tasks' config checks (they build no data)
-        build_task("lifting", {**cfgs[row.name], "load": str(out / str(row.load_from)) if row.load_from else None})
     cfg = cfgs["sup_gt"]
     cache = Path(cfg["cache_dir"])
     data_dir = pose_data_dir(cfg["data_dir"], cache, cfg["synthetic_size"])
@@ -468,7 +468,7 @@ def lsp_stage(args, inp: Inputs, est: Estimator, timer: Timer):
     if not path.is_file():
         with timer.stage("predicting_lsp"):
             fileio.save_npz(path, **predict_lsp(est, lsp, args.batch_size))
-    pred = fileio.read_npz(path, "LSP predictions file", ("joints2d_px", "joints3d_rootrel", "box"))
+    pred = fileio.read_npz(path, "LSP predictions", ("joints2d_px", "joints3d_rootrel", "box"))
     return lsp, labels, pred
 
 

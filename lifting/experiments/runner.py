@@ -30,13 +30,13 @@ import numpy as np
 
 from lifting.config import ArgumentParser, load_config, read_yaml
 from lifting.errors import UserError, run_cli, setup_logging
-from lifting.fileio import write_json
+from lifting.fileio import check_output_dir, write_json
 
 REPO = Path(__file__).resolve().parents[2]
-
 OPTS = REPO / "opts"
 log = logging.getLogger("lifting")
 HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
+RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they build on", "seed": "use --seeds"}
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,8 @@ def parse_args(experiment: Experiment, argv=None, p: ArgumentParser | None = Non
         key = text.split("=", 1)[0].strip()
         if "=" not in text or not any(key in schema(e) for e in ("human36", "lsp")):
             p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_human36.py or main_lsp.py")
+        if key in RUNNER_KEYS:
+            p.error(f"--set {key}: the runner sets it for every row and seed ({RUNNER_KEYS[key]})")
     return args
 
 
@@ -148,8 +150,10 @@ def _quick_overrides(entry: str, merged: dict[str, Any], data_dir: str) -> dict[
 
 
 def row_config(experiment: Experiment, row: Row, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    """The resolved config of one run of `row` (validated against its entry point's schema)."""
+    """The resolved config of one run of `row`, in its seed folder (validated against its entry point's schema,
+    rules included)."""
     sch = schema(row.entry)
+    out_root = Path(args.results_dir) / experiment.name
     merged: dict[str, Any] = {}
     base = OPTS / "paper_base" / f"{row.base}.yaml"
     merged.update(read_yaml(base))
@@ -157,7 +161,9 @@ def row_config(experiment: Experiment, row: Row, args: argparse.Namespace, seed:
     merged.update(read_yaml(row_file))
     merged.update(row.config)
     data_dir = (args.data_dir or sch["data_dir"].default) if row.entry == "human36" else ""
-    cli: dict[str, Any] = {"seed": seed}
+    cli: dict[str, Any] = {"seed": seed, "out_dir": str(out_root / row.name / f"seed_{seed}")}
+    if row.load_from:  # the final weights of that row's run with the same seed
+        cli["load"] = str(out_root / row.load_from / f"seed_{seed}" / "last.pt")
     if row.entry == "human36":
         for key, value in (("data_dir", args.data_dir), ("test_data_dir", args.test_data_dir),
                            ("train_subjects", args.train_subjects), ("test_subjects", args.test_subjects),
@@ -243,7 +249,7 @@ def _fmt(row: Row, res: dict[str, Any]) -> str:
 
 def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str, Any]:
     """Run every selected row (all seeds), write the row results and summary.json; returns the summary."""
-    out_root = Path(args.results_dir) / experiment.name
+    out_root = check_output_dir(Path(args.results_dir) / experiment.name, "--results-dir")
     rows = [r for r in experiment.rows if not args.rows or r.name in args.rows]
     by_name = {r.name: r for r in experiment.rows}
     for r in rows:  # rows this row loads from must run too
@@ -263,11 +269,10 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                     status[row.name] = {"status": "skipped", "reason": f"row {row.load_from} did not finish"}
                     continue
                 for seed in range(args.seeds):
-                    run_dir = out_root / row.name / f"seed_{seed}"
                     cfg = row_config(experiment, row, args, seed)
-                    cfg["out_dir"] = str(run_dir)
-                    if row.load_from:  # the final weights of that row's run with the same seed
-                        cfg["load"] = str(out_root / row.load_from / f"seed_{seed}" / "last.pt")
+                    run_dir = Path(cfg["out_dir"])
+                    if row.entry == "human36":
+                        check_output_dir(cfg["cache_dir"], "cache_dir")
                     reason = missing_input(row, cfg)
                     if reason:
                         status[row.name] = {"status": "skipped", "reason": reason}

@@ -60,6 +60,27 @@ def undistort(xy_dist, k, p, iterations: int = 10):
     return xy
 
 
+def distort_opencv(xy_norm, coeffs):
+    """OpenCV lens distortion of normalised coordinates (..., P, 2); coeffs (..., 5) = k1, k2, p1, p2, k3 (the
+    order of OpenCV and of most calibration tools; not the Human3.6M tangential pair of `distort`)."""
+    c = _like(coeffs, xy_norm)
+    k1, k2, p1, p2, k3 = (c[..., i, None] for i in range(5))
+    x, y = xy_norm[..., 0], xy_norm[..., 1]
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return _stack([xd, yd], xy_norm)
+
+
+def undistort_opencv(xy_dist, coeffs, iterations: int = 20):
+    """Invert `distort_opencv` by fixed-point iteration (converges inside the field of view of ordinary lenses)."""
+    xy = xy_dist
+    for _ in range(iterations):
+        xy = xy - (distort_opencv(xy, coeffs) - xy_dist)
+    return xy
+
+
 def project(joints_cam, f, c, k=None, p=None):
     """(..., J, 3) camera mm -> (..., J, 2) image px. f, c: (..., 2); k: (..., 3); p: (..., 2)."""
     f, c = _like(f, joints_cam), _like(c, joints_cam)

@@ -1,28 +1,44 @@
 """Config schema of the Human3.6M lifting pipeline (`main_human36.py`). Defaults = the standard protocol."""
 
-from lifting.config import opt
+from typing import Any
+
+from lifting.config import NON_NEGATIVE, POSITIVE, PROBABILITY, Schema, opt
+from lifting.datasets.h36m import ACTIONS
+from lifting.geometry.skeletons import get_skeleton
 from lifting.options import common
 
-NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections")
+NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections", "npz_detections")
+SKELETONS = ("h36m_17", "h36m_16", "lsp_14")
+MAX_NOISE = 1e6       # px (uniform) or px^2 (normal): far beyond the 1000 px images
+# Keys that only the relative model reads, with the value that means "not used".
+PAIR_KEYS = {"tolerance_mm": 0.0, "rel_labels_noise_prob": 0.0}
 
-SCHEMA = {
+OPTIONS = {
     # data
     **common.pose_data(),
+    "data_format": opt(str, "h5", "layout of data_dir / test_data_dir: 'h5' (cameras.h5 + S*/MyPoses/3D_positions) or "
+                                  "'videopose3d' (data_3d_h36m.npz, world metres, with the built-in Human3.6M "
+                                  "calibration)", choices=("h5", "videopose3d")),
     "test_data_dir": opt(str, None, "data dir of the test subjects (null: same as data_dir)", nullable=True),
-    "actions": opt((str, list), "all", "'all', one action name, or a list of names"),
-    "cameras": opt(list, [1, 2, 3, 4], "camera indices (1..4) to use", item=int),
+    "actions": opt((str, list), "all", "'all', one action name, or a list of names", item=str,
+                   choices=("all", *ACTIONS), nonempty=True, unique=True),
+    "cameras": opt(list, [1, 2, 3, 4], "camera indices (1..4) to use", **common.CAMERA_LIST),
     "skeleton": opt(str, "h36m_17", "joint set of the 3D outputs (and of the 2D inputs unless input_skeleton)",
-                    choices=("h36m_17", "h36m_16", "lsp_14")),
+                    choices=SKELETONS),
     "input_skeleton": opt(str, None, "joint set of the 2D inputs (null: skeleton); Martinez et al. lift the 16 "
-                                     "joints h36m_16 to h36m_17", choices=("h36m_17", "h36m_16", "lsp_14"),
-                          nullable=True),
-    "amt_train_data": opt(float, 1.0, "fraction of training samples kept (drawn once without replacement)"),
+                                     "joints h36m_16 to h36m_17", choices=SKELETONS, nullable=True),
+    "amt_train_data": opt(float, 1.0, "fraction of training samples kept (drawn once without replacement)",
+                          **POSITIVE, maximum=1),
     "train_noise_type": opt(str, "none", "2D noise added to training inputs", choices=NOISE_TYPES),
-    "train_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal"),
+    "train_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal",
+                              **NON_NEGATIVE, maximum=MAX_NOISE),
     "test_noise_type": opt(str, "none", "2D noise added to test inputs", choices=NOISE_TYPES),
-    "test_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal"),
+    "test_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal",
+                             **NON_NEGATIVE, maximum=MAX_NOISE),
     "detections_dir": opt(str, None, "root of stacked-hourglass detection files (for noise type 'detections')",
                           nullable=True),
+    "detections_file": opt(str, None, "VideoPose3D 2D file (positions_2d, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) whose "
+                                      "2D replace the inputs for noise type 'npz_detections'", nullable=True),
     "predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the test 2D inputs", nullable=True),
     # training on the image estimator's outputs (evaluation is always against GT 3D)
     "train_predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the training 2D inputs",
@@ -32,32 +48,40 @@ SCHEMA = {
                             choices=("gt", "predictions")),
     "pair_labels_from": opt(str, "gt", "depths the relative lifter's depth-order pair labels come from: GT, or the "
                                        "estimator's 3D in train_predictions_2d", choices=("gt", "predictions")),
-    "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)"),
+    "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)",
+                        **NON_NEGATIVE, exclusive_maximum=1),
     # model
     "model": opt(str, "supervised", "3D-supervised or relative-depth weakly supervised",
                  choices=("supervised", "relative")),
-    "linear_size": opt(int, 1024, "width of the residual MLP"),
-    "num_stage": opt(int, 2, "number of residual blocks"),
-    "dropout": opt(float, 0.25, "dropout probability after every ReLU (Martinez et al.: 0.5)"),
+    "linear_size": opt(int, 1024, "width of the residual MLP", minimum=1, maximum=16384),
+    "num_stage": opt(int, 2, "number of residual blocks", **NON_NEGATIVE, maximum=64),
+    "dropout": opt(float, 0.25, "dropout probability after every ReLU (Martinez et al.: 0.5)",
+                   **NON_NEGATIVE, exclusive_maximum=1),
     "batch_norm": opt(bool, True, "BatchNorm after every hidden linear layer"),
     "predict_root": opt(bool, True, "the network outputs the root joint too (false: only the non-root joints, "
                                     "the root is 0 as in Martinez et al.)"),
-    "unnorm_init": opt(float, 100.0, "initial value of the relative model's per-coordinate output multiplier"),
-    "scale_range": opt(float, 1.0, "upper bound of the predicted reprojection scale (0.001 for weak perspective)"),
+    "unnorm_init": opt(float, 100.0, "initial value of the relative model's per-coordinate output multiplier",
+                       **POSITIVE),
+    "scale_range": opt(float, 1.0, "upper bound of the predicted reprojection scale (0.001 for weak perspective)",
+                       **POSITIVE),
     # losses
     "sup_loss": opt(str, "mm", "supervised loss: MSE in mm^2 (Ronchi) or on standardised coordinates (Martinez)",
                     choices=("standardized", "mm")),
-    "num_pairs": opt((int, str), 1, "relative pairs kept per sample: an integer or 'all'", nullable=True),
-    "tolerance_mm": opt(float, 0.0, "depth differences within this are labelled 'equal'"),
-    "distance_multiplier": opt(float, 2.5, "kappa of the pairwise ranking loss"),
+    "num_pairs": opt((int, str), 1, "relative pairs kept per sample: an integer (at most every pair of the "
+                                    "skeleton) or 'all'", nullable=True, choices=("all",), minimum=1,
+                         maximum=max(get_skeleton(n).num_joints * (get_skeleton(n).num_joints - 1) // 2
+                                     for n in SKELETONS)),
+    "tolerance_mm": opt(float, 0.0, "depth differences within this are labelled 'equal'", **NON_NEGATIVE),
+    "distance_multiplier": opt(float, 2.5, "kappa of the pairwise ranking loss", **POSITIVE),
     "rel_labels_noise_prob": opt((float, str), 0.0,
-                                 "probability of flipping a relative label, or 'mturk' (distance-dependent)"),
+                                 "probability of flipping a relative label, or 'mturk' (distance-dependent)",
+                                 choices=("mturk",), **PROBABILITY),
     "reprojection": opt(str, "scaled_orthographic", "reprojection loss of the relative model",
                         choices=("scaled_orthographic", "weak_perspective", "none")),
-    "loss_relative": opt(float, 1.0, "weight of the relative depth loss"),
-    "loss_reproj": opt(float, 0.1, "weight of the reprojection loss"),
-    "loss_root": opt(float, 1.0, "weight of the root loss"),
-    "loss_symm": opt(float, 1.0, "weight of the limb-proportion (skeleton) loss; 0 disables it"),
+    "loss_relative": opt(float, 1.0, "weight of the relative depth loss", **NON_NEGATIVE),
+    "loss_reproj": opt(float, 0.1, "weight of the reprojection loss", **NON_NEGATIVE),
+    "loss_root": opt(float, 1.0, "weight of the root loss", **NON_NEGATIVE),
+    "loss_symm": opt(float, 1.0, "weight of the limb-proportion (skeleton) loss; 0 disables it", **NON_NEGATIVE),
     "limb_type": opt(str, "avg_human36", "reference limb lengths of the skeleton loss",
                      choices=("avg_human36", "avg_person", "gt")),
     # optimisation
@@ -67,3 +91,72 @@ SCHEMA = {
     "save_predictions": opt(bool, False, "write predictions.npz (poses, per-joint PA errors, keys) for plots"),
     "figure": opt(bool, False, "draw figure.png of a few test predictions after training"),
 }
+
+
+def actions_all_alone(cfg: dict[str, Any]) -> str | None:
+    """'all' is an actions value on its own, not an item of a list of action names."""
+    if isinstance(cfg["actions"], list) and "all" in cfg["actions"]:
+        return f"actions: 'all' stands alone (actions: all), not in a list of names, got {cfg['actions']}"
+    return None
+
+
+def input_joints_exist(cfg: dict[str, Any]) -> str | None:
+    """input_skeleton is a subset of skeleton (the 2D inputs are gathered from the output joint set)."""
+    src, dst = get_skeleton(cfg["skeleton"]), get_skeleton(cfg["input_skeleton"] or cfg["skeleton"])
+    missing = [n for n in dst.joint_names if n not in src.joint_names]
+    if missing:
+        return (f"input_skeleton {dst.name} needs joints skeleton {src.name} lacks ({', '.join(missing)}); "
+                f"use an input joint set contained in {src.name}")
+    return None
+
+
+def pairs_fit_the_model(cfg: dict[str, Any]) -> str | None:
+    """Pairs options (num_pairs, tolerance_mm, rel_labels_noise_prob) are left unset for the supervised model; the
+    relative model has num_pairs, at most every joint pair of the skeleton, and not both a tolerance and label
+    noise."""
+    if cfg["model"] == "supervised":
+        given = [k for k, unused in PAIR_KEYS.items() if cfg[k] != unused]
+        if cfg["num_pairs"] not in (None, OPTIONS["num_pairs"].default):
+            given.insert(0, "num_pairs")
+        if given:
+            return (f"{given[0]}: {cfg[given[0]]!r} is a relative-depth pairs option, but model is supervised "
+                    "(trained on 3D poses); set model: relative or drop it")
+        return None
+    if cfg["num_pairs"] is None:
+        return "num_pairs: the relative model needs num_pairs (an integer or 'all')"
+    joints = get_skeleton(cfg["skeleton"]).num_joints
+    most = joints * (joints - 1) // 2
+    if isinstance(cfg["num_pairs"], int) and cfg["num_pairs"] > most:
+        return (f"num_pairs: {cfg['num_pairs']} exceeds the {most} joint pairs of {cfg['skeleton']}; "
+                "use at most that or 'all'")
+    if cfg["tolerance_mm"] > 0 and cfg["rel_labels_noise_prob"] != 0.0:
+        return (f"tolerance_mm {cfg['tolerance_mm']} and rel_labels_noise_prob {cfg['rel_labels_noise_prob']!r} "
+                "cannot be combined; set one of them to 0")
+    return None
+
+
+def noise_fits(cfg: dict[str, Any]) -> str | None:
+    """'detections' noise needs skeleton h36m_16 (the detections' joints); uniform_linear noise is whole px."""
+    for split in ("train", "test"):
+        kind, amount = cfg[f"{split}_noise_type"], cfg[f"{split}_noise_amount"]
+        if kind == "detections" and cfg["skeleton"] != "h36m_16":
+            return (f"{split}_noise_type: 'detections' needs skeleton: h36m_16 (the detections' joint set), "
+                    f"got skeleton {cfg['skeleton']}")
+        if kind == "uniform_linear" and not float(amount).is_integer():
+            return f"{split}_noise_amount: uniform_linear noise is a whole number of px, got {amount}"
+    return None
+
+
+def estimator_outputs_given(cfg: dict[str, Any]) -> str | None:
+    """train_targets_3d or pair_labels_from 'predictions' read train_predictions_2d; pair labels are the relative
+    model's."""
+    for key in ("train_targets_3d", "pair_labels_from"):
+        if cfg[key] == "predictions" and not cfg["train_predictions_2d"]:
+            return f"{key}: 'predictions' needs train_predictions_2d (the estimator's predictions file)"
+    if cfg["pair_labels_from"] == "predictions" and cfg["model"] != "relative":
+        return "pair_labels_from: 'predictions' is a relative-depth pairs option, but model is supervised"
+    return None
+
+
+SCHEMA = Schema(OPTIONS, rules=(*common.RUN_RULES, *common.POSE_DATA_RULES, actions_all_alone, input_joints_exist,
+                                pairs_fit_the_model, noise_fits, estimator_outputs_given))

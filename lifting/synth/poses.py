@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lifting.datasets.h36m import ACTIONS, POSE_SUBDIR, pose_file_name
+from lifting.datasets.h36m import ACTIONS, POSE_SUBDIR, SUBJECTS, pose_file_name
 from lifting.errors import UserError
 from lifting.fileio import write_json
 from lifting.geometry.cameras import Camera, h36m_cameras, save_h36m_cameras
 from lifting.geometry.skeletons import H36M_32_PARENTS
 
 FPS = 10.0
-SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 # Frames per file; 7 subjects x 30 files x 112 frames x 4 cameras = 94,080 samples by default.
 SIZES = {"default": 112, "tiny": 3}
 FORMAT_VERSION = 3

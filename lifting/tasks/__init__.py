@@ -11,6 +11,7 @@ TASKS = {
     "lifting": ("lifting.tasks.lifting", "LiftingTask"),
     "lsp": ("lifting.tasks.lsp", "LspTask"),
     "metro": ("lifting.tasks.metro", "MetroTask"),
+    "rootnet": ("lifting.tasks.rootnet", "RootNetTask"),
 }
 
 

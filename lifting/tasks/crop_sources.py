@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from lifting.augment.crops import (
+    METRO_CROPS,
     CropAugmentation,
     CropDataset,
-    augment_appearance,
+    CropRecipe,
     crop_camera,
     random_partial_box,
     seeded_generator,
@@ -46,6 +47,7 @@ class CropOptions:
     stride: int
     test_stride: int
     crop_size: int
+    synthetic_size: str = "default"
     seed: int = 0
     max_test_crops: int | None = None
     augment: bool = False
@@ -54,6 +56,7 @@ class CropOptions:
     render_size: int = 256
     num_workers: int = 0
     eval_batch_size: int = 64
+    synthetic_size: str = "default"
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CropOptions:
@@ -71,7 +74,7 @@ class CropSource:
 
 
 def pose_dir(o: CropOptions) -> Path:
-    return pose_data_dir(o.data_dir, o.cache_dir)
+    return pose_data_dir(o.data_dir, o.cache_dir, o.synthetic_size)
 
 
 def load_poses(o: CropOptions, subjects: list[int], stride: int):
@@ -98,11 +101,13 @@ def person_boxes(joints2d_px: torch.Tensor, pad: float = 0.12) -> torch.Tensor:
 
 def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, generator: torch.Generator,
                  device: torch.device, augment: bool, truncation_prob: float = 0.0,
-                 truncate_all: bool = False) -> dict[str, torch.Tensor]:
-    """Crops rendered straight into the virtual crop camera (no image resampling).
+                 truncate_all: bool = False, recipe: CropRecipe = METRO_CROPS) -> dict[str, torch.Tensor]:
+    """Crops rendered straight into the virtual crop camera (no image resampling, so no image border: the
+    recipe's box gets no image size).
 
     joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
-    outputs as `make_crops`; `truncate_all` forces a partial-body box without other augmentation (test crops).
+    outputs as `make_crops` (without `flipped`); `truncate_all` forces a partial-body box without other
+    augmentation (test crops).
     """
     from lifting.synth.render import render_mannequin
 
@@ -114,17 +119,18 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     elif truncation_prob > 0:
         coin = torch.rand(n, generator=generator) < truncation_prob
         boxes = torch.where(coin[:, None], random_partial_box(boxes, generator), boxes)
-    aug = CropAugmentation.sample(n, generator) if augment else CropAugmentation.identity(n)
+    boxes = recipe.box(boxes, None)
+    aug = recipe.geometry(n, generator) if augment else CropAugmentation.identity(n)
     K_crop, R = crop_camera(K, boxes, crop_size, aug)
     joints = to_crop_frame(joints_cam, R, aug.flip)
     rendering = render_mannequin(joints.float().to(device), K_crop.float().to(device), (crop_size, crop_size),
                                  generator)
-    image = augment_appearance(rendering.image, generator) if augment else rendering.image
+    image = recipe.appearance(rendering.image, generator) if augment else rendering.image
     uv = project_joints(joints, K_crop)
     in_crop = (joints[..., 2] > 0) & (uv >= -0.5).all(-1) & (uv <= crop_size - 0.5).all(-1)
     to = lambda t: t.to(device=device, dtype=torch.float32)
     return {"image": image, "K_crop": to(K_crop), "R_crop_from_orig": to(R), "joints3d_cam": to(joints),
-            "joints2d_px": to(uv), "in_crop": in_crop.to(device)}
+            "joints2d_px": to(uv), "in_crop": in_crop.to(device), "box": to(boxes), "K_orig": to(K)}
 
 
 def intrinsics(poses) -> torch.Tensor:
@@ -132,8 +138,9 @@ def intrinsics(poses) -> torch.Tensor:
     return torch.from_numpy(intrinsic_matrix(poses.cam_f, poses.cam_c))
 
 
-def online_source(o: CropOptions, dist: Dist) -> CropSource:
-    """Crops rendered on the training device from the PoseSet poses of the train/test subjects."""
+def online_source(o: CropOptions, dist: Dist, recipe: CropRecipe = METRO_CROPS) -> CropSource:
+    """Crops rendered on the training device from the PoseSet poses of the train/test subjects, cut and
+    augmented by `recipe`."""
     train_poses = load_poses(o, o.train_subjects, o.stride)
     test_poses = load_poses(o, o.test_subjects, o.test_stride)
     test_poses = test_poses.subset(evenly_spaced(len(test_poses), o.max_test_crops))
@@ -145,7 +152,7 @@ def online_source(o: CropOptions, dist: Dist) -> CropSource:
         for k, idx in enumerate(index_batches):
             g = seeded_generator(o.seed, dist.rank, step + k)
             yield render_crops(train_joints[idx], train_K[idx], S, g, dist.device, o.augment,
-                               o.truncation_prob)
+                               o.truncation_prob, recipe=recipe)
 
     def test_batches(truncated):
         bs = o.eval_batch_size
@@ -153,7 +160,7 @@ def online_source(o: CropOptions, dist: Dist) -> CropSource:
             idx = slice(start, start + bs)
             g = seeded_generator(o.seed, 999_983, int(truncated), k)
             batch = render_crops(test_joints[idx], test_K[idx], S, g, dist.device, augment=False,
-                                 truncate_all=truncated)
+                                 truncate_all=truncated, recipe=recipe)
             batch["action"] = test_poses.action[idx].tolist()
             yield batch
 
@@ -165,8 +172,8 @@ def online_source(o: CropOptions, dist: Dist) -> CropSource:
 class TruncatedCrops(CropDataset):
     """Test crops of an image dataset through a seeded partial-body sub-box, no other augmentation."""
 
-    def __init__(self, images, crop_size: int, seed: int):
-        super().__init__(images, crop_size, augment=False, seed=seed)
+    def __init__(self, images, crop_size: int, seed: int, recipe: CropRecipe = METRO_CROPS):
+        super().__init__(images, crop_size, augment=False, seed=seed, recipe=recipe)
 
     def box(self, rec, i: int) -> torch.Tensor:
         return random_partial_box(torch.tensor(rec.bbox)[None], seeded_generator(self.seed, i))
@@ -201,8 +208,9 @@ def rendered_root(o: CropOptions, dist: Dist) -> Path:
     return root
 
 
-def rendered_source(o: CropOptions, dist: Dist) -> CropSource:
-    """Crops of a COCO-layout image dataset (`ImageDataset` + `CropDataset`), read by DataLoader workers."""
+def rendered_source(o: CropOptions, dist: Dist, recipe: CropRecipe = METRO_CROPS) -> CropSource:
+    """Crops of a COCO-layout image dataset (`ImageDataset` + `CropDataset`, cut and augmented by `recipe`), read
+    by DataLoader workers."""
     from torch.utils.data import DataLoader, Subset
 
     from lifting.datasets.images import ImageDataset
@@ -210,11 +218,11 @@ def rendered_source(o: CropOptions, dist: Dist) -> CropSource:
     root = rendered_root(o, dist)
     S = o.crop_size
     train_set = CropDataset(ImageDataset(root, o.train_subjects), S, o.augment, o.truncation_prob,
-                            seed=o.seed * 1000 + dist.rank)
+                            seed=o.seed * 1000 + dist.rank, recipe=recipe)
     test_images = ImageDataset(root, o.test_subjects)
     test_images = Subset(test_images, evenly_spaced(len(test_images), o.max_test_crops).tolist())
-    test_sets = {False: CropDataset(test_images, S, augment=False),
-                 True: TruncatedCrops(test_images, S, seed=o.seed)}
+    test_sets = {False: CropDataset(test_images, S, augment=False, recipe=recipe),
+                 True: TruncatedCrops(test_images, S, seed=o.seed, recipe=recipe)}
     workers = o.num_workers
 
     def batches(index_batches, epoch, step):

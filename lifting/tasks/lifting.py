@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from lifting.datasets.h36m import load_h36m
-from lifting.datasets.lifting_split import centre, make_split, noisy_2d
+from lifting.datasets.lifting_split import SplitArrays, centre, make_split, noisy_2d
 from lifting.datasets.normalize import Stats
 from lifting.datasets.pairs import PairSampler
 from lifting.datasets.samples import PoseSet, replace_2d_from_predictions, replace_3d_from_predictions
+from lifting.datasets.videopose3d import load_npz_detections, load_videopose3d
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
@@ -30,28 +31,26 @@ from lifting.viz import save_prediction_figure
 
 def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
     data_dir = cfg["data_dir"] if train or not cfg["test_data_dir"] else cfg["test_data_dir"]
-    return load_h36m(pose_data_dir(data_dir, cfg["cache_dir"], cfg["synthetic_size"]),
-                     subjects=cfg["train_subjects"] if train else cfg["test_subjects"], actions=cfg["actions"],
-                     stride=cfg["stride"] if train else cfg["test_stride"], skeleton=cfg["skeleton"],
-                     cameras=tuple(cfg["cameras"]), cache_dir=Path(cfg["cache_dir"]) / "h36m")
+    if cfg["data_format"] == "videopose3d":
+        load, source = load_videopose3d, data_dir
+    else:
+        load, source = load_h36m, pose_data_dir(data_dir, cfg["cache_dir"], cfg["synthetic_size"])
+    poses = load(source, subjects=cfg["train_subjects"] if train else cfg["test_subjects"], actions=cfg["actions"],
+                 stride=cfg["stride"] if train else cfg["test_stride"], skeleton=cfg["skeleton"],
+                 cameras=tuple(cfg["cameras"]), cache_dir=Path(cfg["cache_dir"]) / "h36m")
+    if cfg["train_noise_type" if train else "test_noise_type"] == "npz_detections":
+        if not cfg["detections_file"]:
+            raise UserError("noise type 'npz_detections' needs detections_file (a VideoPose3D positions_2d .npz)")
+        poses = poses.with_joints2d(load_npz_detections(cfg["detections_file"], poses))
+    return poses
 
 
 class LiftingTask:
     def __init__(self, cfg: dict[str, Any]):
-        if cfg["eval_only"] and not cfg["load"]:
-            raise UserError("eval_only: needs `load` (a run dir or checkpoint to evaluate)")
-        shared = sorted(set(cfg["train_subjects"]) & set(cfg["test_subjects"]))
-        if shared and not cfg["eval_only"] and cfg["test_data_dir"] in (None, cfg["data_dir"]):
-            raise UserError(f"train_subjects and test_subjects share S{shared[0]} of data_dir {cfg['data_dir']}: "
-                            "test on other subjects, or set test_data_dir")
-        if cfg["model"] == "relative" and cfg["num_pairs"] is None:
-            raise UserError("num_pairs: the relative model needs num_pairs (an integer or 'all')")
-        for key in ("train_targets_3d", "pair_labels_from"):
-            if cfg[key] == "predictions" and not cfg["train_predictions_2d"]:
-                raise UserError(f"{key}: 'predictions' needs train_predictions_2d (the estimator's predictions file)")
-        if cfg["pair_labels_from"] == "predictions" and cfg["model"] != "relative":
-            raise UserError("pair_labels_from: only the relative model uses depth-order pair labels")
-        self.cfg, self.skeleton, self.perm_state, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), None, cfg
+        """`cfg` passed `lifting.options.h36m.SCHEMA` (its rules included)."""
+        self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg
+        self.train: SplitArrays | None = None
+        self.perm_state = None
 
     def setup(self, dist: Dist) -> TrainPlan:
         """Noise -> root-centring -> training statistics -> standardisation (the test split uses the training
@@ -157,11 +156,11 @@ class LiftingTask:
 
     def summary(self, res: dict[str, Any]) -> str:
         cfg, test = self.cfg, self.test
-        res["num_train_samples"] = len(self.train) if hasattr(self, "train") else 0
+        res["num_train_samples"] = len(self.train) if self.train is not None else 0
         # How far the 2D the lifter saw (after predictions and noise) is from the GT 2D, mean px over joints.
         res["input2d_error_px"] = float(np.linalg.norm(self.test_2d["input2d_px"] - self.test_2d["gt2d_px"],
                                                        axis=-1).mean())
-        if hasattr(self, "train"):
+        if self.train is not None:
             res["train_input2d_error_px"] = self.train_input2d_error
         if cfg["save_predictions"]:
             p, gt = test.poses, test.joints3d_centred.numpy()

@@ -38,8 +38,7 @@ def scratch_lifter_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 class LspTask:
     def __init__(self, cfg: dict[str, Any]):
-        if cfg["eval_only"] and not cfg["load"]:
-            raise UserError("eval_only: needs `load` (an H36M lsp_14 run or an LSP run to evaluate)")
+        """`cfg` passed `lifting.options.lsp.SCHEMA` (its rules included)."""
         self.cfg, self.training = cfg, not cfg["eval_only"] and cfg["epochs"] > 0
 
     def setup(self, dist: Dist) -> TrainPlan:

@@ -34,12 +34,7 @@ from lifting.tasks.crop_sources import CropOptions, online_source, rendered_sour
 
 
 def build_model(cfg: dict[str, Any]) -> MetroNet:
-    """The configured MetroNet; crop_size must be a multiple of the stride with at least a 2x2 heatmap."""
-    for key in ("output_stride", "test_output_stride"):
-        s = cfg[key]
-        if s is not None and (cfg["crop_size"] % s or cfg["crop_size"] // s < 2):
-            raise UserError(f"crop_size {cfg['crop_size']} must be a multiple of {key} {s} giving at least a "
-                            f"2x2 heatmap")
+    """The configured MetroNet (the schema's rules made crop_size a multiple of the strides)."""
     return MetroNet(backbone=cfg["backbone"], stride=cfg["output_stride"], num_joints=H36M_17.num_joints,
                     depth_bins=cfg["depth_bins"], box_size=cfg["box_size"], crop_size=cfg["crop_size"],
                     weights_path=cfg["backbone_weights"])
@@ -55,8 +50,7 @@ def make_optimizer(model: torch.nn.Module, cfg: dict[str, Any], total_steps: int
 
 class MetroTask:
     def __init__(self, cfg: dict[str, Any]):
-        if cfg["eval_only"] and not cfg["load"]:
-            raise UserError("eval_only: needs `load` (a main_metro.py run dir or checkpoint to evaluate)")
+        """`cfg` passed `lifting.options.metro.SCHEMA` (its rules included)."""
         self.cfg, self.rec = cfg, Reconstruction.from_config(cfg)
         self.mean_sum, self.mean_count = torch.zeros(17, 3, dtype=torch.float64), 0
 
