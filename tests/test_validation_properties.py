@@ -19,7 +19,7 @@ from hypothesis.extra import numpy as hnp
 
 from lifting.config import Option, load_config
 from lifting.datasets.lsp import read_joints_mat
-from lifting.datasets.samples import KEY_FIELDS, MAX_COORDINATE, PoseSet, replace_2d_from_predictions
+from lifting.datasets.samples import DISTORTION_FIELDS, KEY_FIELDS, MAX_COORDINATE, PoseSet, replace_2d_from_predictions
 from lifting.errors import UserError
 from lifting.options.__main__ import ENTRY_POINTS
 
@@ -192,7 +192,7 @@ def good_predictions() -> dict[str, np.ndarray]:
 
 
 def _kind(name: str) -> str:
-    return "number" if name in COORDINATES else "string" if name == "action" else "integer"
+    return "number" if name in COORDINATES + DISTORTION_FIELDS else "string" if name == "action" else "integer"
 
 
 @st.composite

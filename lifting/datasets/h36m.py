@@ -27,8 +27,8 @@ ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo",
            "Purchases", "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking",
            "WalkTogether")
 POSE_SUBDIR = Path("MyPoses") / "3D_positions"
-# Bump when the processing below changes, so stale caches are not reused.
-CACHE_FORMAT_VERSION = 1
+# Bump when the processing below changes, so stale caches are not reused (2: per-sample lens distortion).
+CACHE_FORMAT_VERSION = 2
 
 
 def pose_file_name(action: str, subaction: int) -> str:
@@ -110,7 +110,7 @@ def samples_from_world(joints_world: np.ndarray, frames: np.ndarray, subject: in
             skeleton=skeleton, joints2d_px=cam.project(joints_cam), joints3d_cam=joints_cam,
             subject=np.full(n, subject), action=np.full(n, action), subaction=np.full(n, subaction),
             camera=np.full(n, idx), frame=frames, cam_f=np.tile(cam.f, (n, 1)),
-            cam_c=np.tile(cam.c, (n, 1))))
+            cam_c=np.tile(cam.c, (n, 1)), cam_k=np.tile(cam.k, (n, 1)), cam_p=np.tile(cam.p, (n, 1))))
     return PoseSet.concat(parts)
 
 

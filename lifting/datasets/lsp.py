@@ -3,6 +3,9 @@
 Joints are always returned in the `lsp_14` order of `lifting.geometry.skeletons` (right ankle ... neck, head
 top), image pixels (x right, y down). The lifting input is the neck-centred 2D pose.
 
+Image folders (`read_lsp_images`): `<root>/joints.mat` and `<root>/images/im0001.jpg ...` (LSP, 4 digits) or
+`im00001.jpg ...` (LSP-extended, 5 digits), image k = column k of `joints.mat`.
+
 Relative-depth labels come as one JSON file (the released "Relative Depth LSP Dataset",
 `relative_depth_lsp_v1.json`): per image the 2D keypoints in the file's `joint_names` order, the
 LSP train/test flag and a list of annotated joint pairs. In the file, `label == 1` means `kp1` is
@@ -74,6 +77,44 @@ def read_joints_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: 'joints' has coordinates beyond +-{MAX_COORDINATE:g} px (max |value| "
                         f"{np.abs(xy).max():.3g}): not image pixels")
     return xy.astype(np.float32), visible
+
+
+@dataclass(frozen=True)
+class LspImages:
+    """An LSP image folder: image_paths (N,) in joints.mat order, joints2d_px (N, 14, 2) px (lsp_14), visible
+    (N, 14) bool (coordinates usable)."""
+
+    root: Path
+    image_paths: tuple[Path, ...]
+    joints2d_px: np.ndarray
+    visible: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+
+def read_lsp_images(root: str | Path) -> LspImages:
+    """`<root>/joints.mat` (either layout) and its images `<root>/images/im%04d.jpg` or `im%05d.jpg`, checked:
+    exactly one image per annotated pose, numbered 1..N without gaps."""
+    root = Path(root)
+    xy, visible = read_joints_mat(root / "joints.mat")
+    folder = root / "images"
+    if not folder.is_dir():
+        raise UserError(f"{folder}: LSP image folder not found (expected images/im0001.jpg ... beside joints.mat)")
+    names = sorted(p.name for p in folder.glob("im*.jpg"))
+    widths = {len(n) - len("im.jpg") for n in names}
+    if len(widths) != 1 or not widths <= {4, 5}:
+        raise UserError(f"{folder}: expected images named im%04d.jpg (LSP) or im%05d.jpg (LSP-extended), found "
+                        f"{len(names)} im*.jpg files" + (f" with {sorted(widths)}-digit numbers" if names else ""))
+    width = widths.pop()
+    expected = [f"im{k:0{width}d}.jpg" for k in range(1, len(xy) + 1)]
+    if len(names) != len(expected):
+        raise UserError(f"{folder}: {len(names)} images, but {root / 'joints.mat'} annotates {len(xy)} "
+                        f"(expected {expected[0]} ... {expected[-1]})")
+    if names != expected:
+        odd = next(n for n, e in zip(names, expected) if n != e)
+        raise UserError(f"{folder}: images are not numbered {expected[0]} ... {expected[-1]} (found {odd})")
+    return LspImages(root, tuple(folder / n for n in names), xy, visible)
 
 
 def centre_on_neck(joints2d_px: np.ndarray) -> np.ndarray:

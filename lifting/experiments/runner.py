@@ -6,7 +6,8 @@ trains/evaluates every row (x seeds), skips finished runs, resumes interrupted o
     <results>/<experiment>/summary.json         all rows, in table order, with their plot parameters
 
 A row's config = entry-point schema defaults <- opts/paper_base/<base>.yaml (the paper's Sup / Ours
-settings) <- opts/<experiment>/<row>.yaml (what this row changes) <- command-line options.
+settings) <- opts/<experiment>/<row>.yaml (what this row changes) <- the row's run-time settings (files an
+earlier stage of the experiment wrote) <- command-line options.
 Plots read only these files.
 """
 
@@ -41,13 +42,15 @@ RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they b
 @dataclass(frozen=True)
 class Row:
     """One table row / figure point. `base`: 'sup' or 'ours' (H36M) or 'lsp'; `load_from`: row whose run
-    (same seed) initialises this one; `params`: what the plot needs to place the point (series, x value...)."""
+    (same seed) initialises this one; `params`: what the plot needs to place the point (series, x value...);
+    `config`: settings known only at run time (e.g. a predictions file an earlier stage wrote)."""
 
     name: str
     label: str
     base: str
     load_from: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def entry(self) -> str:
@@ -76,7 +79,7 @@ def _subjects(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated subject numbers like 1,5,6,7, got {text!r}") from None
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -86,7 +89,8 @@ def _positive(text: str) -> int:
     return v
 
 
-def parse_args(experiment: Experiment, argv=None) -> argparse.Namespace:
+def parser(experiment: Experiment) -> ArgumentParser:
+    """The options every paper experiment takes (an experiment may add its own before parsing)."""
     p = ArgumentParser(prog=f"paper_exps/{experiment.name}.py", description=experiment.title)
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schema's)")
     p.add_argument("--test-data-dir", help="folder of the test subjects if different from --data-dir")
@@ -94,15 +98,21 @@ def parse_args(experiment: Experiment, argv=None) -> argparse.Namespace:
     p.add_argument("--test-subjects", type=_subjects, help="e.g. 8 (default 9,11)")
     p.add_argument("--detections-dir", help="stacked-hourglass detections (rows with SH inputs need it)")
     p.add_argument("--lsp-json", help="relative_depth_lsp_v1.json (LSP rows need it)")
-    p.add_argument("--epochs", type=_positive, help="training epochs of every training row (default: the paper's)")
-    p.add_argument("--seeds", type=_positive, default=1, help="seeds per row; rows report mean and std")
-    p.add_argument("--jobs", type=_positive, default=1, help="rows trained in parallel processes")
+    p.add_argument("--epochs", type=positive_int, help="training epochs of every training row (default: the paper's)")
+    p.add_argument("--seeds", type=positive_int, default=1, help="seeds per row; rows report mean and std")
+    p.add_argument("--jobs", type=positive_int, default=1, help="rows trained in parallel processes")
     p.add_argument("--quick", action="store_true", help="tiny data, 1 epoch, small network: a smoke test")
     p.add_argument("--results-dir", default="results", help="where results/<experiment>/ goes (default results)")
     p.add_argument("--cache-dir", help="processed-data cache (default: the schema's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device of every run")
     p.add_argument("--rows", help=f"comma-separated subset of rows: {', '.join(r.name for r in experiment.rows)}")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="extra config override for every row")
+    return p
+
+
+def parse_args(experiment: Experiment, argv=None, p: ArgumentParser | None = None) -> argparse.Namespace:
+    """Parse and check the options (`p`: the experiment's own parser from `parser`, if it adds options)."""
+    p = p or parser(experiment)
     args = p.parse_args(argv)
     names = [r.name for r in experiment.rows]
     if args.rows:
@@ -149,6 +159,7 @@ def row_config(experiment: Experiment, row: Row, args: argparse.Namespace, seed:
     merged.update(read_yaml(base))
     row_file = OPTS / experiment.name / f"{row.name}.yaml"
     merged.update(read_yaml(row_file))
+    merged.update(row.config)
     data_dir = (args.data_dir or sch["data_dir"].default) if row.entry == "human36" else ""
     cli: dict[str, Any] = {"seed": seed, "out_dir": str(out_root / row.name / f"seed_{seed}")}
     if row.load_from:  # the final weights of that row's run with the same seed

@@ -40,6 +40,14 @@ OPTIONS = {
     "detections_file": opt(str, None, "VideoPose3D 2D file (positions_2d, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) whose "
                                       "2D replace the inputs for noise type 'npz_detections'", nullable=True),
     "predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the test 2D inputs", nullable=True),
+    # training on the image estimator's outputs (evaluation is always against GT 3D)
+    "train_predictions_2d": opt(str, None, "predictions .npz whose joints2d_px replace the training 2D inputs",
+                                nullable=True),
+    "train_targets_3d": opt(str, "gt", "3D targets of the supervised lifter: GT, or the estimator's root-relative 3D "
+                                       "(joints3d_rootrel) of train_predictions_2d (then no GT 3D is used)",
+                            choices=("gt", "predictions")),
+    "pair_labels_from": opt(str, "gt", "depths the relative lifter's depth-order pair labels come from: GT, or the "
+                                       "estimator's 3D in train_predictions_2d", choices=("gt", "predictions")),
     "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)",
                         **NON_NEGATIVE, exclusive_maximum=1),
     # model
@@ -139,5 +147,16 @@ def noise_fits(cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def estimator_outputs_given(cfg: dict[str, Any]) -> str | None:
+    """train_targets_3d or pair_labels_from 'predictions' read train_predictions_2d; pair labels are the relative
+    model's."""
+    for key in ("train_targets_3d", "pair_labels_from"):
+        if cfg[key] == "predictions" and not cfg["train_predictions_2d"]:
+            return f"{key}: 'predictions' needs train_predictions_2d (the estimator's predictions file)"
+    if cfg["pair_labels_from"] == "predictions" and cfg["model"] != "relative":
+        return "pair_labels_from: 'predictions' is a relative-depth pairs option, but model is supervised"
+    return None
+
+
 SCHEMA = Schema(OPTIONS, rules=(*common.RUN_RULES, *common.POSE_DATA_RULES, actions_all_alone, input_joints_exist,
-                                pairs_fit_the_model, noise_fits))
+                                pairs_fit_the_model, noise_fits, estimator_outputs_given))

@@ -1,5 +1,6 @@
 """Rendered image datasets: the mannequin posed by a pose set, written in the parsed-Human3.6M COCO layout
-that `lifting.datasets.images.ImageDataset` reads."""
+that `lifting.datasets.images.ImageDataset` reads, or in the Leeds Sports Pose layout that
+`lifting.datasets.lsp.read_lsp_images` reads."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from lifting.datasets.h36m import ACTIONS
 from lifting.datasets.images import annotation_paths, image_file_name, write_jpeg
 from lifting.errors import UserError
 from lifting.geometry.cameras import Camera, camera_to_world, h36m_cameras, intrinsic_matrix
-from lifting.geometry.skeletons import H36M_17
+from lifting.geometry.skeletons import H36M_17, LSP_14, convert
 from lifting.synth.render import render_mannequin
 
 
@@ -145,3 +146,68 @@ def write_rendered_dataset(root: str | Path, poseset, image_size: int = 256, str
         fileio.write_json(paths["joint_3d"], sub["joints"])
         fileio.write_json(paths["data"], {"images": sub["images"], "annotations": sub["annotations"]})
     return written
+
+
+def lsp_framing(joints_cam: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LSP-like photos of (N, 17, 3) camera-frame poses: (joints_cam (N, 17, 3) mm, K (N, 3, 3), size (N, 2) = (W, H)).
+
+    Each pose keeps its viewing direction but slides along its root ray until it spans 55-80 % of the shorter side
+    of a random 240-400 px image seen with a random 45-65 degree field of view; the principal point is put wherever
+    the person then fits with a margin, as in a photo cropped around its subject, so neither the field of view nor
+    the principal point is what an estimator without intrinsics assumes.
+    """
+    n = len(joints_cam)
+    size = rng.integers(240, 401, (n, 2)).astype(np.float64)
+    f = size.max(1) / (2 * np.tan(np.deg2rad(rng.uniform(45.0, 65.0, n)) / 2))
+    rel = joints_cam - joints_cam[:, :1]
+    extent = (rel[..., :2].max(1) - rel[..., :2].min(1)).max(1)
+    depth = f * extent / (rng.uniform(0.55, 0.8, n) * size.min(1))
+    ray = joints_cam[:, 0] / joints_cam[:, 0, 2:3]
+    moved = rel + (ray * depth[:, None])[:, None, :]
+    uv = f[:, None, None] * moved[..., :2] / moved[..., 2:3]
+    margin = 0.04 * size.min(1, keepdims=True)
+    low, high = margin - uv.min(1), size - margin - uv.max(1)
+    c = np.where(high > low, low + rng.random((n, 2)) * (high - low), (low + high) / 2)
+    K = intrinsic_matrix(np.stack([f, f], 1), c)
+    return moved, K, size.astype(np.int64)
+
+
+def write_rendered_lsp(root: str | Path, joints_cam: np.ndarray, seed: int = 0, *, occluder_prob: float = 0.3,
+                       pairs_per_image: int = 5, jpeg_quality: int = 90,
+                       progress: Callable[[int], None] | None = None) -> int:
+    """Render one LSP-like photo per (N, 17, 3) camera-frame pose (`lsp_framing`) and write the LSP layout:
+    `images/im%04d.jpg`, `joints.mat` (3 x 14 x N, the original LSP layout: x, y, flag with 0 = visible, 1 = outside
+    the image) and `relative_depth_lsp_v1.json` (`pairs_per_image` depth-order labels per image from the true depths,
+    every image a test image). Annotations are written last. Returns N."""
+    from scipy.io import savemat
+
+    from lifting.datasets.lsp import RELATIVE_DEPTH_FILE, write_relative_depth_json
+
+    root = Path(root)
+    n = len(joints_cam)
+    if not 0 < n <= 9999:
+        raise UserError(f"an LSP-layout set holds 1..9999 images (im0001 ... im9999), got {n} poses")
+    rng = np.random.default_rng(seed)
+    moved, K, size = lsp_framing(np.asarray(joints_cam, np.float64), rng)
+    generator = torch.Generator().manual_seed(seed)
+    joints2d = np.zeros((n, LSP_14.num_joints, 2))
+    for i in range(n):
+        w, h = (int(v) for v in size[i])
+        out = render_mannequin(torch.tensor(moved[i:i + 1], dtype=torch.float32), torch.tensor(K[i:i + 1]),
+                               (h, w), generator, occluder_prob=occluder_prob)
+        write_jpeg(root / "images" / f"im{i + 1:04d}.jpg", (out.image[0] * 255).round().to(torch.uint8),
+                   jpeg_quality)
+        joints2d[i] = convert(out.joints2d_px[0].double().numpy(), H36M_17.name, LSP_14.name)
+        if progress is not None:
+            progress(1)
+    inside = (joints2d >= 0).all(-1) & (joints2d <= size[:, None, :] - 1).all(-1)
+    flags = np.concatenate([joints2d, (~inside)[..., None].astype(np.float64)], -1)      # (N, 14, 3)
+
+    def write_mat(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            savemat(f, {"joints": flags.transpose(2, 1, 0)})
+
+    write_relative_depth_json(root / RELATIVE_DEPTH_FILE, joints2d, convert(moved, H36M_17.name, LSP_14.name),
+                              np.zeros(n, bool), pairs_per_image=pairs_per_image, seed=seed)
+    fileio.atomic_write(root / "joints.mat", write_mat)
+    return n

@@ -14,7 +14,7 @@ from lifting.datasets.h36m import load_h36m
 from lifting.datasets.lifting_split import SplitArrays, centre, make_split, noisy_2d
 from lifting.datasets.normalize import Stats
 from lifting.datasets.pairs import PairSampler
-from lifting.datasets.samples import PoseSet, replace_2d_from_predictions
+from lifting.datasets.samples import PoseSet, replace_2d_from_predictions, replace_3d_from_predictions
 from lifting.datasets.videopose3d import load_npz_detections, load_videopose3d
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
@@ -58,9 +58,11 @@ class LiftingTask:
         cfg, self.device = self.cfg, dist.device
         rng = np.random.default_rng(cfg["seed"])
         test_poses = load_split(cfg, train=False)
+        gt_test2d = test_poses.joints2d_px
         if cfg["predictions_2d"]:
             test_poses = replace_2d_from_predictions(test_poses, cfg["predictions_2d"])
         test2d = noisy_2d(test_poses, cfg["test_noise_type"], cfg["test_noise_amount"], cfg["detections_dir"], rng)
+        self.test_2d = {"input2d_px": test2d, "gt2d_px": gt_test2d}
         test2d_c, test3d_c = centre(test_poses, test2d, input_skeleton(cfg))
         if cfg["eval_only"]:
             self.model, self.stats, self.lifter_cfg, _ = load_lifter(cfg["load"])
@@ -74,7 +76,15 @@ class LiftingTask:
         if len(train_poses) < 2:
             raise UserError(f"training split has {len(train_poses)} samples; need at least 2 "
                             "(check train_subjects, actions, amt_train_data)")
+        gt_train2d, label_poses = train_poses.joints2d_px, train_poses
+        if cfg["train_predictions_2d"]:
+            train_poses = replace_2d_from_predictions(train_poses, cfg["train_predictions_2d"])
+            if "predictions" in (cfg["train_targets_3d"], cfg["pair_labels_from"]):
+                estimated = replace_3d_from_predictions(train_poses, cfg["train_predictions_2d"])
+                train_poses = estimated if cfg["train_targets_3d"] == "predictions" else train_poses
+                label_poses = estimated if cfg["pair_labels_from"] == "predictions" else label_poses
         train2d = noisy_2d(train_poses, cfg["train_noise_type"], cfg["train_noise_amount"], cfg["detections_dir"], rng)
+        self.train_input2d_error = float(np.linalg.norm(train2d - gt_train2d, axis=-1).mean())
         train2d_c, train3d_c = centre(train_poses, train2d, input_skeleton(cfg))
         self.stats = Stats.compute(train2d_c, train3d_c, self.skeleton.limb_lengths(train3d_c))
         self.train = make_split(train_poses, train2d_c, train3d_c, self.stats, cfg["in_dropout_p"], rng)
@@ -89,8 +99,9 @@ class LiftingTask:
         self.std3d = torch.tensor(self.stats.std3d, dtype=torch.float32, device=self.device)
         self.pairs = self.objective = None
         if cfg["model"] == "relative":
-            self.pairs = PairSampler(self.train.joints3d_centred[..., 2].numpy(), cfg["num_pairs"],
-                                     cfg["rel_labels_noise_prob"], cfg["tolerance_mm"], rng)
+            label_depth = centre(label_poses, label_poses.joints2d_px, input_skeleton(cfg))[1][..., 2]
+            self.pairs = PairSampler(label_depth, cfg["num_pairs"], cfg["rel_labels_noise_prob"], cfg["tolerance_mm"],
+                                     rng)
             self.objective = RelativeObjective(
                 self.skeleton, {k: cfg[f"loss_{k}"] for k in ("relative", "reproj", "root", "symm")},
                 cfg["distance_multiplier"], cfg["reprojection"], reference_limbs(
@@ -146,11 +157,17 @@ class LiftingTask:
     def summary(self, res: dict[str, Any]) -> str:
         cfg, test = self.cfg, self.test
         res["num_train_samples"] = len(self.train) if self.train is not None else 0
+        # How far the 2D the lifter saw (after predictions and noise) is from the GT 2D, mean px over joints.
+        res["input2d_error_px"] = float(np.linalg.norm(self.test_2d["input2d_px"] - self.test_2d["gt2d_px"],
+                                                       axis=-1).mean())
+        if self.train is not None:
+            res["train_input2d_error_px"] = self.train_input2d_error
         if cfg["save_predictions"]:
             p, gt = test.poses, test.joints3d_centred.numpy()
             save_npz(Path(cfg["out_dir"]) / "predictions.npz", pred3d=self.pred, gt3d=gt,
                      pa_errors=pa_mpjpe_errors(self.pred, gt).astype(np.float32), joints2d_px=p.joints2d_px,
-                     subject=p.subject, action=p.action, subaction=p.subaction, camera=p.camera, frame=p.frame)
+                     subject=p.subject, action=p.action, subaction=p.subaction, camera=p.camera, frame=p.frame,
+                     **self.test_2d)
         if cfg["figure"] and len(self.pred):
             save_prediction_figure(Path(cfg["out_dir"]) / "figure.png", test.poses.joints2d_px, self.pred,
                                    test.joints3d_centred.numpy(), cfg["skeleton"])
