@@ -80,6 +80,34 @@ def test_scheduler_resumes_exactly_mid_epoch(tmp_path):
     assert a["mpjpe"] == b["mpjpe"] and b["iterations"] == 40
 
 
+class NoLen(torch.nn.Module):
+    """Forwards to a module and, like torch.compile's wrapper, refuses len() (so truth tests on it raise)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+    def __len__(self):
+        raise TypeError("no len()")
+
+
+class CompiledRegression(Regression):
+    def setup(self, dist):
+        plan = super().setup(dist)
+        plan.train_model = self.wrapper = NoLen(plan.model)
+        return plan
+
+
+def test_the_loss_runs_through_the_tasks_train_model(tmp_path):
+    task = CompiledRegression()
+    fit(task, _opts(tmp_path, "c"), {})
+    assert task.wrapper.calls == 40                  # every training step went through the (compiled) wrapper
+
+
 def test_max_norm_bounds_every_weight_matrix_after_every_step(tmp_path):
     free = Regression()
     fit(free, _opts(tmp_path, "free"), {})

@@ -72,7 +72,7 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
                                                         generator)
             task.load_state(extra["task"])
             hist = extra["history"]
-        net = plan.train_model or plan.model
+        net = plan.model if plan.train_model is None else plan.train_model
         if dist.distributed and plan.optimizer is not None:
             net = torch.nn.parallel.DistributedDataParallel(
                 net, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
