@@ -57,6 +57,23 @@ def epoch_batches(num_samples: int, batch_size: int, epoch: int, seed: int, rank
     return [mine[i * batch_size:(i + 1) * batch_size] for i in range(n)]
 
 
+def steps_per_epoch(num_train: int, batch_size: int, world: int) -> int:
+    """Full batches per epoch and process; none is a one-line error."""
+    per_epoch = num_train // (batch_size * world)
+    if per_epoch == 0:
+        raise UserError(f"batch_size={batch_size} x {world} process(es) exceeds the {num_train} training samples")
+    return per_epoch
+
+
+def epoch_crops(data, batch_size: int, seed: int, epoch: int, start: int, per_epoch: int, dist,
+                channels_last: bool) -> Iterator[dict[str, Any]]:
+    """The crop batches of `epoch` from its `start`-th on, on this process's device: one seeded order per epoch,
+    so a resumed run continues on the same data."""
+    index = epoch_batches(data.num_train, batch_size, epoch, seed, dist.rank, dist.world)
+    for batch in data.batches(index[start:per_epoch], epoch, epoch * per_epoch + start):
+        yield to_device(batch, dist.device, channels_last)
+
+
 @torch.no_grad()
 def predict_crops(model: MetroNet, batch: dict[str, Any], rec: Reconstruction) -> dict[str, torch.Tensor]:
     """Model outputs for a crop batch (crop frame): pose3d_rel (B, J, 3) mm, pose2d (B, J, 2) px, pose3d_abs."""

@@ -18,16 +18,15 @@ from lifting.checkpoint import load_checkpoint
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
 from lifting.engine.state import load_weights
-from lifting.errors import UserError
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, metro_losses, with_stride
 from lifting.tasks.crop_eval import (
     Reconstruction,
     autocast,
-    epoch_batches,
+    epoch_crops,
     evaluate_crops,
     public,
-    to_device,
+    steps_per_epoch,
     truncated_metrics,
 )
 from lifting.tasks.crop_sources import CropOptions, online_source, rendered_source
@@ -66,10 +65,7 @@ class MetroTask:
             load_weights(self.model, state, state["path"])
         if self.rec.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.per_epoch = self.data.num_train // (cfg["batch_size"] * dist.world)
-        if self.per_epoch == 0:
-            raise UserError(f"batch_size={cfg['batch_size']} x {dist.world} process(es) exceeds the "
-                            f"{self.data.num_train} training samples")
+        self.per_epoch = steps_per_epoch(self.data.num_train, cfg["batch_size"], dist.world)
         total = 0 if cfg["eval_only"] else cfg["iterations"] or cfg["epochs"] * self.per_epoch
         optimizer, scheduler = make_optimizer(self.model, cfg, total) if total else (None, None)
         net = torch.compile(self.model) if cfg["compile"] else self.model
@@ -77,10 +73,8 @@ class MetroTask:
                          curve_keys=("mpjpe", "pa_mpjpe", "mrpe"))
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
-        cfg, dist = self.cfg, self.dist
-        index = epoch_batches(self.data.num_train, cfg["batch_size"], epoch, cfg["seed"], dist.rank, dist.world)
-        for batch in self.data.batches(index[start:self.per_epoch], epoch, epoch * self.per_epoch + start):
-            yield to_device(batch, dist.device, self.rec.channels_last)
+        return epoch_crops(self.data, self.cfg["batch_size"], self.cfg["seed"], epoch, start, self.per_epoch,
+                           self.dist, self.rec.channels_last)
 
     def loss(self, net: torch.nn.Module, batch: dict[str, Any], step: int):
         gt = batch["joints3d_cam"].double()

@@ -23,7 +23,7 @@ from lifting.engine.state import load_weights
 from lifting.errors import UserError
 from lifting.geometry.root_prior import check_bbox_real, distance_prior
 from lifting.models.rootnet import RootNet, crop_px_to_cells, root_camera
-from lifting.tasks.crop_eval import autocast, epoch_batches, to_device
+from lifting.tasks.crop_eval import autocast, epoch_crops, steps_per_epoch, to_device
 from lifting.tasks.crop_sources import CropOptions, online_source, rendered_source
 
 SETS = (("", "RootNet"), ("prior_", "k prior alone (gamma = 1)"),
@@ -97,10 +97,7 @@ class RootNetTask:
             self.load_state(task_state(state, "RootNet (main_rootnet.py)", ("gamma_sum", "gamma_count")))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.per_epoch = self.data.num_train // (cfg["batch_size"] * dist.world)
-        if self.per_epoch == 0:
-            raise UserError(f"batch_size={cfg['batch_size']} x {dist.world} process(es) exceeds the "
-                            f"{self.data.num_train} training samples")
+        self.per_epoch = steps_per_epoch(self.data.num_train, cfg["batch_size"], dist.world)
         total = 0 if cfg["eval_only"] else cfg["iterations"] or cfg["epochs"] * self.per_epoch
         optimizer = scheduler = None
         if total:
@@ -114,10 +111,8 @@ class RootNetTask:
                          best_key="mrpe", curve_keys=("mrpe", "mrpe_z"))
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
-        cfg, dist = self.cfg, self.dist
-        index = epoch_batches(self.data.num_train, cfg["batch_size"], epoch, cfg["seed"], dist.rank, dist.world)
-        for batch in self.data.batches(index[start:self.per_epoch], epoch, epoch * self.per_epoch + start):
-            yield to_device(batch, dist.device, self.channels_last)
+        return epoch_crops(self.data, self.cfg["batch_size"], self.cfg["seed"], epoch, start, self.per_epoch,
+                           self.dist, self.channels_last)
 
     def loss(self, net: torch.nn.Module, batch: dict[str, Any], step: int):
         """(|dx| + |dy| + |dZ|) / 3 x visible, averaged over the batch; x, y in heatmap cells, Z in mm."""
