@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -312,6 +313,29 @@ def dataset_subjects(root: str | Path) -> list[int]:
     return found
 
 
+def predict_images(model: MetroNet, read_image: Callable[[int], torch.Tensor], boxes: np.ndarray, K: np.ndarray,
+                   batch_size: int = 64, flip_tta: bool = False, mix: float = 0.5, ridge: float = 1e-2,
+                   desc: str | None = None) -> dict[str, np.ndarray]:
+    """Images 0..N-1 (`read_image(i)` -> (3, H, W) in [0, 1]), one person box (N, 4) [x, y, w, h] px and pinhole K
+    (N, 3, 3) each, batched (a progress bar on a terminal when `desc` is given) -> joints2d_px (N, 17, 2) image px,
+    joints3d_rootrel and joints3d_cam (N, 17, 3) camera mm (root-relative head output; absolute reconstruction),
+    float32, h36m_17."""
+    from lifting.engine.run_dir import progress
+
+    n = len(boxes)
+    out: dict[str, list[np.ndarray]] = {"joints2d_px": [], "joints3d_rootrel": [], "joints3d_cam": []}
+    starts = range(0, n, batch_size)
+    for start in progress(starts, total=len(starts), desc=desc or "", enabled=desc is not None):
+        idx = list(range(start, min(start + batch_size, n)))
+        res = estimate_poses(model, [read_image(i) for i in idx], np.asarray(boxes[idx], np.float64), K[idx],
+                             flip_tta=flip_tta, batch_size=batch_size, mix=mix, ridge=ridge)
+        out["joints2d_px"].append(res["poses2d"])
+        out["joints3d_rootrel"].append(res["poses3d_rel"])
+        out["joints3d_cam"].append(res["poses3d_abs"])
+    return {k: np.concatenate(v).astype(np.float32) if v else np.zeros((0, 17, 3 if "3d" in k else 2), np.float32)
+            for k, v in out.items()}
+
+
 def predict_dataset(model: MetroNet, root: str | Path, out_path: str | Path, subjects=None, batch_size: int = 64,
                     flip_tta: bool = False, mix: float = 0.5, ridge: float = 1e-2) -> int:
     """Predict every annotated person of a COCO-layout dataset and write a lifting predictions .npz.
@@ -323,17 +347,9 @@ def predict_dataset(model: MetroNet, root: str | Path, out_path: str | Path, sub
     from lifting.datasets.images import ImageDataset, read_image
 
     dataset = ImageDataset(root, subjects if subjects else dataset_subjects(root))
-    bs = batch_size
-    parts: dict[str, list] = {"joints2d_px": [], "joints3d_cam": []}
-    for start in range(0, len(dataset), bs):
-        idx = list(range(start, min(start + bs, len(dataset))))
-        images = [read_image(dataset.image_paths[i]) for i in idx]
-        res = estimate_poses(model, images, np.asarray(dataset.boxes[idx], np.float64), dataset.K[idx],
-                             flip_tta=flip_tta, batch_size=bs, mix=mix, ridge=ridge)
-        parts["joints2d_px"].append(res["poses2d"])
-        parts["joints3d_cam"].append(res["poses3d_abs"])
-    fileio.save_npz(out_path, joints2d_px=np.concatenate(parts["joints2d_px"]).astype(np.float32),
-                    joints3d_cam=np.concatenate(parts["joints3d_cam"]).astype(np.float32),
+    pred = predict_images(model, lambda i: read_image(dataset.image_paths[i]), dataset.boxes, dataset.K, batch_size,
+                          flip_tta, mix, ridge)
+    fileio.save_npz(out_path, joints2d_px=pred["joints2d_px"], joints3d_cam=pred["joints3d_cam"],
                     subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
                     camera=dataset.camera, frame=dataset.frame, skeleton=np.array(H36M_17.name),
                     cam_f=dataset.f.astype(np.float32), cam_c=dataset.c.astype(np.float32))

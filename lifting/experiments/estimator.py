@@ -7,7 +7,6 @@ the three outputs a lifting experiment needs: 2D in image px, root-relative 3D a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,7 @@ import numpy as np
 import torch
 
 from lifting.checkpoint import load_checkpoint, task_state
-from lifting.engine.run_dir import progress
-from lifting.inference import estimate_poses, load_model
+from lifting.inference import load_model, predict_images
 from lifting.models.metro import MetroNet
 
 
@@ -43,17 +41,5 @@ class Estimator:
 
     def predict(self, read_image: Callable[[int], torch.Tensor], boxes: np.ndarray, K: np.ndarray,
                 batch_size: int, desc: str) -> dict[str, np.ndarray]:
-        """Images 0..N-1 (`read_image(i)` -> (3, H, W) in [0, 1]), one person box (N, 4) [x, y, w, h] px and pinhole
-        K (N, 3, 3) each -> joints2d_px (N, 17, 2) image px, joints3d_rootrel and joints3d_cam (N, 17, 3) camera mm
-        (root-relative head output; absolute reconstruction), float32, h36m_17."""
-        n = len(boxes)
-        out: dict[str, list[np.ndarray]] = {"joints2d_px": [], "joints3d_rootrel": [], "joints3d_cam": []}
-        for start in progress(range(0, n, batch_size), total=math.ceil(n / batch_size), desc=desc):
-            idx = list(range(start, min(start + batch_size, n)))
-            res = estimate_poses(self.model, [read_image(i) for i in idx], boxes[idx], K[idx], flip_tta=self.flip_tta,
-                                 mix=self.mix, ridge=self.ridge)
-            out["joints2d_px"].append(res["poses2d"])
-            out["joints3d_rootrel"].append(res["poses3d_rel"])
-            out["joints3d_cam"].append(res["poses3d_abs"])
-        return {k: np.concatenate(v).astype(np.float32) if v else np.zeros((0, 17, 3 if "3d" in k else 2), np.float32)
-                for k, v in out.items()}
+        """`inference.predict_images` with this run's test-time options, with a progress bar."""
+        return predict_images(self.model, read_image, boxes, K, batch_size, self.flip_tta, self.mix, self.ridge, desc)
