@@ -67,7 +67,9 @@ def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, los
     """Backward pass, optional global gradient-norm clipping, parameter update, optional weight max-norm."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if grad_clip:
+    if grad_clip and hasattr(model, "clip_grad_norm_"):  # a model of several runs clips each run's norm
+        model.clip_grad_norm_(grad_clip)
+    elif grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     if max_norm:

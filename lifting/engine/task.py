@@ -24,7 +24,7 @@ class TrainPlan:
     batch_size: int                              # samples per step in this process
     train_model: torch.nn.Module | None = None   # what the loss forwards through (compiled); default: model
     best_key: str = "mpjpe"                      # metric that picks best.pt
-    best_mode: str = "min"                       # 'min' or 'max'
+    best_mode: str = "min"                       # 'min', 'max', or 'none' (the task keeps its own best.pt)
     curve_keys: tuple[str, ...] = ("mpjpe",)     # metrics logged and kept per evaluation
     start_step: int = 0                          # fine-tuning continues a loaded run's step count
 

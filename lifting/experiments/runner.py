@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -106,6 +107,8 @@ def parser(experiment: Experiment) -> ArgumentParser:
     p.add_argument("--cache-dir", help="processed-data cache (default: the schema's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device of every run")
     p.add_argument("--rows", help=f"comma-separated subset of rows: {', '.join(r.name for r in experiment.rows)}")
+    p.add_argument("--no-stack", action="store_true",
+                   help="train every run alone (default: runs that share data and schedule train as one computation)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="extra config override for every row")
     return p
 
@@ -199,20 +202,40 @@ def missing_input(row: Row, cfg: dict[str, Any]) -> str | None:
 
 def run_one(entry: str, cfg: dict[str, Any], resume: bool, log_path: str) -> dict[str, Any]:
     """Train/evaluate one run in this process; its output goes to `log_path`. Never raises."""
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
-            contextlib.redirect_stderr(log):
-        try:
-            from lifting.tasks import run_task
+    def one():
+        from lifting.tasks import run_task
 
+        return [{"results": run_task("lsp" if entry == "lsp" else "lifting", cfg, resume=resume)}]
+
+    return _logged(log_path, one, 1)[0]
+
+
+def run_stacked_group(cfgs: list[dict[str, Any]], group_dir: str, resume: bool, log_path: str) -> list[dict]:
+    """Train lifter runs as one stacked computation (`lifting.tasks.run_stacked`); one result per run. Never
+    raises."""
+    def group():
+        from lifting.tasks import run_stacked
+
+        return run_stacked(cfgs, group_dir, resume)
+
+    return _logged(log_path, group, len(cfgs))
+
+
+def _logged(log_path: str, fn, count: int) -> list[dict[str, Any]]:
+    """fn() with its output in `log_path`; an error becomes every run's {"error": ...} (a crash of one call must
+    not lose the others; the log has the traceback)."""
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as out, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(out):
+        try:
             setup_logging()
-            return {"results": run_task("lsp" if entry == "lsp" else "lifting", cfg, resume=resume)}
+            return fn()
         except UserError as e:
             log.error(f"error: {e}")
-            return {"error": str(e)}
-        except Exception as e:  # a crash of one row must not lose the others; the log has the traceback
+            return [{"error": str(e)}] * count
+        except Exception as e:
             traceback.print_exc()
-            return {"error": f"{e.__class__.__name__}: {e} (traceback in {log_path})"}
+            return [{"error": f"{e.__class__.__name__}: {e} (traceback in {log_path})"}] * count
 
 
 def _numeric(d: dict[str, Any]) -> dict[str, float]:
@@ -279,7 +302,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                         log.info(f"[{experiment.name}] {row.name}: skipped: {reason}")
                         break
                     jobs.append((row, seed, run_dir, cfg))
-            results = _execute(experiment, jobs, pool)
+            results = _execute(experiment, jobs, pool, not args.no_stack, args.jobs)
             for row in stage:
                 if status[row.name]["status"] != "done":
                     continue
@@ -316,8 +339,10 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
     return summary
 
 
-def _execute(experiment: Experiment, jobs: list, pool) -> list[dict[str, Any]]:
-    """Run (row, seed, run_dir, cfg) jobs, skipping finished runs and resuming interrupted ones."""
+def _execute(experiment: Experiment, jobs: list, pool, stack: bool = True, parts: int = 1) -> list[dict[str, Any]]:
+    """Run (row, seed, run_dir, cfg) jobs, skipping finished runs and resuming interrupted ones; with `stack`, runs
+    that can share their steps (`stacked_lifting.stack_key`) train as stacked groups, split into `parts` groups
+    for parallel workers."""
     calls, results = [], [None] * len(jobs)
     for i, (row, seed, run_dir, cfg) in enumerate(jobs):
         done = run_dir / "results.json"
@@ -329,20 +354,56 @@ def _execute(experiment: Experiment, jobs: list, pool) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 pass  # unreadable results: run again
         resume = (run_dir / "last.pt").is_file() and not cfg.get("eval_only")
-        verb = "evaluating" if cfg.get("eval_only") else "resuming" if resume else "training"
-        log.info(f"[{experiment.name}] {row.name} seed {seed}: {verb} in {run_dir} (log {run_dir / 'train.log'})")
-        calls.append((i, (row.entry, cfg, resume, str(run_dir / "train.log"))))
+        calls.append((i, row, seed, run_dir, cfg, resume))
+    work = []  # (function, indices into jobs, arguments)
+    for group in _stack_groups(calls, parts) if stack else [[c] for c in calls]:
+        if len(group) == 1:
+            i, row, seed, run_dir, cfg, resume = group[0]
+            verb = "evaluating" if cfg.get("eval_only") else "resuming" if resume else "training"
+            log.info(f"[{experiment.name}] {row.name} seed {seed}: {verb} in {run_dir} (log {run_dir / 'train.log'})")
+            work.append((run_one, [i], (row.entry, cfg, resume, str(run_dir / "train.log"))))
+            continue
+        dirs = [str(c[3]) for c in group]
+        group_dir = group[0][3].parents[1] / "stacked" / hashlib.sha1("\n".join(dirs).encode()).hexdigest()[:12]
+        resume = (group_dir / "last.pt").is_file()
+        log.info(f"[{experiment.name}] {', '.join(f'{c[1].name} seed {c[2]}' for c in group)}: "
+                 f"{'resuming' if resume else 'training'} stacked in {group_dir} (log {group_dir / 'train.log'})")
+        work.append((run_stacked_group, [c[0] for c in group],
+                     ([c[4] for c in group], str(group_dir), resume, str(group_dir / "train.log"))))
     t0 = time.perf_counter()
     if pool is None:
-        for i, call in calls:
-            results[i] = run_one(*call)
+        done = [(idx, fn(*args)) for fn, idx, args in work]
     else:
-        futures = [(i, pool.submit(run_one, *call)) for i, call in calls]
-        for i, fut in futures:
-            results[i] = fut.result()
+        futures = [(idx, pool.submit(fn, *args)) for fn, idx, args in work]
+        done = [(idx, fut.result()) for idx, fut in futures]
+    for idx, out in done:
+        for i, res in zip(idx, out if isinstance(out, list) else [out]):
+            results[i] = res
     if calls:
         log.info(f"[{experiment.name}] {len(calls)} run(s) in {time.perf_counter() - t0:.0f} s")
     return results
+
+
+def _stack_groups(calls: list, parts: int) -> list[list]:
+    """Calls that can train stacked, grouped by their shared settings and each group split into at most `parts`
+    groups of near-equal size; every other call (LSP rows, evaluations, resumed lone runs, weight max-norm,
+    compile) alone."""
+    from lifting.tasks.stacked_lifting import stack_key
+
+    by_key: dict[tuple, list] = {}
+    alone = []
+    for call in calls:
+        _, row, _, _, cfg, resume = call
+        key = None if row.entry != "human36" or resume else stack_key(cfg)
+        if key is None:
+            alone.append([call])
+        else:
+            by_key.setdefault(key, []).append(call)
+    groups = []
+    for members in by_key.values():
+        n = min(parts, len(members) // 2) or 1
+        groups += [members[j::n] for j in range(n)]
+    return groups + alone
 
 
 def main(experiment: Experiment) -> None:

@@ -80,3 +80,100 @@ class LinearModel(nn.Module):
             zero = out.new_zeros(x.shape[0], 1, 3)
             return torch.cat([out[:, :self.zero_root], zero, out[:, self.zero_root:]], 1), scale
         return out.reshape(x.shape[0], self.out_joints, 3), scale
+
+
+class StackedLinearModel(nn.Module):
+    """K `LinearModel`s of one shape as one computation: every weight gains a leading run dimension and each
+    linear layer is a batched matrix multiply, so K runs that train on the same data pay one step's overhead.
+
+    Member k computes exactly what its `LinearModel` computes: the same layers, BatchNorm statistics over its own
+    batch, and dropout masks drawn from its own generator in the order `nn.Dropout` draws them from the global one
+    (so a member reproduces the run it would have been alone, given that run's RNG state). Members may differ in
+    kind (supervised / relative), scale range and dropout probability.
+    """
+
+    def __init__(self, members: list[LinearModel], dropout: list[float], generators: list[torch.Generator]):
+        super().__init__()
+        first = members[0]
+        shapes = [{n: t.shape for n, t in m.state_dict().items() if n != "unnorm"} for m in members]
+        if any(s != shapes[0] for s in shapes) or any(m.zero_root != first.zero_root for m in members):
+            raise ValueError("stacked lifters must have one architecture")
+        self.num_runs, self.in_joints, self.out_joints = len(members), first.in_joints, first.out_joints
+        self.zero_root, self.num_stage = first.zero_root, len(first.blocks)
+        self.batch_norm = isinstance(first.stem[1], nn.BatchNorm1d)
+        # LinearModel's keys but 'unnorm', in its order: member parameter i is a slice of this module's i-th
+        # parameter ('unnorm' is the last of both), which maps optimiser state between the two.
+        self.names = [n for n in first.state_dict() if n != "unnorm"]
+        params = dict(first.named_parameters())
+        for name in self.names:
+            stacked = torch.stack([m.state_dict()[name].detach() for m in members]).clone()
+            key = name.replace(".", "_")
+            if name in params:
+                self.register_parameter(key, nn.Parameter(stacked))
+            else:
+                self.register_buffer(key, stacked)
+        # Relative members de-standardise with a learned factor, supervised ones with fixed statistics: one
+        # factor per member, learned only where the member is relative (a supervised member's entry is unused).
+        self.relative = torch.tensor([m.relative for m in members])
+        self.unnorm = nn.Parameter(torch.stack([m.unnorm.detach() if m.relative else torch.ones_like(m.out_std)
+                                                for m in members]).clone())
+        self.scale_range = torch.tensor([float(m.scale_range) for m in members])
+        self.dropout, self.generators = list(dropout), generators
+
+    def member_state_dict(self, k: int) -> dict[str, torch.Tensor]:
+        """Member k's weights and buffers as its `LinearModel.state_dict()`."""
+        out = {name: getattr(self, name.replace(".", "_"))[k].detach().clone() for name in self.names}
+        if self.relative[k]:
+            out["unnorm"] = self.unnorm[k].detach().clone()
+        return out
+
+    def _linear(self, prefix: str, h: torch.Tensor) -> torch.Tensor:
+        w, b = getattr(self, f"{prefix}_weight"), getattr(self, f"{prefix}_bias")
+        return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+
+    def _norm_relu_drop(self, prefix: str, h: torch.Tensor) -> torch.Tensor:
+        k, b, c = h.shape
+        if self.batch_norm:
+            flat = h.transpose(0, 1).reshape(b, k * c)   # channel (k, c): statistics over member k's batch
+            mean, var = getattr(self, f"{prefix}_running_mean"), getattr(self, f"{prefix}_running_var")
+            flat = nn.functional.batch_norm(flat, mean.view(-1), var.view(-1), getattr(self, f"{prefix}_weight")
+                                            .view(-1), getattr(self, f"{prefix}_bias").view(-1), self.training,
+                                            0.1, 1e-5)
+            if self.training:
+                getattr(self, f"{prefix}_num_batches_tracked").add_(1)
+            h = flat.reshape(b, k, c).transpose(0, 1)
+        h = torch.relu(h)
+        if not self.training:
+            return h
+        masks = [torch.empty(b, c, device=h.device).bernoulli_(1 - p, generator=g).div_(1 - p) if 0 < p < 1
+                 else torch.full((b, c), float(p < 1), device=h.device)
+                 for p, g in zip(self.dropout, self.generators)]
+        return h * torch.stack(masks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K, B, 2J_in) standardised 2D -> ((K, B, J_out, 3) mm root-relative camera frame, (K, B) scale)."""
+        h = self._norm_relu_drop("stem_1", self._linear("stem_0", x))
+        for i in range(self.num_stage):
+            r = self._norm_relu_drop(f"blocks_{i}_body_1", self._linear(f"blocks_{i}_body_0", h))
+            h = h + self._norm_relu_drop(f"blocks_{i}_body_5", self._linear(f"blocks_{i}_body_4", r))
+        out = self._linear("head", h)
+        relative = self.relative.to(out.device)[:, None, None]
+        out = torch.where(relative, out * self.unnorm[:, None], out * self.out_std[:, None] + self.out_mean[:, None])
+        scale = self.scale_range.to(out.device)[:, None] * torch.sigmoid(self._linear("scale_head", h)).squeeze(-1)
+        k, b = x.shape[:2]
+        if self.zero_root is not None:
+            out = out.reshape(k, b, self.out_joints - 1, 3)
+            zero = out.new_zeros(k, b, 1, 3)
+            return torch.cat([out[:, :, :self.zero_root], zero, out[:, :, self.zero_root:]], 2), scale
+        return out.reshape(k, b, self.out_joints, 3), scale
+
+    @torch.no_grad()
+    def clip_grad_norm_(self, max_norm: float) -> None:
+        """Each member's global gradient-norm clip, as `torch.nn.utils.clip_grad_norm_` does for one model."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        # Norm of norms, as torch computes it, so a member's coefficient is its lone run's to the last bit.
+        norms = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.reshape(self.num_runs, -1), dim=1)
+                                                      for g in grads]), dim=0)
+        coef = torch.clamp(max_norm / (norms + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)))

@@ -25,3 +25,19 @@ def run_task(name: str, cfg: dict[str, Any], resume: bool = False) -> dict[str, 
     from lifting.engine import RunOptions, fit
 
     return fit(build_task(name, cfg), RunOptions.from_config(cfg), cfg, resume)
+
+
+def run_stacked(cfgs: list[dict[str, Any]], out_dir: str, resume: bool = False) -> list[dict[str, Any]]:
+    """Train lifter runs of one `stacked_lifting.stack_key` as one computation, the joint state in `out_dir`;
+    per run {"results": its results} or {"error": why it stopped}, in the order of `cfgs`."""
+    from lifting.engine import RunOptions, fit
+    from lifting.options.common import RESUME_FREE_KEYS
+    from lifting.tasks.stacked_lifting import StackedLiftingTask
+
+    task = StackedLiftingTask(cfgs)
+    config = {"runs": [{k: v for k, v in c.items() if k not in RESUME_FREE_KEYS} for c in cfgs]}
+    try:
+        fit(task, RunOptions.from_config({**cfgs[0], "out_dir": out_dir}), config, resume)
+    finally:
+        task.release()
+    return [{"error": e} if e else {"results": r} for e, r in zip(task.errors, task.results)]

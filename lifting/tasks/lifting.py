@@ -135,7 +135,10 @@ class LiftingTask:
             yield {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
 
     def loss(self, net: torch.nn.Module, batch: dict[str, torch.Tensor], step: int):
-        pose, scale = net(batch["x"])
+        return self.loss_of(*net(batch["x"]), batch)
+
+    def loss_of(self, pose: torch.Tensor, scale: torch.Tensor, batch: dict[str, torch.Tensor]):
+        """(loss, parts) of the network's output: pose (B, J, 3) mm, scale (B,)."""
         if self.objective is None:
             loss = supervised_loss(pose, batch["joints3d"], self.std3d if self.cfg["sup_loss"] == "standardized"
                                    else None)
