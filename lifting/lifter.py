@@ -13,7 +13,7 @@ from lifting.config import validate
 from lifting.datasets.normalize import Stats
 from lifting.engine.state import load_weights
 from lifting.geometry.calibration import INTRINSICS
-from lifting.geometry.skeletons import get_skeleton
+from lifting.geometry.skeletons import get_skeleton, mirror
 from lifting.models.linear import LinearModel
 from lifting.options.h36m import SCHEMA
 
@@ -53,6 +53,14 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int, device) ->
     out = [model(x[i:i + batch_size].to(device))[0].float().cpu() for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, model.out_joints, 3), np.float32)
+
+
+def predict_flip_averaged(model: torch.nn.Module, x: torch.Tensor, x_mirrored: torch.Tensor, skeleton: str,
+                          batch_size: int, device) -> np.ndarray:
+    """The mean of the prediction and the mirrored prediction of the mirrored input (`mirror`): (N, J, 3) mm.
+    x, x_mirrored: (N, 2J) standardised inputs of the poses and of their mirror images."""
+    return 0.5 * (predict(model, x, batch_size, device) + mirror(predict(model, x_mirrored, batch_size, device),
+                                                                  skeleton))
 
 
 def lift(model: LinearModel, stats: Stats, joints2d_px: np.ndarray, root: int, batch_size: int = 8192,

@@ -56,7 +56,7 @@ def test_stacked_runs_give_the_numbers_of_each_run_alone(tmp_path, tiny_h36m):
         x = torch.randn(50, 2 * model.in_joints, generator=torch.Generator().manual_seed(0))
         np.testing.assert_allclose(predict(model, x, 64, "cpu"), predict(lone, x, 64, "cpu"), atol=1.0)
         pred = [np.load(tmp_path / d / name / "predictions.npz")["pred3d"] for d in ("stacked", "alone")]
-        assert pred[0].shape == pred[1].shape and np.abs(pred[0] - pred[1]).mean() < 0.05
+        assert pred[0].shape == pred[1].shape and np.linalg.norm(pred[0] - pred[1], axis=-1).mean() < 0.2
         assert state["step"] == want["iterations"]
 
 

@@ -12,7 +12,7 @@ from lifting.datasets import noise as noise_lib
 from lifting.datasets.normalize import Stats
 from lifting.datasets.samples import PoseSet
 from lifting.errors import UserError
-from lifting.geometry.skeletons import convert, get_skeleton
+from lifting.geometry.skeletons import convert, flip_lr, get_skeleton, mirror
 
 
 @dataclass
@@ -22,6 +22,7 @@ class SplitArrays:
     joints3d_centred: torch.Tensor   # (N, J, 3) mm, root-relative camera frame
     focal: torch.Tensor              # (N, 2) px
     poses: PoseSet
+    x_mirrored: torch.Tensor | None = None   # (N, 2J_in) the standardised input of each sample's mirror image
 
     def __len__(self) -> int:
         return len(self.x)
@@ -51,10 +52,20 @@ def centre(poses: PoseSet, joints2d_px: np.ndarray, input_skeleton: str) -> tupl
 
 
 def make_split(poses: PoseSet, joints2d_centred: np.ndarray, joints3d_centred: np.ndarray, stats: Stats,
-               dropout_p: float, rng: np.random.Generator) -> SplitArrays:
+               dropout_p: float, rng: np.random.Generator, input_skeleton: str | None = None) -> SplitArrays:
+    """`input_skeleton` given: also the standardised inputs of the mirror images (`mirror`), with the same input
+    joints dropped."""
     x = stats.standardize_2d(joints2d_centred)
+    keep = None
     if dropout_p > 0:
-        keep = noise_lib.input_dropout_mask(len(x), joints2d_centred.shape[1], dropout_p, rng)
-        x = x * np.repeat(keep, 2, axis=1).astype(np.float32)
+        keep = np.repeat(noise_lib.input_dropout_mask(len(x), joints2d_centred.shape[1], dropout_p, rng), 2, axis=1)
+        x = x * keep.astype(np.float32)
+    x_mirrored = None
+    if input_skeleton is not None:
+        x_mirrored = stats.standardize_2d(mirror(joints2d_centred, input_skeleton))
+        if keep is not None:
+            x_mirrored = x_mirrored * flip_lr(keep.reshape(len(x), -1, 2), input_skeleton).reshape(len(x), -1)
+        x_mirrored = torch.from_numpy(np.ascontiguousarray(x_mirrored))
     return SplitArrays(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(joints2d_centred),
-                       torch.from_numpy(joints3d_centred), torch.from_numpy(poses.cam_f.astype(np.float32)), poses)
+                       torch.from_numpy(joints3d_centred), torch.from_numpy(poses.cam_f.astype(np.float32)), poses,
+                       x_mirrored)

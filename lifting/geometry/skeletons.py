@@ -203,3 +203,14 @@ def convert(joints, src: str | Skeleton, dst: str | Skeleton):
 def flip_lr(joints, skeleton: str | Skeleton):
     """Swap left/right joint labels: `(..., J, D)` -> same shape (coordinates are not mirrored)."""
     return joints[..., list(get_skeleton(skeleton).flip_perm), :]
+
+
+def mirror(joints, skeleton: str | Skeleton):
+    """The mirror image in the camera's vertical plane through the optical axis: x negated and left/right labels
+    swapped. `(..., J, D)` numpy or torch, D = 2 (root-centred 2D px) or 3 (root-relative camera-frame 3D mm): the
+    mirrored 3D projects to the mirrored 2D, so a (2D, 3D) training pair stays a valid pair."""
+    out = flip_lr(joints, skeleton)
+    sign = [-1.0] + [1.0] * (out.shape[-1] - 1)
+    if hasattr(out, "new_tensor"):
+        return out * out.new_tensor(sign)
+    return out * np.asarray(sign, dtype=out.dtype)

@@ -50,6 +50,9 @@ OPTIONS = {
                                        "estimator's 3D in train_predictions_2d", choices=("gt", "predictions")),
     "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)",
                         **NON_NEGATIVE, exclusive_maximum=1),
+    "flip_augment": opt(bool, False, "train on each sample or its mirror image (x negated, left/right swapped), "
+                                     "chosen at random per sample and step"),
+    "flip_test": opt(bool, False, "average each test prediction with the mirrored prediction of the mirrored input"),
     # model
     "model": opt(str, "supervised", "3D-supervised or relative-depth weakly supervised",
                  choices=("supervised", "relative")),

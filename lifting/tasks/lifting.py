@@ -20,8 +20,8 @@ from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
 from lifting.fileio import save_npz
-from lifting.geometry.skeletons import get_skeleton
-from lifting.lifter import build_lifter, input_skeleton, load_lifter, predict
+from lifting.geometry.skeletons import get_skeleton, mirror
+from lifting.lifter import build_lifter, input_skeleton, load_lifter, predict, predict_flip_averaged
 from lifting.losses import RelativeObjective, supervised_loss
 from lifting.metrics import evaluate_poses, pa_mpjpe_errors
 from lifting.synth.poses import pose_data_dir
@@ -67,7 +67,8 @@ class LiftingTask:
         if cfg["eval_only"]:
             self.model, self.stats, self.lifter_cfg, _ = load_lifter(cfg["load"])
             self.model.to(self.device)
-            self.test = make_split(test_poses, test2d_c, test3d_c, self.stats, cfg["in_dropout_p"], rng)
+            self.test = make_split(test_poses, test2d_c, test3d_c, self.stats, cfg["in_dropout_p"], rng,
+                                   self._mirrored("flip_test"))
             return TrainPlan(self.model, None, None, 1, 0, 0)
         train_poses = load_split(cfg, train=True)
         if cfg["amt_train_data"] < 1.0:
@@ -87,8 +88,10 @@ class LiftingTask:
         self.train_input2d_error = float(np.linalg.norm(train2d - gt_train2d, axis=-1).mean())
         train2d_c, train3d_c = centre(train_poses, train2d, input_skeleton(cfg))
         self.stats = Stats.compute(train2d_c, train3d_c, self.skeleton.limb_lengths(train3d_c))
-        self.train = make_split(train_poses, train2d_c, train3d_c, self.stats, cfg["in_dropout_p"], rng)
-        self.test = make_split(test_poses, test2d_c, test3d_c, self.stats, cfg["in_dropout_p"], rng)
+        self.train = make_split(train_poses, train2d_c, train3d_c, self.stats, cfg["in_dropout_p"], rng,
+                                self._mirrored("flip_augment"))
+        self.test = make_split(test_poses, test2d_c, test3d_c, self.stats, cfg["in_dropout_p"], rng,
+                               self._mirrored("flip_test"))
 
         self.model = build_lifter(cfg)
         if cfg["load"]:
@@ -117,6 +120,10 @@ class LiftingTask:
                          train_model=maybe_compile(self.model, cfg["compile"]), best_key=best,
                          curve_keys=("mpjpe", "n_mpjpe", "pa_mpjpe"))
 
+    def _mirrored(self, key: str) -> str | None:
+        """The input joint set to mirror inputs in when `key` (flip_augment / flip_test) is on."""
+        return input_skeleton(self.cfg) if self.cfg[key] else None
+
     def batches(self, epoch: int, start: int, generator: torch.Generator):
         """Shuffled index gathers; the generator state at the epoch's start is kept, so a resumed run draws the
         same permutation mid-epoch while its pair draws continue from the checkpointed state."""
@@ -132,7 +139,20 @@ class LiftingTask:
             if self.pairs is not None:
                 out["joints2d"], out["focal"] = data.joints2d_centred[index], data.focal[index]
                 out["pair_i"], out["pair_j"], out["pair_label"] = self.pairs.sample(index, generator)
+            if self.cfg["flip_augment"]:
+                self._flip(out, data, index, torch.rand(len(index), generator=generator) < 0.5)
             yield {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+
+    def _flip(self, out: dict[str, torch.Tensor], data: SplitArrays, index: torch.Tensor, flip: torch.Tensor) -> None:
+        """Replace the samples where `flip` by their mirror images (inputs, 3D targets, 2D, pair joints)."""
+        out["x"] = torch.where(flip[:, None], data.x_mirrored[index], out["x"])
+        out["joints3d"] = torch.where(flip[:, None, None], mirror(out["joints3d"], self.skeleton), out["joints3d"])
+        if "joints2d" in out:
+            out["joints2d"] = torch.where(flip[:, None, None], mirror(out["joints2d"], input_skeleton(self.cfg)),
+                                          out["joints2d"])
+            perm = torch.tensor(self.skeleton.flip_perm)
+            for k in ("pair_i", "pair_j"):
+                out[k] = torch.where(flip, perm[out[k]], out[k])
 
     def loss(self, net: torch.nn.Module, batch: dict[str, torch.Tensor], step: int):
         return self.loss_of(*net(batch["x"]), batch)
@@ -147,7 +167,9 @@ class LiftingTask:
                               batch["focal"], batch["joints3d"])
 
     def evaluate(self, final: bool) -> dict[str, Any]:
-        self.pred = predict(self.model, self.test.x, self.cfg["eval_batch_size"], self.device)
+        bs, test = self.cfg["eval_batch_size"], self.test
+        self.pred = predict_flip_averaged(self.model, test.x, test.x_mirrored, self.cfg["skeleton"], bs, self.device) \
+            if self.cfg["flip_test"] else predict(self.model, test.x, bs, self.device)
         return evaluate_poses(self.pred, self.test.joints3d_centred.numpy(), self.test.poses.action,
                               root=self.skeleton.root)
 

@@ -23,7 +23,7 @@ from lifting.engine.optim import make_scheduler
 from lifting.engine.run_dir import RunDir, prepare_run, write_results
 from lifting.engine.state import save_training_state, seed_everything
 from lifting.errors import UserError
-from lifting.models.linear import StackedLinearModel
+from lifting.models.linear import StackedLinearModel, stacked_layout
 from lifting.tasks.lifting import LiftingTask
 
 log = logging.getLogger("lifting")
@@ -135,8 +135,8 @@ class StackedLiftingTask:
         state = self.optimizer.state_dict()
         n = len(list(self.members[k].model.parameters()))
         group = {**state["param_groups"][0], "params": list(range(n))}
-        return {"state": {i: {"step": s["step"].clone(), "exp_avg": s["exp_avg"][k].clone(),
-                              "exp_avg_sq": s["exp_avg_sq"][k].clone()}
+        return {"state": {i: {"step": s["step"].clone(), "exp_avg": stacked_layout(s["exp_avg"][k]).contiguous(),
+                              "exp_avg_sq": stacked_layout(s["exp_avg_sq"][k]).contiguous()}
                           for i, s in state["state"].items() if i < n},
                 "param_groups": [group]}
 
