@@ -41,7 +41,7 @@ def load_lifter(path: str | Path) -> tuple[LinearModel, Stats, dict[str, Any], d
     task = task_state(state, "lifting", ("stats", "lifter_config"))
     cfg = validate(SCHEMA, task["lifter_config"], f"{state['path']} lifter_config")
     model = build_lifter(cfg)
-    load_weights(model, state, state["path"])
+    load_weights(model, {"model": task["averaged_model"]} if "averaged_model" in task else state, state["path"])
     return model.eval(), Stats.from_dict(task["stats"]), cfg, state
 
 

@@ -78,3 +78,18 @@ def test_flip_averaged_lifter_mirrors_its_output_for_a_mirrored_image(tmp_path, 
     pred, pred_m = lift(uv), lift(uv_m)
     np.testing.assert_allclose(pred_m, mirror(pred, "h36m_17"), atol=1e-3)
     assert np.abs(pred).max() > 10 and np.isfinite(res["mpjpe"])
+
+
+def test_weight_average_is_the_exponential_average_of_the_trained_weights(tmp_path, tiny_h36m):
+    """Decay 0.5 over two steps: the saved lifter is (w1 + w2) / 2 of the weights after steps 1 and 2."""
+    from lifting.checkpoint import load_checkpoint
+
+    for steps in (1, 2):
+        run_task("lifting", _cfg(tmp_path / str(steps), tiny_h36m, f"iterations={steps}", "weight_average=0.5", "lr_schedule=constant",
+                                 "eval_every=1000"))
+    w1, w2 = (load_checkpoint(tmp_path / s / "run" / "last.pt")["model"] for s in ("1", "2"))
+    averaged = load_lifter(tmp_path / "2" / "run")[0].state_dict()
+    for name, value in averaged.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.5 * (w1[name] + w2[name]), atol=1e-6, rtol=1e-5)
+    assert not torch.equal(w1["head.weight"], w2["head.weight"])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lifting.datasets.h36m import load_h36m
 from lifting.datasets.lifting_split import SplitArrays, centre, make_split, noisy_2d
@@ -50,7 +51,7 @@ class LiftingTask:
         """`cfg` passed `lifting.options.h36m.SCHEMA` (its rules included)."""
         self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg
         self.train: SplitArrays | None = None
-        self.perm_state = None
+        self.perm_state = self.averaged = None
 
     def setup(self, dist: Dist) -> TrainPlan:
         """Noise -> root-centring -> training statistics -> standardisation (the test split uses the training
@@ -111,6 +112,10 @@ class LiftingTask:
                     cfg["limb_type"], self.skeleton, self.stats.avg_limb_lengths), self.device)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                      fused=True)
+        if cfg["weight_average"] is not None:
+            self.averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg["weight_average"]),
+                                          use_buffers=True)
+            optimizer.register_step_post_hook(lambda *_: self.averaged.update_parameters(self.model))
         per_epoch = len(self.train) // cfg["batch_size"] or 1
         total = cfg["iterations"] or per_epoch * cfg["epochs"]
         scheduler = make_scheduler(optimizer, cfg["lr_schedule"], total, cfg["warmup_steps"], cfg["lr_decay"],
@@ -168,16 +173,25 @@ class LiftingTask:
 
     def evaluate(self, final: bool) -> dict[str, Any]:
         bs, test = self.cfg["eval_batch_size"], self.test
-        self.pred = predict_flip_averaged(self.model, test.x, test.x_mirrored, self.cfg["skeleton"], bs, self.device) \
-            if self.cfg["flip_test"] else predict(self.model, test.x, bs, self.device)
+        model = self.model if self.averaged is None else self.averaged.module
+        self.pred = predict_flip_averaged(model, test.x, test.x_mirrored, self.cfg["skeleton"], bs, self.device) \
+            if self.cfg["flip_test"] else predict(model, test.x, bs, self.device)
         return evaluate_poses(self.pred, self.test.joints3d_centred.numpy(), self.test.poses.action,
                               root=self.skeleton.root)
 
     def state(self) -> dict[str, Any]:
-        return {"stats": self.stats.to_dict(), "lifter_config": self.lifter_cfg, "perm_state": self.perm_state}
+        """`averaged_model`: the weight average, which `load_lifter` loads instead of the trained weights."""
+        out = {"stats": self.stats.to_dict(), "lifter_config": self.lifter_cfg, "perm_state": self.perm_state}
+        if self.averaged is not None:
+            out["averaged_model"] = self.averaged.module.state_dict()
+            out["averaged_steps"] = self.averaged.n_averaged.clone()
+        return out
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.perm_state = state["perm_state"]
+        if self.averaged is not None:
+            self.averaged.module.load_state_dict(state["averaged_model"])
+            self.averaged.n_averaged.copy_(state["averaged_steps"])
 
     def summary(self, res: dict[str, Any]) -> str:
         cfg, test = self.cfg, self.test

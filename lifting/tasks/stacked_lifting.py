@@ -38,9 +38,9 @@ PER_RUN_KEYS = frozenset({
 
 
 def stack_key(cfg: dict[str, Any]) -> tuple | None:
-    """Runs with equal keys can train stacked; None: this run trains alone (evaluation only, weight max-norm or
-    torch.compile, which the stacked model does not do)."""
-    if cfg["eval_only"] or cfg["max_norm"] or cfg["compile"]:
+    """Runs with equal keys can train stacked; None: this run trains alone (evaluation only, weight max-norm,
+    torch.compile or weight averaging, which the stacked model does not do)."""
+    if cfg["eval_only"] or cfg["max_norm"] or cfg["compile"] or cfg["weight_average"] is not None:
         return None
     return tuple((k, repr(v)) for k, v in sorted(cfg.items()) if k not in PER_RUN_KEYS)
 
@@ -50,7 +50,7 @@ class StackedLiftingTask:
         """`cfgs`: validated main_human36.py configs with one `stack_key`, each with its own out_dir."""
         if len({stack_key(c) for c in cfgs}) != 1 or stack_key(cfgs[0]) is None:
             raise UserError("stacked lifter runs must share every setting but "
-                            f"{', '.join(sorted(PER_RUN_KEYS))}, and not use eval_only, max_norm or compile")
+                            f"{', '.join(sorted(PER_RUN_KEYS))}, and not use eval_only, max_norm, compile or weight_average")
         self.cfgs, self.members = cfgs, [LiftingTask(c) for c in cfgs]
         self.runs: list[RunDir] = []
         self.errors: list[str | None] = [None] * len(cfgs)
