@@ -109,3 +109,16 @@ def test_which_runs_can_stack(tmp_path, tiny_h36m):
     assert stack_key(_cfg(tmp_path, tiny_h36m, "e", "max_norm=1.0")) is None
     with pytest.raises(UserError, match="must share every setting"):
         StackedLiftingTask([base, _cfg(tmp_path, tiny_h36m, "f", "lr=0.01")])
+
+
+def test_a_stacked_member_resumes_alone_as_its_lone_run_would(tmp_path, tiny_h36m):
+    """A member's last.pt is a lone run's training state (weights, Adam moments, schedule, RNG): resumed alone for
+    one more epoch it gives what the lone run trained for that many epochs gives."""
+    names = ["sup", "rel"]
+    alone = {n: run_task("lifting", _cfg(tmp_path / "alone", tiny_h36m, n, *MEMBERS[n], "epochs=3")) for n in names}
+    cfgs = [_cfg(tmp_path / "stacked", tiny_h36m, n, *MEMBERS[n]) for n in names]
+    run_stacked(cfgs, str(tmp_path / "group"))
+    for name, cfg in zip(names, cfgs):
+        res = run_task("lifting", {**cfg, "epochs": 3}, resume=True)
+        assert res["iterations"] == alone[name]["iterations"]
+        assert abs(res["mpjpe"] - alone[name]["mpjpe"]) < 0.05, (name, res["mpjpe"], alone[name]["mpjpe"])

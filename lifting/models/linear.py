@@ -126,8 +126,7 @@ class StackedLinearModel(nn.Module):
         self.num_runs, self.in_joints, self.out_joints = len(members), first.in_joints, first.out_joints
         self.zero_root, self.num_stage = first.zero_root, len(first.blocks)
         self.batch_norm = isinstance(first.stem[1], nn.BatchNorm1d)
-        # LinearModel's keys but 'unnorm', in its order: member parameter i is a slice of this module's i-th
-        # parameter ('unnorm' is the last of both), which maps optimiser state between the two.
+        # LinearModel's keys but 'unnorm' (held for every member, below), with '.' -> '_'.
         self.names = [n for n in first.state_dict() if n != "unnorm"]
         params = dict(first.named_parameters())
         # Linear weights are stored transposed, (K, in, out), so that their gradients come out of the batched

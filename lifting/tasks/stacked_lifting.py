@@ -133,11 +133,12 @@ class StackedLiftingTask:
     def _member_optimizer_state(self, k: int) -> dict[str, Any]:
         """Member k's slice of the Adam state, in the layout its lone optimiser would have."""
         state = self.optimizer.state_dict()
-        n = len(list(self.members[k].model.parameters()))
-        group = {**state["param_groups"][0], "params": list(range(n))}
+        own = [n for n, _ in self.model.named_parameters()]
+        slots = [own.index(n.replace(".", "_")) for n, _ in self.members[k].model.named_parameters()]
+        group = {**state["param_groups"][0], "params": list(range(len(slots)))}
         return {"state": {i: {"step": s["step"].clone(), "exp_avg": stacked_layout(s["exp_avg"][k]).contiguous(),
                               "exp_avg_sq": stacked_layout(s["exp_avg_sq"][k]).contiguous()}
-                          for i, s in state["state"].items() if i < n},
+                          for i, j in enumerate(slots) if (s := state["state"].get(j)) is not None},
                 "param_groups": [group]}
 
     def _save_member(self, k: int, path: Path) -> None:
