@@ -31,7 +31,10 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        return x * dropout_mask(x.shape, self.p, None, x.device)
+        if self.p >= 1:
+            return x * 0.0
+        # rand_like: the draws of dropout_mask from the global generator, and traceable by torch.compile.
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
