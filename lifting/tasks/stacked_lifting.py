@@ -12,7 +12,6 @@ resumes the group.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,6 @@ from lifting.engine.state import save_training_state, seed_everything
 from lifting.errors import UserError
 from lifting.models.linear import StackedLinearModel, stacked_layout
 from lifting.tasks.lifting import LiftingTask
-
-log = logging.getLogger("lifting")
 
 # Keys that may differ between the members of a stacked run; every other key must be equal.
 PER_RUN_KEYS = frozenset({
