@@ -82,10 +82,12 @@ class RelativeObjective:
     def __call__(self, pose: torch.Tensor, scale: torch.Tensor, pair_i: torch.Tensor, pair_j: torch.Tensor,
                  labels: torch.Tensor, joints2d_centred: torch.Tensor, focal: torch.Tensor | None = None,
                  target3d: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """pose (B, J, 3) mm, scale (B,), pair_i/pair_j (B,) joint indices, labels (B,) in {-1, 0, 1},
+        """pose (B, J, 3) mm, scale (B,), pair_i/pair_j (B,) or (B, P) joint indices, labels alike in {-1, 0, 1},
         joints2d_centred (B, J, 2) px, focal (B, 2) px for weak perspective, target3d (B, J, 3) for 'gt' limbs."""
-        rows = torch.arange(len(pose), device=pose.device)
-        parts = {"relative": relative_depth_loss(pose[rows, pair_i, 2], pose[rows, pair_j, 2], labels, self.kappa)}
+        b = len(pose)
+        rows = torch.arange(b, device=pose.device)[:, None]
+        depth_i, depth_j = pose[rows, pair_i.reshape(b, -1), 2], pose[rows, pair_j.reshape(b, -1), 2]
+        parts = {"relative": relative_depth_loss(depth_i.flatten(), depth_j.flatten(), labels.flatten(), self.kappa)}
         if self.reprojection == "scaled_orthographic":
             parts["reproj"] = scaled_orthographic_reprojection_loss(pose, scale, joints2d_centred)
         elif self.reprojection == "weak_perspective":

@@ -1,6 +1,7 @@
 """Mirror-image augmentation and flip-averaged testing of the lifters."""
 
 import numpy as np
+import pytest
 import torch
 
 from lifting.config import load_config
@@ -40,13 +41,15 @@ def _cfg(tmp_path, data_dir, *extra):
         "threads=1", "tensorboard=false", "progress=false", *extra])
 
 
-def test_flipped_training_samples_stay_consistent_pairs(tmp_path, tiny_h36m):
+@pytest.mark.parametrize("per_step", [1, 4])
+def test_flipped_training_samples_stay_consistent_pairs(tmp_path, tiny_h36m, per_step):
     task = LiftingTask(_cfg(tmp_path, tiny_h36m, "model=relative", "num_pairs=all", "flip_augment=true"))
     task.setup(Dist())
     data, index = task.train, torch.arange(64)
     flip = torch.arange(64) % 2 == 0
     out = {"x": data.x[index], "joints3d": data.joints3d_centred[index], "joints2d": data.joints2d_centred[index]}
-    out["pair_i"], out["pair_j"], out["pair_label"] = task.pairs.sample(index, torch.Generator().manual_seed(0))
+    out["pair_i"], out["pair_j"], out["pair_label"] = task.pairs.sample(index, torch.Generator().manual_seed(0),
+                                                                        per_step)
     before = {k: v.clone() for k, v in out.items()}
     task._flip(out, data, index, flip)
     for k in out:   # samples that are not flipped are untouched
@@ -56,7 +59,7 @@ def test_flipped_training_samples_stay_consistent_pairs(tmp_path, tiny_h36m):
         mirror(before["joints2d"][flip].numpy(), "h36m_17"))))
     # A pair label says which of the pair's joints is farther in the flipped pose too.
     z = out["joints3d"][..., 2]
-    rows = torch.arange(64)
+    rows = torch.arange(64).reshape(64, *[1] * (out["pair_i"].dim() - 1))
     gap = z[rows, out["pair_i"]] - z[rows, out["pair_j"]]
     assert torch.equal(torch.sign(gap)[flip], out["pair_label"][flip])
     moved = out["pair_i"][flip] != before["pair_i"][flip]

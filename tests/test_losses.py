@@ -90,3 +90,17 @@ def test_pair_sampler_labels_follow_depth_and_noise():
 def test_mturk_flip_probability_and_pair_count():
     assert flip_probability(np.array([0.0, 200.0, 400.0, 1000.0]), "mturk").tolist() == pytest.approx([0.5, 0.25, 0.0, 0.0])
     assert len(all_pairs(17)) == 136 and len(all_pairs(14)) == 91
+
+
+def test_several_pairs_per_sample_per_step_follow_depth_and_the_kept_subset():
+    rng = np.random.default_rng(1)
+    depth = rng.normal(size=(50, 17)) * 300
+    s = PairSampler(depth, 3, rng=rng)
+    i, j, lab = s.sample(torch.arange(50), torch.Generator().manual_seed(0), per_sample=8)
+    assert i.shape == j.shape == lab.shape == (50, 8)
+    rows = np.arange(50)[:, None]
+    assert np.array_equal(lab.numpy(), np.sign(depth[rows, i.numpy()] - depth[rows, j.numpy()]))
+    kept = [{tuple(p) for p in s.pairs[s.keep[n].long()].tolist()} for n in range(50)]
+    drawn = np.sort(np.stack([i, j], -1), -1)
+    assert all(tuple(p) in kept[n] for n in range(50) for p in drawn[n].tolist())
+    assert max(len({tuple(p) for p in drawn[n].tolist()}) for n in range(50)) == 3   # all three kept pairs show up

@@ -57,16 +57,17 @@ class PairSampler:
         self.tolerance = float(tolerance_mm)
         self.num_pairs = p
 
-    def sample(self, index: torch.Tensor, generator: torch.Generator | None = None):
-        """index (B,) -> (i (B,), j (B,), label (B,) float in {-1, 0, 1})."""
-        b = len(index)
-        k = torch.randint(self.num_pairs, (b,), generator=generator)
-        pair_id = self.keep[index, k].long()
-        ij = self.pairs[pair_id]
-        swap = torch.rand(b, generator=generator) < 0.5
-        i = torch.where(swap, ij[:, 1], ij[:, 0])
-        j = torch.where(swap, ij[:, 0], ij[:, 1])
-        z = self.depth[index]
-        gap = z.gather(1, i[:, None]).squeeze(1) - z.gather(1, j[:, None]).squeeze(1)
+    def sample(self, index: torch.Tensor, generator: torch.Generator | None = None, per_sample: int = 1):
+        """index (B,) -> (i, j, label float in {-1, 0, 1}), each (B,), or (B, per_sample) for several pairs of each
+        sample (drawn with replacement from its kept pairs)."""
+        b, shape = len(index), (len(index),) if per_sample == 1 else (len(index), per_sample)
+        rows = index if per_sample == 1 else index[:, None]
+        k = torch.randint(self.num_pairs, shape, generator=generator)
+        ij = self.pairs[self.keep[rows, k].long()]
+        swap = torch.rand(shape, generator=generator) < 0.5
+        i = torch.where(swap, ij[..., 1], ij[..., 0])
+        j = torch.where(swap, ij[..., 0], ij[..., 1])
+        z = self.depth[index].reshape(b, -1)
+        gap = z.gather(1, i.reshape(b, -1)) - z.gather(1, j.reshape(b, -1))
         label = torch.where(gap > self.tolerance, 1.0, torch.where(gap < -self.tolerance, -1.0, 0.0))
-        return i, j, label * self.sign[index, k].float()
+        return i, j, label.reshape(shape) * self.sign[rows, k].float()

@@ -11,7 +11,7 @@ NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections
 SKELETONS = ("h36m_17", "h36m_16", "lsp_14")
 MAX_NOISE = 1e6       # px (uniform) or px^2 (normal): far beyond the 1000 px images
 # Keys that only the relative model reads, with the value that means "not used".
-PAIR_KEYS = {"tolerance_mm": 0.0, "rel_labels_noise_prob": 0.0}
+PAIR_KEYS = {"tolerance_mm": 0.0, "rel_labels_noise_prob": 0.0, "pairs_per_step": 1}
 
 OPTIONS = {
     # data
@@ -73,6 +73,8 @@ OPTIONS = {
     # losses
     "sup_loss": opt(str, "mm", "supervised loss: MSE in mm^2 (Ronchi) or on standardised coordinates (Martinez)",
                     choices=("standardized", "mm")),
+    "pairs_per_step": opt(int, 1, "labelled pairs of each sample's kept pairs used per training step (the paper: 1)",
+                          minimum=1, maximum=1000),
     "num_pairs": opt((int, str), 1, "relative pairs kept per sample: an integer (at most every pair of the "
                                     "skeleton) or 'all'", nullable=True, choices=("all",), minimum=1,
                          maximum=max(get_skeleton(n).num_joints * (get_skeleton(n).num_joints - 1) // 2

@@ -143,7 +143,8 @@ class LiftingTask:
             out = {"x": data.x[index], "joints3d": data.joints3d_centred[index]}
             if self.pairs is not None:
                 out["joints2d"], out["focal"] = data.joints2d_centred[index], data.focal[index]
-                out["pair_i"], out["pair_j"], out["pair_label"] = self.pairs.sample(index, generator)
+                out["pair_i"], out["pair_j"], out["pair_label"] = self.pairs.sample(index, generator,
+                                                                                     self.cfg["pairs_per_step"])
             if self.cfg["flip_augment"]:
                 self._flip(out, data, index, torch.rand(len(index), generator=generator) < 0.5)
             yield {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
@@ -156,8 +157,9 @@ class LiftingTask:
             out["joints2d"] = torch.where(flip[:, None, None], mirror(out["joints2d"], input_skeleton(self.cfg)),
                                           out["joints2d"])
             perm = torch.tensor(self.skeleton.flip_perm)
+            pair_flip = flip.reshape(-1, *[1] * (out["pair_i"].dim() - 1))
             for k in ("pair_i", "pair_j"):
-                out[k] = torch.where(flip, perm[out[k]], out[k])
+                out[k] = torch.where(pair_flip, perm[out[k]], out[k])
 
     def loss(self, net: torch.nn.Module, batch: dict[str, torch.Tensor], step: int):
         return self.loss_of(*net(batch["x"]), batch)

@@ -31,7 +31,7 @@ PER_RUN_KEYS = frozenset({
     "tolerance_mm", "distance_multiplier", "rel_labels_noise_prob", "reprojection", "loss_relative", "loss_reproj",
     "loss_root", "loss_symm", "limb_type", "train_noise_type", "train_noise_amount", "test_noise_type",
     "test_noise_amount", "detections_dir", "detections_file", "predictions_2d", "train_predictions_2d",
-    "train_targets_3d", "pair_labels_from", "in_dropout_p", "flip_augment", "flip_test", "save_predictions",
+    "train_targets_3d", "pair_labels_from", "in_dropout_p", "pairs_per_step", "flip_augment", "flip_test", "save_predictions",
     "figure"})
 
 
