@@ -8,10 +8,10 @@ Prints, for the paper schedule (1 residual block of 1024, batch 64):
   `--threads` threads, and the training samples/s it would allow at the model's FLOPs per sample;
 - samples/s of every Table 1 row trained alone and of the seven rows trained stacked (per row and aggregate),
   each over `--steps` steps of the real training loop, and the share of the matmul limit reached;
-- one epoch of all seven Table 1 rows on the training subjects, alone one after the other and stacked;
-- the projected hours of every paper experiment at the paper's epochs on those subjects, with the runner's
-  grouping (stacked groups and lone runs); a group of K runs costs a + b K per step (a, b fitted from the lone
-  and the 7-run measurements). LSP-only rows (Fig. 5) are projected at the lone rate on 11,000 samples.
+- the same rows as `--threads` lone runs at once with one thread each (the runner's `--jobs N` on a CPU);
+- one epoch of all seven Table 1 rows on the training subjects, one after another, stacked, and as `--jobs N`;
+- the projected hours of every paper experiment at the paper's epochs on those subjects, at the fastest of the
+  three rates (LSP-only rows of Fig. 5 on 11,000 samples; evaluation-only rows cost nothing).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -67,6 +69,12 @@ def row_configs(name: str, argv: list[str]) -> list[tuple]:
     return [(row, row_config(exp, row, args, 0)) for row in exp.rows]
 
 
+def _lone_rate(cfg: dict) -> float:
+    from lifting.tasks import run_task
+
+    return run_task("lifting", cfg)["train_samples_per_s"]
+
+
 def main() -> int:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
@@ -78,7 +86,6 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     from lifting.tasks import run_stacked, run_task
     from lifting.tasks.lifting import load_split
-    from lifting.tasks.stacked_lifting import stack_key
 
     work = Path(tempfile.mkdtemp(prefix="paper_speed_"))
     # Evaluation is not timed: it runs once, on the tiny built-in test subject 9.
@@ -103,15 +110,19 @@ def main() -> int:
     out = run_stacked([{**cfg, "out_dir": str(work / "stacked" / row.name)} for row, cfg in rows],
                       str(work / "stacked" / "group"))
     per_row = out[0]["results"]["train_samples_per_s"]
-    aggregate = per_row * len(rows)
-    print(f"  stacked {len(rows)} rows: {per_row:.0f} samples/s per row, {aggregate:.0f} aggregate "
-          f"({100 * aggregate / limit:.0f} % of the limit)")
+    stacked = per_row * len(rows)
+    print(f"  stacked {len(rows)} rows: {per_row:.0f} samples/s per row, {stacked:.0f} aggregate "
+          f"({100 * stacked / limit:.0f} % of the limit)")
+    # The runner's --jobs N: N lone runs at once, threads split between them (one each here).
+    lone = [(row, {**cfg, "threads": 1, "out_dir": str(work / "parallel" / row.name)})
+            for row, cfg in rows[:a.threads]]
+    with ProcessPoolExecutor(a.threads, mp_context=get_context("spawn")) as pool:
+        rates = list(pool.map(_lone_rate, [cfg for _, cfg in lone]))
+    parallel = sum(rates)
+    print(f"  {a.threads} lone runs at once, 1 thread each ({', '.join(r.name for r, _ in lone)}): "
+          f"{' + '.join(f'{r:.0f}' for r in rates)} = {parallel:.0f} samples/s aggregate "
+          f"({100 * parallel / limit:.0f} % of the limit)")
 
-    batch = rows[0][1]["batch_size"]
-    step_alone = batch / (sum(alone.values()) / len(alone))   # s per step, one run
-    step_k = batch / per_row                                    # s per step, K runs
-    b = (step_k - step_alone) / (len(rows) - 1)
-    base = step_alone - b
     n_train = {}
 
     def samples(cfg: dict) -> int:
@@ -121,30 +132,23 @@ def main() -> int:
         return int(n_train[key] * cfg["amt_train_data"])
 
     n = samples(rows[0][1])
-    epoch_alone = sum(n / r for r in alone.values())
+    mean_alone = len(alone) / sum(1 / r for r in alone.values())
     print(f"one epoch of the 7 Table 1 rows on subjects {a.train_subjects} ({n:,} samples): "
-          f"{epoch_alone:.0f} s alone one after another, {n * len(rows) / aggregate:.0f} s stacked")
-
+          f"{n * len(rows) / mean_alone:.0f} s one after another, {n * len(rows) / stacked:.0f} s stacked, "
+          f"{n * len(rows) / parallel:.0f} s as --jobs {a.threads}")
+    best = max(("one after another", mean_alone), ("stacked", stacked), (f"--jobs {a.threads}", parallel),
+               key=lambda x: x[1])
     total = 0.0
-    print("projected hours at the paper's epochs (training only):")
+    print(f"projected hours at the paper's epochs (training only, {best[0]}: {best[1]:.0f} samples/s; LSP-only "
+          f"rows on {LSP_SAMPLES:,} samples):")
     for name in EXPERIMENTS:
-        groups: dict = {}
-        seconds = 0.0
-        for row, cfg in row_configs(name, [*data, "--results-dir", str(work)]):
-            if row.entry == "lsp":
-                seconds += 0 if cfg["eval_only"] else cfg["epochs"] * LSP_SAMPLES / (batch / step_alone)
-                continue
-            if cfg["eval_only"]:
-                continue
-            key = stack_key(cfg)
-            groups.setdefault(key if key is not None else id(cfg), []).append(cfg)
-        for members in groups.values():
-            cfg = members[0]
-            steps = cfg["epochs"] * (samples(cfg) // cfg["batch_size"] or 1)
-            seconds += steps * (base + b * len(members)) * cfg["batch_size"] / batch
+        trained = [(row, cfg) for row, cfg in row_configs(name, [*data, "--results-dir", str(work)])
+                   if not cfg["eval_only"]]
+        work_samples = sum(cfg["epochs"] * (LSP_SAMPLES if row.entry == "lsp" else samples(cfg))
+                           for row, cfg in trained)
+        seconds = work_samples / best[1]
         total += seconds
-        sizes = sorted((len(m) for m in groups.values()), reverse=True)
-        print(f"  {name:24s} {seconds / 3600:5.2f} h  (groups of {sizes})")
+        print(f"  {name:24s} {seconds / 3600:5.2f} h  ({len(trained)} trainings)")
     print(f"  all eight experiments    {total / 3600:5.2f} h")
     return 0
 

@@ -122,3 +122,21 @@ def test_a_stacked_member_resumes_alone_as_its_lone_run_would(tmp_path, tiny_h36
         res = run_task("lifting", {**cfg, "epochs": 3}, resume=True)
         assert res["iterations"] == alone[name]["iterations"]
         assert abs(res["mpjpe"] - alone[name]["mpjpe"]) < 0.05, (name, res["mpjpe"], alone[name]["mpjpe"])
+
+
+def test_the_paper_runner_stacked_gives_the_rows_it_gives_alone(tmp_path):
+    import runpy
+    from pathlib import Path
+
+    from lifting.experiments import runner
+
+    experiment = runpy.run_path(str(Path(__file__).resolve().parents[1] / "paper_exps" / "table_1.py"))["EXPERIMENT"]
+    out = {}
+    for stack in ("yes", "no"):
+        argv = ["--quick", "--data-dir", "synthetic", "--results-dir", str(tmp_path / stack), "--cache-dir",
+                str(tmp_path / "cache"), "--rows", "row_sup,row_ours,row_6", "--stack", stack]
+        out[stack] = runner.run_experiment(experiment, runner.parse_args(experiment, argv))["rows"]
+    assert (tmp_path / "yes" / "table_1" / "stacked").is_dir() and not (tmp_path / "no" / "table_1" / "stacked").exists()
+    for row in ("row_sup", "row_ours", "row_6"):
+        assert out["yes"][row]["status"] == "done"
+        assert abs(out["yes"][row]["pa_mpjpe"] - out["no"][row]["pa_mpjpe"]) < 0.05

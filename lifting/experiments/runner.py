@@ -107,8 +107,9 @@ def parser(experiment: Experiment) -> ArgumentParser:
     p.add_argument("--cache-dir", help="processed-data cache (default: the schema's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device of every run")
     p.add_argument("--rows", help=f"comma-separated subset of rows: {', '.join(r.name for r in experiment.rows)}")
-    p.add_argument("--no-stack", action="store_true",
-                   help="train every run alone (default: runs that share data and schedule train as one computation)")
+    p.add_argument("--stack", choices=("auto", "yes", "no"), default="auto",
+                   help="train runs that share data and schedule as one computation (auto: on a GPU; on a CPU "
+                        "parallel lone runs, --jobs N, are faster)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="extra config override for every row")
     return p
 
@@ -302,7 +303,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                         log.info(f"[{experiment.name}] {row.name}: skipped: {reason}")
                         break
                     jobs.append((row, seed, run_dir, cfg))
-            results = _execute(experiment, jobs, pool, not args.no_stack, args.jobs)
+            results = _execute(experiment, jobs, pool, _stacks(args), args.jobs)
             for row in stage:
                 if status[row.name]["status"] != "done":
                     continue
@@ -382,6 +383,18 @@ def _execute(experiment: Experiment, jobs: list, pool, stack: bool = True, parts
     if calls:
         log.info(f"[{experiment.name}] {len(calls)} run(s) in {time.perf_counter() - t0:.0f} s")
     return results
+
+
+def _stacks(args: argparse.Namespace) -> bool:
+    """--stack auto: stack on a GPU, where a step's fixed cost is kernel launches; on a CPU the batched multiply is
+    no faster than separate ones and parallel lone runs win (bench/paper_speed.py)."""
+    if args.stack != "auto":
+        return args.stack == "yes"
+    if args.device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _stack_groups(calls: list, parts: int) -> list[list]:
