@@ -167,8 +167,8 @@ def _evaluate(task: Task, plan: TrainPlan, hist: dict, logger: Logger, step: int
     log.info("epoch %d, step %d: %s (%.1f min)", epoch, step,
              ", ".join(f"{k} {metrics[k]:.4g}" for k in plan.curve_keys), point["minutes"])
     value, best = metrics[plan.best_key], hist["best"]
-    if plan.optimizer is not None and plan.best_mode != "none" and (best is None or (value < best[plan.best_key] if plan.best_mode == "min"
-                                                        else value > best[plan.best_key])):
+    improved = best is None or (value < best[plan.best_key] if plan.best_mode == "min" else value > best[plan.best_key])
+    if plan.optimizer is not None and plan.best_mode != "none" and improved:
         hist["best"] = {**point, plan.best_key: value}
         save_best()
     return metrics
