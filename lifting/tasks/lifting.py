@@ -50,6 +50,7 @@ class LiftingTask:
     def __init__(self, cfg: dict[str, Any]):
         """`cfg` passed `lifting.options.h36m.SCHEMA` (its rules included)."""
         self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg
+        self.flip_perm = torch.tensor(self.skeleton.flip_perm)   # joint index -> its mirror's, for pair labels
         self.train: SplitArrays | None = None
         self.perm_state = self.averaged = None
 
@@ -156,10 +157,9 @@ class LiftingTask:
         if "joints2d" in out:
             out["joints2d"] = torch.where(flip[:, None, None], mirror(out["joints2d"], input_skeleton(self.cfg)),
                                           out["joints2d"])
-            perm = torch.tensor(self.skeleton.flip_perm)
             pair_flip = flip.reshape(-1, *[1] * (out["pair_i"].dim() - 1))
             for k in ("pair_i", "pair_j"):
-                out[k] = torch.where(pair_flip, perm[out[k]], out[k])
+                out[k] = torch.where(pair_flip, self.flip_perm[out[k]], out[k])
 
     def loss(self, net: torch.nn.Module, batch: dict[str, torch.Tensor], step: int):
         return self.loss_of(*net(batch["x"]), batch)
