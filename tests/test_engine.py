@@ -9,7 +9,7 @@ import torch
 
 from lifting.config import load_config
 from lifting.engine import RunOptions, TrainPlan, fit
-from lifting.engine.optim import apply_max_norm, make_scheduler
+from lifting.engine.optim import apply_max_norm, make_scheduler, optimizer_step
 from lifting.errors import UserError
 from lifting.tasks import TASKS, build_task
 
@@ -106,6 +106,28 @@ def test_the_loss_runs_through_the_tasks_train_model(tmp_path):
     task = CompiledRegression()
     fit(task, _opts(tmp_path, "c"), {})
     assert task.wrapper.calls == 40                  # every training step went through the (compiled) wrapper
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_clip_folded_into_fused_adam_equals_clipping_the_gradients(weight_decay):
+    """The fused path scales the gradients inside Adam; the plain path clips them first: same steps."""
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [torch.optim.Adam(n.parameters(), lr=1e-2, weight_decay=weight_decay, fused=fused)
+            for n, fused in zip(nets, (True, False))]
+    norms = []
+    for _ in range(30):
+        x, y = torch.randn(16, 6), 50 * torch.randn(16, 3)   # large targets: the norm exceeds the clip
+        for net, opt in zip(nets, opts):
+            optimizer_step(net, opt, ((net(x) - y) ** 2).mean(), grad_clip=1.0)
+        norms.append(float(opts[0].grad_scale))
+    assert min(norms) > 10   # the clip acted at every step
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    before = [p.detach().clone() for p in nets[0].parameters()]
+    optimizer_step(nets[0], opts[0], 0 * nets[0](x).sum(), grad_clip=1.0)   # zero gradient: no clip to apply
+    assert float(opts[0].grad_scale) == 1.0 and any(not torch.equal(a, b) for a, b in zip(before, nets[0].parameters()))
 
 
 def test_max_norm_bounds_every_weight_matrix_after_every_step(tmp_path):

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from lifting.models.linear import LinearModel
+from lifting.models.linear import Dropout, LinearModel, dropout_mask
 
 
 def test_shapes_and_parameter_count():
@@ -22,3 +23,21 @@ def test_supervised_destandardises_and_relative_multiplies():
     raw = r.head(r.blocks(r.stem(torch.zeros(1, 34))))
     assert torch.allclose(r(torch.zeros(1, 34))[0].reshape(-1), raw.reshape(-1) * 100, atol=1e-4)
     assert 0 < r(torch.zeros(1, 34))[1].item() < 0.001
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_dropout_masks_drop_each_unit_with_probability_p(p):
+    """Values 0 or 1/(1-p); every unit (so every bit position of the p = 0.5 draws) dropped at rate p; masks
+    differ between draws and repeat for the same generator seed."""
+    g = torch.Generator().manual_seed(0)
+    masks = torch.stack([dropout_mask((64, 1024), p, g) for _ in range(200)])
+    assert masks.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
+    rate = (masks == 0).double().mean(0).flatten()         # per unit over 200 draws: sd sqrt(p(1-p)/200) ~ 0.035
+    assert abs(float(rate.mean()) - p) < 0.002
+    assert float((rate - p).abs().max()) < 0.2
+    by_bit = (masks == 0).double().reshape(200, -1, 32).mean((0, 1))   # the 32 bit positions of one word
+    assert float((by_bit - p).abs().max()) < 0.01
+    assert not torch.equal(masks[0], masks[1])
+    torch.testing.assert_close(dropout_mask((64, 1024), p, torch.Generator().manual_seed(0)), masks[0])
+    x = torch.ones(64, 1024)
+    assert abs(float(Dropout(p).train()(x).mean()) - 1.0) < 0.02 and torch.equal(Dropout(p).eval()(x), x)
