@@ -105,3 +105,20 @@ def test_per_action_headline_is_mean_of_action_means():
     assert res["per_action"]["A"]["mpjpe"] == pytest.approx(1.0)
     assert res["mpjpe"] == pytest.approx(3.0)            # (1 + 5) / 2
     assert res["mpjpe_framewise"] == pytest.approx(2.0)  # (1 + 1 + 1 + 5) / 4
+
+
+def test_depth_order_accuracy_hand_computed():
+    gt = np.zeros((1, 3, 3))
+    gt[0, :, 2] = [0.0, 100.0, -50.0]
+    pred = np.zeros((1, 3, 3))
+    pred[0, :, 2] = [0.0, 80.0, 30.0]     # pairs (0,1) right, (0,2) wrong, (1,2) right
+    assert M.depth_order_accuracy(pred, gt) == pytest.approx(2 / 3)
+    mirrored = pred * np.array([1.0, 1.0, -1.0])
+    assert M.depth_order_accuracy(mirrored, gt) == pytest.approx(1 / 3)
+    tied = gt.copy()
+    tied[0, 2, 2] = 100.0                  # joints 1 and 2 at equal true depth: that pair is left out
+    assert M.depth_order_accuracy(pred, tied) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(50, 17, 3)) * 200
+    assert M.evaluate_poses(poses, poses)["depth_order_accuracy"] == 1.0
+    assert M.evaluate_poses(-poses, poses)["depth_order_accuracy"] == 0.0

@@ -218,7 +218,8 @@ class LiftingTask:
         lines += [f"| {k.upper().replace('_', '-')} | {res[k]:.1f} | {res[k + '_framewise']:.1f} |"
                   for k in ("mpjpe", "n_mpjpe", "pa_mpjpe")]
         lines += ["", f"3DPCK@150mm {res['pck150']:.1f} %, AUC {res['auc']:.1f} % (over the "
-                  f"{res['pck_num_joints']} non-root joints), {res['num_test_frames']} test frames, "
+                  f"{res['pck_num_joints']} non-root joints), depth order of joint pairs "
+                  f"{100 * res['depth_order_accuracy']:.1f} % right, {res['num_test_frames']} test frames, "
                   f"{res['epochs_run']} epochs in {res['train_seconds'] / 60:.1f} min "
                   f"({res['train_samples_per_s']:.0f} samples/s).", "",
                   "| action | MPJPE | N-MPJPE | PA-MPJPE | frames |", "|---|---|---|---|---|"]
