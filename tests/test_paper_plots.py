@@ -166,8 +166,52 @@ def test_pose_gallery(results):
     assert worst[0] >= worst[1] and worst[0] >= max(want) - 1e-3
 
 
+def write_summary(results_dir, experiment, rows):
+    """A summary.json of finished rows with the given metrics."""
+    (results_dir / experiment).mkdir(parents=True)
+    (results_dir / experiment / "summary.json").write_text(json.dumps(
+        {"experiment": experiment, "order": list(rows),
+         "rows": {n: {"status": "done", "label": n, **metrics} for n, metrics in rows.items()}}))
+
+
+def consistency(results_dir, *extra):
+    proc = plot("consistency", results_dir, *extra)
+    assert proc.returncode == 0, proc.stderr
+    return {(c["check"], c["source"]): c["passed"] for c in drawn_json(results_dir, "consistency")["checks"]}
+
+
+def drawn_json(results_dir, stem):
+    return json.loads((Path(results_dir) / "figures" / f"{stem}.json").read_text())
+
+
+def test_consistency_checks_on_known_values(tmp_path):
+    pa = lambda v, order=None: {"pa_mpjpe": v, **({} if order is None else {"depth_order_accuracy": order})}
+    write_summary(tmp_path, "table_1", {"row_sup": pa(40.0), "row_ours": pa(60.0), "row_3": pa(62.0),
+                                        "row_4": pa(61.0), "row_5": pa(70.0), "row_6": pa(60.8), "row_7": pa(63.5)})
+    write_summary(tmp_path, "fig_4d", {"noise_0": pa(60.0, 0.86), "noise_50": pa(90.0, 0.55),
+                                       "noise_100": pa(95.0, 0.17)})
+    got = consistency(tmp_path)
+    assert got[("3D supervised < Ours", "Table 1")] and got[("all pairs <= one pair", "Table 1")]
+    assert got[("no skeleton loss clearly worst", "Table 1")]
+    assert got[("label noise 0.5 uninformative", "Fig. 4d")] and got[("label noise 1.0 flips depth", "Fig. 4d")]
+    assert got[("3D supervised < Ours", "Fig. 1d")] is None        # no fig_1d results: not run
+    # 0.8 mm worse than one pair holds at tolerance 1 mm, not at 0.5 mm; row_5 is 6.5 mm above row_7.
+    assert not consistency(tmp_path, "--tolerance-mm", "0.5")[("all pairs <= one pair", "Table 1")]
+    assert not consistency(tmp_path, "--tolerance-mm", "7")[("no skeleton loss clearly worst", "Table 1")]
+    shutil.rmtree(tmp_path / "fig_4d")   # labels that still inform at 50 % noise, and no flip at 100 %
+    write_summary(tmp_path, "fig_4d", {"noise_0": pa(60.0, 0.86), "noise_50": pa(90.0, 0.7),
+                                       "noise_100": pa(95.0, 0.5)})
+    got = consistency(tmp_path)
+    assert not got[("label noise 0.5 uninformative", "Fig. 4d")] and not got[("label noise 1.0 flips depth", "Fig. 4d")]
+    write_summary(tmp_path, "fig_1d", {"sup_100pct": pa(41.0), "rel_1pair_100pct": pa(40.0),
+                                       "rel_allpairs_100pct": pa(39.0), "rel_17pairs_100pct": pa(42.0)})
+    got = consistency(tmp_path)
+    assert got[("3D supervised < Ours", "Fig. 1d")] is False and got[("all pairs <= one pair", "Fig. 1d")]
+    assert got[("17 pairs <= one pair", "Fig. 1d")] is False
+
+
 @pytest.mark.parametrize("script", ["fig_1d", "fig_4a", "fig_4b", "fig_4c", "fig_4d", "fig_5", "tables",
-                                    "pose_gallery", "lsp_gallery"])
+                                    "pose_gallery", "lsp_gallery", "consistency"])
 def test_missing_results_are_one_line_errors(tmp_path, script):
     proc = plot(script, tmp_path / "nothing")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
