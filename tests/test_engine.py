@@ -150,6 +150,18 @@ def test_resume_config_check_refuses_a_changed_key(tmp_path):
         fit(Regression(), _opts(tmp_path, "r"), {"lr": 0.1, "epochs": 5}, resume=True)
 
 
+def test_a_copied_run_folder_resumes_in_its_new_place(tmp_path):
+    """A finished run copied elsewhere without its results.json is evaluated again there, not retrained."""
+    import shutil
+
+    first = fit(Regression(), _opts(tmp_path, "r"), {"lr": 0.05, "out_dir": str(tmp_path / "r")})
+    shutil.copytree(tmp_path / "r", tmp_path / "moved", ignore=shutil.ignore_patterns("results.json", ".lock"))
+    task = Regression()
+    again = fit(task, _opts(tmp_path, "moved"), {"lr": 0.05, "out_dir": str(tmp_path / "moved")}, resume=True)
+    assert task.lrs == [] and again["iterations"] == 40 and again["mpjpe"] == first["mpjpe"]
+    assert json.loads((tmp_path / "moved" / "results.json").read_text())["mpjpe"] == first["mpjpe"]
+
+
 # ---------------------------------------------------------------- every registered task, tiny configs
 
 @pytest.fixture(scope="module")

@@ -96,8 +96,9 @@ def run(**defaults: Any) -> dict[str, Option]:
     }, defaults)
 
 
-# Keys that may change between a run and its --resume without changing what is computed.
-RESUME_FREE_KEYS = frozenset({"epochs", "max_train_minutes", "progress", "tensorboard", "threads",
+# Keys that may change between a run and its --resume without changing what is computed (out_dir: a run folder
+# moved or copied elsewhere resumes there).
+RESUME_FREE_KEYS = frozenset({"out_dir", "epochs", "max_train_minutes", "progress", "tensorboard", "threads",
                               "device", "log_every", "checkpoint_every", "eval_every", "eval_batch_size",
                               "figure", "save_predictions"})
 
