@@ -41,3 +41,21 @@ def test_dropout_masks_drop_each_unit_with_probability_p(p):
     torch.testing.assert_close(dropout_mask((64, 1024), p, torch.Generator().manual_seed(0)), masks[0])
     x = torch.ones(64, 1024)
     assert abs(float(Dropout(p).train()(x).mean()) - 1.0) < 0.02 and torch.equal(Dropout(p).eval()(x), x)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25])
+def test_the_compiled_model_trains_with_dropout(p):
+    """The task's compile path (probed in eval mode at batch 2, then trained at batch 64) runs dropout."""
+    from lifting.tasks.common import maybe_compile
+
+    torch.compiler.reset()   # no graphs (and shape guesses) left from another test
+    torch.manual_seed(0)
+    model = LinearModel(17, 17, linear_size=16, num_stage=1, dropout=p)
+    compiled = maybe_compile(model, True)
+    assert compiled is not model                      # compiled, not the eager fall-back
+    x = torch.randn(64, 34)
+    a, b = compiled(x)[0], compiled(x)[0]
+    assert torch.isfinite(a).all() and not torch.equal(a, b)   # fresh dropout masks at every call
+    a.square().mean().backward()
+    assert all(q.grad is not None for q in model.parameters() if q.requires_grad and q is not model.scale_head.weight
+               and q is not model.scale_head.bias)

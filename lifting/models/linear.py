@@ -41,6 +41,10 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
+        if self.p >= 1:
+            return x * 0.0
+        if torch.compiler.is_compiling():  # traceable draws; a compiled graph has its own random stream anyway
+            return x * (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
         return x * dropout_mask(x.shape, self.p, device=x.device)
 
     def extra_repr(self) -> str:
