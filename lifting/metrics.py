@@ -118,8 +118,8 @@ def depth_order_accuracy(pred, gt) -> float:
     pred_z, gt_z = _f64(pred)[..., 2], _f64(gt)[..., 2]
     i, j = np.triu_indices(pred_z.shape[1], k=1)
     true = np.sign(gt_z[:, i] - gt_z[:, j])
-    agree = np.sign(pred_z[:, i] - pred_z[:, j]) == true
-    return float(agree[true != 0].mean())
+    agree = (np.sign(pred_z[:, i] - pred_z[:, j]) == true)[true != 0]
+    return float(agree.mean()) if agree.size else float("nan")
 
 
 def per_action(frame_errors: np.ndarray, actions: Sequence[str]) -> dict[str, float]:

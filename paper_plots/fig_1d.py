@@ -65,8 +65,10 @@ def main() -> int:
     first = None
     for series, title in (("sup", "3D Supervised"), ("ours", "Ours Relative")):
         if handles[series]:
+            # Beside the axes, where no point can hide under them.
             leg = ax.legend(handles=handles[series], title=title, fontsize=8, title_fontsize=9,
-                            loc="upper right" if first is None else "lower left")
+                            loc="upper left" if first is None else "lower left",
+                            bbox_to_anchor=(1.02, 1.0) if first is None else (1.02, 0.0))
             if first is None:
                 first = leg
                 ax.add_artist(leg)

@@ -58,13 +58,14 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
     """Train `task` (unless it plans no optimiser), evaluate, checkpoint; returns results (rank 0; others {})."""
     dist = setup_distributed(opts.device)
     run = None
+    flushed = subnormals_flushed()
+    # Adam moments of units that stop receiving gradient decay into subnormal floats, which x86 CPUs process 10-100x
+    # slower: a relative lifter's step took 5x longer by epoch 9 of the paper schedule. Flushed to zero while training.
+    torch.set_flush_denormal(True)
     try:
         resumed = _check_inputs(opts, config, resume, dist.main)
         if opts.threads:
             torch.set_num_threads(opts.threads)
-        # Adam moments of units that stop receiving gradient decay into subnormal floats, which x86 CPUs process
-        # 10-100x slower: a relative lifter's step took 5x longer by epoch 9 of the paper schedule. Flushed to zero.
-        torch.set_flush_denormal(True)
         generator = seed_everything(opts.seed + 7919 * dist.rank)
         plan = task.setup(dist)
         run = prepare_run(opts.out_dir, config, resume) if dist.main else RunDir(opts.out_dir)
@@ -134,9 +135,15 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
         dist.barrier()
         return results
     finally:
+        torch.set_flush_denormal(flushed)
         if run is not None:
             run.release()
         cleanup_distributed()
+
+
+def subnormals_flushed() -> bool:
+    """Whether the CPU flushes subnormal floats to zero now (the setting `torch.set_flush_denormal` changes)."""
+    return torch.tensor([1e-39]).mul(1.0).item() == 0.0
 
 
 def _check_inputs(opts: RunOptions, config: dict[str, Any], resume: bool, main: bool) -> dict[str, Any] | None:
