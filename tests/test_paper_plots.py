@@ -203,6 +203,10 @@ def test_consistency_checks_on_known_values(tmp_path):
                                        "noise_100": pa(95.0, 0.5)})
     got = consistency(tmp_path)
     assert not got[("label noise 0.5 uninformative", "Fig. 4d")] and not got[("label noise 1.0 flips depth", "Fig. 4d")]
+    shutil.rmtree(tmp_path / "fig_4d")   # a --rows subset without the 50 % row: that check is not run, the rest is
+    write_summary(tmp_path, "fig_4d", {"noise_0": pa(60.0, 0.86), "noise_100": pa(95.0, 0.17)})
+    got = consistency(tmp_path)
+    assert got[("label noise 0.5 uninformative", "Fig. 4d")] is None and got[("label noise 1.0 flips depth", "Fig. 4d")]
     write_summary(tmp_path, "fig_1d", {"sup_100pct": pa(41.0), "rel_1pair_100pct": pa(40.0),
                                        "rel_allpairs_100pct": pa(39.0), "rel_17pairs_100pct": pa(42.0)})
     got = consistency(tmp_path)
