@@ -57,7 +57,7 @@ def drawn(results_dir, stem):
     out = Path(results_dir) / "figures"
     for ext in ("png", "pdf"):
         assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    return json.loads((out / f"{stem}.json").read_text())
+    return drawn_json(results_dir, stem)
 
 
 def summary(results_dir, exp):
