@@ -11,7 +11,8 @@ Prints, for the paper schedule (1 residual block of 1024, batch 64):
 - the same rows as `--threads` lone runs at once with one thread each (the runner's `--jobs N` on a CPU);
 - one epoch of all seven Table 1 rows on the training subjects, one after another, stacked, and as `--jobs N`;
 - the projected hours of every paper experiment at the paper's epochs on those subjects, at the fastest of the
-  three rates (LSP-only rows of Fig. 5 on 11,000 samples; evaluation-only rows cost nothing).
+  three rates (LSP-only rows of Fig. 5 on 11,000 samples; evaluation-only rows cost nothing; a training with the
+  config and seed of one an earlier experiment ran is reused by the runner, so it counts once).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 
 from lifting.config import ArgumentParser
 from lifting.errors import run_cli
+from lifting.experiments.runner import training_signature
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("table_1", "table_2", "fig_1d", "fig_4ab", "fig_4c_test_noise", "fig_4c_train_test_noise", "fig_4d",
@@ -138,18 +140,23 @@ def main() -> int:
           f"{n * len(rows) / parallel:.0f} s as --jobs {a.threads}")
     best = max(("one after another", mean_alone), ("stacked", stacked), (f"--jobs {a.threads}", parallel),
                key=lambda x: x[1])
-    total = 0.0
+    total = alone_total = 0.0
+    trained_before: set[str] = set()
     print(f"projected hours at the paper's epochs (training only, {best[0]}: {best[1]:.0f} samples/s; LSP-only "
-          f"rows on {LSP_SAMPLES:,} samples):")
+          f"rows on {LSP_SAMPLES:,} samples; a training an earlier experiment already ran is reused, not repeated):")
     for name in EXPERIMENTS:
         trained = [(row, cfg) for row, cfg in row_configs(name, [*data, "--results-dir", str(work)])
                    if not cfg["eval_only"]]
-        work_samples = sum(cfg["epochs"] * (LSP_SAMPLES if row.entry == "lsp" else samples(cfg))
-                           for row, cfg in trained)
-        seconds = work_samples / best[1]
-        total += seconds
-        print(f"  {name:24s} {seconds / 3600:5.2f} h  ({len(trained)} trainings)")
-    print(f"  all eight experiments    {total / 3600:5.2f} h")
+        seconds = [cfg["epochs"] * (LSP_SAMPLES if row.entry == "lsp" else samples(cfg)) / best[1]
+                   for row, cfg in trained]
+        keys = [repr(sorted(training_signature(cfg).items())) for _, cfg in trained]
+        new = [t for t, k in zip(seconds, keys) if k not in trained_before]
+        trained_before.update(keys)
+        total, alone_total = total + sum(new), alone_total + sum(seconds)
+        print(f"  {name:24s} {sum(new) / 3600:5.2f} h  ({len(new)} trainings; {sum(seconds) / 3600:.2f} h for all "
+              f"{len(trained)} when run on its own)")
+    print(f"  all eight experiments    {total / 3600:5.2f} h  ({alone_total / 3600:.2f} h if each trained every row "
+          "itself)")
     return 0
 
 

@@ -152,3 +152,40 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, message):
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert not (tmp_path / "table_1").exists()
+
+
+def test_a_training_shared_by_experiments_runs_once(results):
+    tmp, s = results
+    res = tmp / "results"
+    for exp, row, twin in (("table_2", "our_17_gt_gt", "row_ours"), ("fig_1d", "sup_100pct", "row_sup"),
+                           ("fig_4ab", "ours", "row_ours"), ("fig_4d", "noise_0", "row_ours")):
+        r = s[exp]["rows"][row]
+        assert r["trained_in"] == {"seed_0": str(res / "table_1" / twin / "seed_0")}, (exp, row)
+        for k in ("mpjpe", "pa_mpjpe", "n_mpjpe"):
+            assert r[k] == pytest.approx(s["table_1"]["rows"][twin][k], abs=1e-6)
+    # An output-only key differs (save_predictions): the copied training still writes this row's outputs.
+    assert (res / "fig_4ab" / "ours" / "seed_0" / "predictions.npz").is_file()
+    # A training key differs (training noise, label noise): trained anew.
+    assert "trained_in" not in s["fig_4c_train_test_noise"]["rows"]["sup_10"]
+    assert "trained_in" not in s["fig_4d"]["rows"]["noise_50"]
+
+
+def test_a_twin_is_a_finished_run_with_the_same_training_settings(tmp_path):
+    from lifting.config import save_config
+    from lifting.experiments.runner import finished_twin
+
+    def finished(path, **cfg):
+        path.mkdir(parents=True)
+        save_config(path / "config.yaml", {"out_dir": str(path), **cfg})
+        (path / "last.pt").write_bytes(b"")
+        (path / "results.json").write_text("{}")
+
+    finished(tmp_path / "exp_a" / "row" / "seed_0", seed=0, lr=0.001, figure=False)
+    finished(tmp_path / "exp_b" / "row" / "seed_0", seed=1, lr=0.001, figure=False)
+    mine = {"out_dir": str(tmp_path / "exp_c" / "row" / "seed_0"), "lr": 0.001, "figure": True}
+    assert finished_twin({**mine, "seed": 0}, tmp_path) == tmp_path / "exp_a" / "row" / "seed_0"
+    assert finished_twin({**mine, "seed": 1}, tmp_path) == tmp_path / "exp_b" / "row" / "seed_0"
+    assert finished_twin({**mine, "seed": 2}, tmp_path) is None
+    assert finished_twin({**mine, "seed": 0, "lr": 0.002}, tmp_path) is None
+    (tmp_path / "exp_a" / "row" / "seed_0" / "results.json").unlink()   # not finished: no twin
+    assert finished_twin({**mine, "seed": 0}, tmp_path) is None

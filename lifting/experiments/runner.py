@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -31,13 +32,17 @@ import numpy as np
 
 from lifting.config import ArgumentParser, load_config, read_yaml
 from lifting.errors import UserError, run_cli, setup_logging
-from lifting.fileio import check_output_dir, write_json
+from lifting.fileio import check_output_dir, write_json, write_text
 
 REPO = Path(__file__).resolve().parents[2]
 OPTS = REPO / "opts"
 log = logging.getLogger("lifting")
 HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
 RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they build on", "seed": "use --seeds"}
+# Keys that only say where and how much a run writes: two runs equal in every other key train the same weights.
+TRAINED_IN = "trained_in.txt"  # in a run folder whose training was a finished twin's (`adopt_training`)
+OUTPUT_KEYS = frozenset({"out_dir", "progress", "tensorboard", "log_every", "checkpoint_every", "figure",
+                         "save_predictions"})
 
 
 @dataclass(frozen=True)
@@ -303,7 +308,7 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                         log.info(f"[{experiment.name}] {row.name}: skipped: {reason}")
                         break
                     jobs.append((row, seed, run_dir, cfg))
-            results = _execute(experiment, jobs, pool, _stacks(args), args.jobs)
+            results = _execute(experiment, jobs, pool, _stacks(args), args.jobs, Path(args.results_dir))
             for row in stage:
                 if status[row.name]["status"] != "done":
                     continue
@@ -313,6 +318,10 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
                     status[row.name] = {"status": "failed", "reason": errors[0]}
                     continue
                 agg = aggregate(row, [res["results"] for _, _, res in mine], [d.name for _, d, _ in mine])
+                twins = {d.name: (d / TRAINED_IN).read_text(encoding="utf-8").strip() for _, d, _ in mine
+                         if (d / TRAINED_IN).is_file()}
+                if twins:
+                    agg["trained_in"] = twins
                 agg["config"] = mine[0][2]["results"]["config"]
                 status[row.name].update(agg)
                 write_json(out_root / row.name / "results.json",
@@ -340,10 +349,48 @@ def run_experiment(experiment: Experiment, args: argparse.Namespace) -> dict[str
     return summary
 
 
-def _execute(experiment: Experiment, jobs: list, pool, stack: bool = True, parts: int = 1) -> list[dict[str, Any]]:
-    """Run (row, seed, run_dir, cfg) jobs, skipping finished runs and resuming interrupted ones; with `stack`, runs
-    that can share their steps (`stacked_lifting.stack_key`) train as stacked groups, split into `parts` groups
-    for parallel workers."""
+def training_signature(cfg: dict[str, Any]) -> dict[str, Any]:
+    """What decides a run's trained weights: its config without `OUTPUT_KEYS` (the seed included)."""
+    return {k: v for k, v in cfg.items() if k not in OUTPUT_KEYS}
+
+
+def finished_twin(cfg: dict[str, Any], results_root: Path) -> Path | None:
+    """A finished run under `results_root` (any experiment, row and seed folder) that trained with this run's
+    training signature, so the same weights (the run that trained them, if it was found through a copy): the
+    experiments share their Sup / Ours base rows, and one training serves all of them."""
+    want = training_signature(cfg)
+    for done in sorted(results_root.glob("*/*/seed_*/results.json")):
+        if done.parent.resolve() == Path(cfg["out_dir"]).resolve() or not (done.parent / "last.pt").is_file():
+            continue
+        try:
+            stored = read_yaml(done.parent / "config.yaml")
+        except UserError:
+            continue
+        if training_signature(stored) == want:
+            original = done.parent / TRAINED_IN   # a copy names the run that trained
+            if original.is_file() and (Path(original.read_text(encoding="utf-8").strip()) / "last.pt").is_file():
+                return Path(original.read_text(encoding="utf-8").strip())
+            return done.parent
+    return None
+
+
+def adopt_training(twin: Path, run_dir: Path) -> None:
+    """Copy a twin's checkpoints into `run_dir` (each through a temporary name), which then resumes from them:
+    training is complete, so it only evaluates and writes this row's outputs. `TRAINED_IN` names the twin."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("best.pt", "last.pt"):
+        if (twin / name).is_file():
+            tmp = run_dir / f".{name}.tmp"
+            shutil.copyfile(twin / name, tmp)
+            os.replace(tmp, run_dir / name)
+    write_text(run_dir / TRAINED_IN, f"{twin}\n")
+
+
+def _execute(experiment: Experiment, jobs: list, pool, stack: bool, parts: int,
+             results_root: Path) -> list[dict[str, Any]]:
+    """Run (row, seed, run_dir, cfg) jobs, skipping finished runs, resuming interrupted ones and reusing a finished
+    twin's training (`finished_twin` under `results_root`); with `stack`, runs that can share their steps
+    (`stacked_lifting.stack_key`) train as stacked groups, split into `parts` groups for parallel workers."""
     calls, results = [], [None] * len(jobs)
     for i, (row, seed, run_dir, cfg) in enumerate(jobs):
         done = run_dir / "results.json"
@@ -355,6 +402,13 @@ def _execute(experiment: Experiment, jobs: list, pool, stack: bool = True, parts
             except json.JSONDecodeError:
                 pass  # unreadable results: run again
         resume = (run_dir / "last.pt").is_file() and not cfg.get("eval_only")
+        if not resume and not cfg.get("eval_only"):
+            twin = finished_twin(cfg, results_root)
+            if twin is not None:
+                adopt_training(twin, run_dir)
+                resume = True
+                log.info(f"[{experiment.name}] {row.name} seed {seed}: same config and seed as the finished run "
+                         f"{twin}: its checkpoints copied, evaluated here instead of training again")
         calls.append((i, row, seed, run_dir, cfg, resume))
     work = []  # (function, indices into jobs, arguments)
     for group in _stack_groups(calls, parts) if stack else [[c] for c in calls]:
