@@ -1,0 +1,97 @@
+"""Benchmark: how close the relative lifter's objective lets any model come to the truth, without a network.
+
+    python bench/relative_floor.py --data-dir ../shared/data/h36m [--subject 8] [--frames 512] [--steps 1500]
+
+Prints, on `--frames` test frames (GT 2D, 17 joints, PA-MPJPE mm):
+- the scaled-orthographic oracle: x, y from the 2D at the least-squares scale, each bone's depth from its true
+  length (one length scale per frame, the best of a grid) with the true sign;
+- the objective's own optimum near the truth: each frame's pose and scale optimised freely (Adam) on the relative
+  objective with every joint pair labelled, starting from the true pose, for the paper's loss weights (those of
+  `opts/h36_rel.yaml`) and for a variant tried for it; how far it drifts is the error a perfect learner of that
+  objective would keep.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lifting.config import ArgumentParser
+from lifting.datasets.h36m import load_h36m
+from lifting.errors import run_cli
+from lifting.geometry.skeletons import get_skeleton
+from lifting.losses import RelativeObjective
+from lifting.metrics import pa_mpjpe_errors
+
+WEIGHTS = {"paper (rel 1, reproj 0.1, root 1, symm 1)": {"relative": 1.0, "reproj": 0.1, "root": 1.0, "symm": 1.0},
+           "tried for the default (reproj 1, root 0.1)": {"relative": 1.0, "reproj": 1.0, "root": 0.1, "symm": 1.0}}
+
+
+def orthographic_oracle(joints2d: np.ndarray, joints3d: np.ndarray, parents: np.ndarray) -> float:
+    """joints2d (N, J, 2) px and joints3d (N, J, 3) mm, both root-centred -> mean PA-MPJPE mm of the best-scale
+    oracle (parents precede their children in the joint order)."""
+    s = (joints2d * joints3d[..., :2]).sum((1, 2)) / (joints3d[..., :2] ** 2).sum((1, 2))
+    xy = joints2d / s[:, None, None]
+    lengths = np.linalg.norm(joints3d[:, 1:] - joints3d[:, parents[1:]], axis=-1)   # (N, J-1)
+    best = np.full(len(xy), np.inf)
+    for c in np.linspace(0.9, 1.3, 41):
+        z = np.zeros(xy.shape[:2])
+        for j in range(1, len(parents)):
+            p = parents[j]
+            dz2 = (c * lengths[:, j - 1]) ** 2 - ((xy[:, j] - xy[:, p]) ** 2).sum(-1)
+            z[:, j] = z[:, p] + np.sign(joints3d[:, j, 2] - joints3d[:, p, 2]) * np.sqrt(np.clip(dz2, 0, None))
+        best = np.minimum(best, pa_mpjpe_errors(np.concatenate([xy, z[..., None]], -1), joints3d).mean(1))
+    return float(best.mean())
+
+
+def objective_optimum(objective: RelativeObjective, joints2d: torch.Tensor, joints3d: torch.Tensor,
+                      steps: int) -> tuple[float, dict[str, float]]:
+    """Minimise the objective over free per-frame poses (mm) and scales from the truth, every pair labelled."""
+    n, j = joints3d.shape[:2]
+    iu = torch.triu_indices(j, j, 1)
+    pi, pj = iu[0].expand(n, -1), iu[1].expand(n, -1)
+    labels = torch.sign(joints3d[..., 2].gather(1, pi) - joints3d[..., 2].gather(1, pj))
+    s0 = (joints2d * joints3d[..., :2]).sum((1, 2)) / (joints3d[..., :2] ** 2).sum((1, 2))
+    pose, logit = joints3d.clone().requires_grad_(), torch.logit(s0).requires_grad_()
+    opt = torch.optim.Adam([{"params": [pose], "lr": 2.0}, {"params": [logit], "lr": 0.01}])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 - t / steps + 0.005)
+    for _ in range(steps):
+        loss, parts = objective(pose, torch.sigmoid(logit), pi, pj, labels, joints2d)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return float(pa_mpjpe_errors(pose.detach().numpy(), joints3d.numpy()).mean()), \
+        {k: float(v) for k, v in parts.items()}
+
+
+def main() -> int:
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--subject", type=int, default=8)
+    p.add_argument("--frames", type=int, default=512)
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--cache-dir")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    sk = get_skeleton("h36m_17")
+    poses = load_h36m(a.data_dir, [a.subject], stride=50, cache_dir=a.cache_dir)
+    pick = np.random.default_rng(0).choice(len(poses.joints2d_px), min(a.frames, len(poses.joints2d_px)),
+                                           replace=False)
+    j2 = poses.joints2d_px[pick] - poses.joints2d_px[pick, sk.root:sk.root + 1]
+    j3 = poses.joints3d_cam[pick] - poses.joints3d_cam[pick, sk.root:sk.root + 1]
+    print(f"S{a.subject}, {len(pick)} frames, PA-MPJPE mm")
+    print(f"  scaled-orthographic oracle (true bone lengths and depth signs): "
+          f"{orthographic_oracle(j2, j3, np.array(sk.parents)):.1f}")
+    limbs = np.array(sk.limbs)
+    ref = np.linalg.norm(j3[:, limbs[:, 0]] - j3[:, limbs[:, 1]], axis=-1).mean(0)
+    for name, weights in WEIGHTS.items():
+        objective = RelativeObjective(sk, weights, 2.5, "scaled_orthographic", ref)
+        err, parts = objective_optimum(objective, torch.tensor(j2), torch.tensor(j3), a.steps)
+        print(f"  objective optimum from the truth, {name}: {err:.1f} "
+              f"(losses there: {', '.join(f'{k} {v:.3f}' for k, v in parts.items())})")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
