@@ -39,8 +39,8 @@ OPTS = REPO / "opts"
 log = logging.getLogger("lifting")
 HEADLINE = {"human36": ("pa_mpjpe", "mm"), "lsp": ("pair_accuracy", "fraction")}
 RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they build on", "seed": "use --seeds"}
-# Keys that only say where and how much a run writes: two runs equal in every other key train the same weights.
 TRAINED_IN = "trained_in.txt"  # in a run folder whose training was a finished twin's (`adopt_training`)
+# Keys that only say where and how much a run writes: two runs equal in every other key train the same weights.
 OUTPUT_KEYS = frozenset({"out_dir", "progress", "tensorboard", "log_every", "checkpoint_every", "figure",
                          "save_predictions"})
 
@@ -367,10 +367,9 @@ def finished_twin(cfg: dict[str, Any], results_root: Path) -> Path | None:
         except UserError:
             continue
         if training_signature(stored) == want:
-            original = done.parent / TRAINED_IN   # a copy names the run that trained
-            if original.is_file() and (Path(original.read_text(encoding="utf-8").strip()) / "last.pt").is_file():
-                return Path(original.read_text(encoding="utf-8").strip())
-            return done.parent
+            note = done.parent / TRAINED_IN   # a copy names the run that trained
+            original = Path(note.read_text(encoding="utf-8").strip()) if note.is_file() else None
+            return original if original and (original / "last.pt").is_file() else done.parent
     return None
 
 
