@@ -31,20 +31,28 @@ WEIGHTS = {"paper (rel 1, reproj 0.1, root 1, symm 1)": {"relative": 1.0, "repro
            "tried for the default (reproj 1, root 0.1)": {"relative": 1.0, "reproj": 1.0, "root": 0.1, "symm": 1.0}}
 
 
+def pose_from_bones(xy: np.ndarray, lengths: np.ndarray, signs: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """xy (N, J, 2) mm root-centred, bone lengths (N, J-1) or (J-1,) mm and depth signs (N, J-1) of the bones
+    (j, parent j), +1: the child farther -> poses (N, J, 3) mm; bones too short for their xy get zero depth
+    (parents precede their children in the joint order)."""
+    lengths = np.broadcast_to(lengths, signs.shape)
+    z = np.zeros(xy.shape[:2])
+    for j in range(1, len(parents)):
+        dz2 = lengths[:, j - 1] ** 2 - ((xy[:, j] - xy[:, parents[j]]) ** 2).sum(-1)
+        z[:, j] = z[:, parents[j]] + signs[:, j - 1] * np.sqrt(np.clip(dz2, 0, None))
+    return np.concatenate([xy, z[..., None]], -1)
+
+
 def orthographic_oracle(joints2d: np.ndarray, joints3d: np.ndarray, parents: np.ndarray) -> float:
     """joints2d (N, J, 2) px and joints3d (N, J, 3) mm, both root-centred -> mean PA-MPJPE mm of the best-scale
-    oracle (parents precede their children in the joint order)."""
+    oracle."""
     s = (joints2d * joints3d[..., :2]).sum((1, 2)) / (joints3d[..., :2] ** 2).sum((1, 2))
     xy = joints2d / s[:, None, None]
     lengths = np.linalg.norm(joints3d[:, 1:] - joints3d[:, parents[1:]], axis=-1)   # (N, J-1)
+    signs = np.sign(joints3d[:, 1:, 2] - joints3d[:, parents[1:], 2])
     best = np.full(len(xy), np.inf)
     for c in np.linspace(0.9, 1.3, 41):
-        z = np.zeros(xy.shape[:2])
-        for j in range(1, len(parents)):
-            p = parents[j]
-            dz2 = (c * lengths[:, j - 1]) ** 2 - ((xy[:, j] - xy[:, p]) ** 2).sum(-1)
-            z[:, j] = z[:, p] + np.sign(joints3d[:, j, 2] - joints3d[:, p, 2]) * np.sqrt(np.clip(dz2, 0, None))
-        best = np.minimum(best, pa_mpjpe_errors(np.concatenate([xy, z[..., None]], -1), joints3d).mean(1))
+        best = np.minimum(best, pa_mpjpe_errors(pose_from_bones(xy, c * lengths, signs, parents), joints3d).mean(1))
     return float(best.mean())
 
 
@@ -55,11 +63,7 @@ def taylor_reconstruction(joints2d: np.ndarray, ref_lengths: np.ndarray, bone_si
     the smallest at which every bone of the reference lengths reaches its 2D length (Taylor, 2000)."""
     bone2d = np.linalg.norm(joints2d[:, 1:] - joints2d[:, parents[1:]], axis=-1)   # (N, J-1) px
     scale = stretch * (bone2d / ref_lengths).max(1)
-    z = np.zeros(joints2d.shape[:2])
-    for j in range(1, len(parents)):
-        dz2 = ref_lengths[j - 1] ** 2 - (bone2d[:, j - 1] / scale) ** 2
-        z[:, j] = z[:, parents[j]] + bone_signs[:, j - 1] * np.sqrt(np.clip(dz2, 0, None))
-    return np.concatenate([joints2d / scale[:, None, None], z[..., None]], -1), scale
+    return pose_from_bones(joints2d / scale[:, None, None], ref_lengths, bone_signs, parents), scale
 
 
 def objective_optimum(objective: RelativeObjective, joints2d: torch.Tensor, joints3d: torch.Tensor, steps: int,
@@ -100,26 +104,26 @@ def main() -> int:
                                            replace=False)
     j2 = poses.joints2d_px[pick] - poses.joints2d_px[pick, sk.root:sk.root + 1]
     j3 = poses.joints3d_cam[pick] - poses.joints3d_cam[pick, sk.root:sk.root + 1]
+    parents, t2, t3 = np.array(sk.parents), torch.tensor(j2), torch.tensor(j3)
     print(f"S{a.subject}, {len(pick)} frames, PA-MPJPE mm")
     print(f"  scaled-orthographic oracle (true bone lengths and depth signs): "
-          f"{orthographic_oracle(j2, j3, np.array(sk.parents)):.1f}")
+          f"{orthographic_oracle(j2, j3, parents):.1f}")
     limbs = np.array(sk.limbs)
     ref = np.linalg.norm(j3[:, limbs[:, 0]] - j3[:, limbs[:, 1]], axis=-1).mean(0)
     objectives = {name: RelativeObjective(sk, w, 2.5, "scaled_orthographic", ref) for name, w in WEIGHTS.items()}
     for name, objective in objectives.items():
-        err, parts = objective_optimum(objective, torch.tensor(j2), torch.tensor(j3), a.steps)
+        err, parts = objective_optimum(objective, t2, t3, a.steps)
         print(f"  objective optimum from the truth, {name}: {err:.1f} "
               f"(losses there: {', '.join(f'{k} {v:.3f}' for k, v in parts.items())})")
-    parents = np.array(sk.parents)
     bones = np.linalg.norm(j3[:, 1:] - j3[:, parents[1:]], axis=-1).mean(0)
     signs = np.sign(j3[:, 1:, 2] - j3[:, parents[1:], 2])
     for stretch in (1.0, 1.02, 1.05, 1.1):
         pose, _ = taylor_reconstruction(j2, bones, signs, parents, stretch)
         print(f"  Taylor from the 2D, average limbs, labelled bone signs, {stretch:.2f} x the flattest scale: "
               f"{pa_mpjpe_errors(pose, j3).mean():.1f}")
-    start = [torch.tensor(x, dtype=torch.float32) for x in taylor_reconstruction(j2, bones, signs, parents)]
+    start = tuple(torch.tensor(x, dtype=torch.float32) for x in taylor_reconstruction(j2, bones, signs, parents))
     for name, objective in objectives.items():
-        err, _ = objective_optimum(objective, torch.tensor(j2), torch.tensor(j3), a.steps, tuple(start))
+        err, _ = objective_optimum(objective, t2, t3, a.steps, start)
         print(f"  objective optimum from Taylor's flattest reconstruction, {name}: {err:.1f}")
     return 0
 
