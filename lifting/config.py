@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from lifting.errors import UserError
-from lifting.fileio import write_text
+from lifting.fileio import reading, write_text
 
 # Presets for `opt(...)`: `opt(float, 0.5, "dropout", **PROBABILITY)`.
 POSITIVE = {"exclusive_minimum": 0}
@@ -202,22 +202,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"{path}: cannot read config file ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not valid YAML (not UTF-8 text)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise UserError(f"{path}: not valid YAML{line}") from None
-    except ValueError as e:  # e.g. an integer beyond Python's 4300-digit conversion limit
-        raise UserError(f"{path}: not valid YAML ({str(e).split(';')[0]})") from None
-    except RecursionError:
-        raise UserError(f"{path}: not valid YAML (nested too deeply)") from None
+    with reading(path, "valid YAML"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,5 +1,5 @@
 """Atomic writes (a crash mid-write never leaves a half-written checkpoint or results file), output paths checked
-before any work starts, and the small array-file readers.
+before any work starts, the one guard every reader of a user file runs its parser under, and the small readers.
 
 Every entry point checks its outputs first, before it loads data or builds a model:
 
@@ -11,10 +11,14 @@ Both raise a one-line `UserError` naming `what` and the path, create nothing, an
 
 import json
 import os
+import pickle
+import struct
+import sys
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +137,61 @@ def save_torch(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+# What parsers raise on bad bytes or a structure of the wrong shape (besides OSError for unreadable files).
+_PARSE_ERRORS = (OSError, ValueError, TypeError, LookupError, AttributeError, ArithmeticError, EOFError, RecursionError,
+                 MemoryError, NotImplementedError, SyntaxError, ImportError, struct.error, zlib.error,
+                 zipfile.BadZipFile, pickle.UnpicklingError)
+# Libraries' own error bases (not subclasses of the above), by module: checked only when that module is loaded,
+# since a library that was never imported cannot have raised.
+_LIBRARY_ERRORS = {"yaml": "YAMLError", "scipy.io.matlab": "MatReadError", "PIL.Image": "DecompressionBombError"}
+
+
+def _library_errors() -> tuple[type[BaseException], ...]:
+    found = []
+    for module, name in _LIBRARY_ERRORS.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(getattr(loaded, name, None), type):
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
+def _reason(e: BaseException) -> str:
+    """A parser's exception as a short single line: where it stopped when known, else its class and message."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(e, json.JSONDecodeError):
+        return f"line {e.lineno}: {e.msg}"
+    mark = getattr(e, "problem_mark", None)  # YAML
+    if mark is not None:
+        return f"line {mark.line + 1}: {getattr(e, 'problem', None) or e.__class__.__name__}"
+    try:
+        text = " ".join(str(e).split())
+    except Exception:  # a message that cannot be printed (e.g. holds a huge integer)
+        text = ""
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return f"{e.__class__.__name__}: {text}" if text else e.__class__.__name__
+
+
+@contextmanager
+def reading(path: str | os.PathLike, kind: str, expected: str = "") -> Iterator[None]:
+    """Run a parser of a user file: any failure it raises becomes one `UserError` line
+    `<path>: not <kind> (<reason>; expected <expected>)`; a UserError raised inside passes through unchanged.
+
+        with reading(path, "a readable keypoint file", "COCO or OpenPose JSON"):
+            data = json.loads(path.read_text())
+            poses = [np.asarray(p["keypoints"], float) for p in data]
+    """
+    try:
+        yield
+    except UserError:
+        raise
+    except _PARSE_ERRORS + _library_errors() as e:
+        detail = f"{_reason(e)}; expected {expected}" if expected else _reason(e)
+        raise UserError(f"{path}: not {kind} ({detail})") from None
+
+
 def read_npz(path: str | os.PathLike, kind: str, required: tuple[str, ...] = (),
              missing_hint: str = "") -> dict[str, np.ndarray]:
     """Every array of a .npz file (never unpickling), holding at least `required`; a missing, truncated or foreign
@@ -140,14 +199,12 @@ def read_npz(path: str | os.PathLike, kind: str, required: tuple[str, ...] = (),
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {kind} file not found{'; ' + missing_hint if missing_hint else ''}")
-    try:
+    with reading(path, f"a readable .npz {kind} file"):
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise UserError(f"{path}: holds a single array, expected a .npz {kind} file of named arrays")
         with npz:
             data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise UserError(f"{path}: not a readable .npz {kind} file ({e.__class__.__name__})") from None
     missing = [k for k in required if k not in data]
     if missing:
         raise UserError(f"{path}: {kind} file lacks key(s) {', '.join(missing)} (needs {', '.join(required)})")
@@ -155,14 +212,28 @@ def read_npz(path: str | os.PathLike, kind: str, required: tuple[str, ...] = (),
 
 
 def read_json(path: str | os.PathLike, kind: str, missing_hint: str = "") -> Any:
-    """The parsed JSON of `path`; a missing, unreadable or invalid file is a one-line UserError naming `kind`."""
+    """The parsed JSON of `path`; a missing, unreadable or invalid file is a one-line UserError naming `kind`.
+    Numbers that do not fit a float64 (1e400) are refused, so every number read converts to an array."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {kind} not found{'; ' + missing_hint if missing_hint else ''}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{path}: not valid JSON (expected a {kind}; {e.__class__.__name__})") from None
+    with reading(path, "valid JSON", f"a {kind}"):
+        return json.loads(path.read_text(encoding="utf-8"), parse_int=_json_int, parse_float=_json_float,
+                          parse_constant=_json_float)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")) and text.lstrip("-") != "Infinity":
+        raise ValueError(f"number {text[:20]} too large for a float")
+    return value
+
+
+def _json_int(text: str) -> int:
+    value = int(text)
+    if abs(value) >= 2 ** 63:
+        raise ValueError(f"integer {text[:20]}... too large (at most 2**63 - 1)")
+    return value
 
 
 def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
@@ -170,11 +241,10 @@ def read_h5_dataset(path: str | os.PathLike, key: str, kind: str) -> np.ndarray:
     import h5py
 
     path = Path(path)
-    try:
+    with reading(path, f"a readable HDF5 {kind} file"):
         with h5py.File(path, "r") as h5:
             if key not in h5:
                 raise UserError(f"{path}: lacks dataset {key!r} (found: {', '.join(h5.keys()) or 'nothing'})")
+            if not isinstance(h5[key], h5py.Dataset):
+                raise UserError(f"{path}: {key!r} is a group, expected a dataset of numbers")
             return h5[key][:]
-    except OSError as e:
-        raise UserError(f"{path}: not a readable HDF5 {kind} file ({e.__class__.__name__})") from None
-

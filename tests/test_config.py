@@ -255,7 +255,7 @@ def test_docs_show_ranges_and_rules():
 
 def test_numbers_too_long_for_python_are_one_line_errors(tmp_path):
     digits = "9" * 5000  # beyond Python's int/str conversion limit
-    for path, overrides, message in [(write(tmp_path, f"epochs: {digits}\n"), [], "not valid YAML (Exceeds the limit"),
+    for path, overrides, message in [(write(tmp_path, f"epochs: {digits}\n"), [], "not valid YAML (ValueError: Exceeds the limit"),
                                      (None, [f"epochs={digits}"], "key 'epochs' must be int, got str '9999"),
                                      (None, [f"lr={digits}"], "key 'lr' must be float, got str '9999")]:
         with pytest.raises(UserError, match=re.escape(message)) as e:
