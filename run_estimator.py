@@ -85,7 +85,8 @@ def main() -> int:
 
     from lifting import fileio
     from lifting.datasets.images import read_image
-    from lifting.inference import default_intrinsics, estimate_poses, image_boxes, load_model, split_extrinsics
+    from lifting.geometry.cameras import default_intrinsics, split_extrinsics
+    from lifting.inference.estimator import estimate_poses, image_boxes, load_model
     from lifting.viz import save_image_poses_figure
 
     if extrinsics is not None:

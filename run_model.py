@@ -75,7 +75,8 @@ def main() -> int:
     from lifting import fileio
     from lifting.datasets.keypoints import prepare_h36m17, read_keypoints
     from lifting.geometry.skeletons import convert, get_skeleton
-    from lifting.lifter import REFERENCE_FOCAL_PX, input_skeleton, lift, load_lifter, rescale_2d, training_scale_px
+    from lifting.inference.lifter import REFERENCE_FOCAL_PX, lift, load_lifter, rescale_2d, training_scale_px
+    from lifting.models.linear import input_skeleton
     from lifting.viz import save_pose_animation, save_prediction_figure
 
     model, stats, cfg, _ = load_lifter(args.ckpt)

@@ -49,7 +49,7 @@ def matmul_gflops(rows: int, seconds: float = 1.0) -> float:
 
 def train_flops_per_sample(cfg: dict) -> float:
     """Forward + backward (3x forward) multiply-adds x 2 of the lifter's linear layers."""
-    from lifting.lifter import build_lifter
+    from lifting.models.linear import build_lifter
 
     model = build_lifter(cfg)
     macs = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))

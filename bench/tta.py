@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from lifting import metrics
+from lifting.datasets.crop_sources import evenly_spaced, person_boxes
 from lifting.datasets.h36m import load_h36m
 from lifting.geometry.calibration import CAMERA_IDS, IMAGE_SIZES
 from lifting.inference import estimate_poses, load_model
 from lifting.synth.poses import pose_data_dir
 from lifting.synth.render import project_joints, render_mannequin
-from lifting.tasks.crop_sources import evenly_spaced, person_boxes
 
 
 def main() -> int:

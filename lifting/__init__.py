@@ -16,7 +16,7 @@ _API = {
     "load_config": "lifting.config",
     "fit": "lifting.engine", "RunOptions": "lifting.engine", "Task": "lifting.engine", "TrainPlan": "lifting.engine",
     "run_task": "lifting.tasks", "build_task": "lifting.tasks", "TASKS": "lifting.tasks",
-    "load_lifter": "lifting.lifter", "lift": "lifting.lifter", "build_lifter": "lifting.lifter",
+    "load_lifter": "lifting.inference", "lift": "lifting.inference", "build_lifter": "lifting.models.linear",
     "estimate_poses": "lifting.inference",
     "load_h36m": "lifting.datasets.h36m", "PoseSet": "lifting.datasets.samples",
     "Camera": "lifting.geometry.cameras", "project": "lifting.geometry.cameras", "unproject": "lifting.geometry.cameras",

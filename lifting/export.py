@@ -2,7 +2,7 @@
 
 Lifter graph: `joints2d_px` (N, J_in, 2) px in the lifter's input joints -> centred on the root, standardised
 with the training statistics, the MLP -> `poses3d` (N, J_out, 3) mm, root-relative camera frame. Scale the 2D
-first as `lifting.lifter.rescale_2d` does (the metadata holds both reference scales).
+first as `lifting.inference.lifter.rescale_2d` does (the metadata holds both reference scales).
 
 Estimator graph, at a fixed output stride and crop size S: `crops` (N, 3, S, S) RGB in [0, 1] of a virtual crop
 camera (principal point at the crop centre) -> `pose3d_rel` (N, 17, 3) mm root-relative in the crop camera's axes
@@ -66,7 +66,8 @@ class ExportedEstimator(nn.Module):
 
 
 def _lifter(path: str | Path) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
-    from lifting.lifter import REFERENCE_FOCAL_PX, input_skeleton, load_lifter, training_scale_px
+    from lifting.inference.lifter import REFERENCE_FOCAL_PX, load_lifter, training_scale_px
+    from lifting.models.linear import input_skeleton
 
     model, stats, cfg, state = load_lifter(path)
     src, dst = get_skeleton(input_skeleton(cfg)), get_skeleton(cfg["skeleton"])
@@ -90,7 +91,8 @@ def _lifter(path: str | Path) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
 
 
 def _estimator(path: str | Path, stride: int | None) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
-    from lifting.inference import DISPLAY_GAMMA, load_model
+    from lifting.augment.warp import DISPLAY_GAMMA
+    from lifting.inference.estimator import load_model
     from lifting.models.metro import CELL_OFFSET, IMAGENET_MEAN, IMAGENET_STD
 
     model = load_model(path, stride)

@@ -28,7 +28,7 @@ def main() -> int:
 
     from lifting.datasets.lsp import centre_on_neck, read_joints_mat
     from lifting.datasets.normalize import Stats
-    from lifting.lifter import load_lifter, predict
+    from lifting.inference.lifter import load_lifter, predict
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
     if args.num < 1:

@@ -13,18 +13,10 @@ import torch.nn.functional as F
 from tiny_models import render, sample_poses, train_estimator
 
 from lifting.augment.crops import crop_camera, to_crop_frame, warp_to_crop
+from lifting.augment.warp import crop_images, undistort_boxes
 from lifting.errors import UserError
-from lifting.geometry.cameras import undistort_opencv
-from lifting.inference import (
-    camera_to_world,
-    crop_images,
-    default_intrinsics,
-    estimate_poses,
-    load_model,
-    split_extrinsics,
-    tta_schedule,
-    undistort_boxes,
-)
+from lifting.geometry.cameras import camera_to_world, default_intrinsics, split_extrinsics, undistort_opencv
+from lifting.inference.estimator import estimate_poses, load_model, tta_schedule
 from lifting.models.metro import MetroNet
 from lifting.synth.render import project_joints
 
@@ -82,7 +74,7 @@ def test_several_boxes_per_image_world_space_and_joint_sets(estimator, scene):
 def test_camera_to_world_and_bad_extrinsics():
     R, t = random_rotation(1), np.array([10.0, 20.0, 30.0])
     world = np.random.default_rng(0).normal(size=(4, 17, 3)) * 1000
-    np.testing.assert_allclose(camera_to_world(world @ R.T + t, R, t), world, atol=1e-9)
+    np.testing.assert_allclose(camera_to_world(world @ R.T + t, R, -R.T @ t), world, atol=1e-9)
     with pytest.raises(UserError, match="R is singular"):
         split_extrinsics(np.zeros((3, 4)))
     with pytest.raises(UserError, match="R is not a rotation"):

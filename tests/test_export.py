@@ -58,7 +58,7 @@ def export(runs, kind, fmt, tmp_path):
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_exported_lifter_equals_pytorch(runs, tmp_path, tiny_h36m, fmt):
     from lifting.datasets.h36m import load_h36m
-    from lifting.lifter import lift, load_lifter
+    from lifting.inference.lifter import lift, load_lifter
 
     path = export(runs, "lifter", fmt, tmp_path)
     model, stats, cfg, _ = load_lifter(runs["lifter"])
@@ -102,7 +102,7 @@ def test_run_exported_without_the_package(runs, tmp_path, tiny_h36m, fmt):
     from lifting.datasets.h36m import load_h36m
     from lifting.datasets.images import write_jpeg
     from lifting.inference import estimate_poses, load_model
-    from lifting.lifter import lift, load_lifter, rescale_2d
+    from lifting.inference.lifter import lift, load_lifter, rescale_2d
 
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")

@@ -8,7 +8,7 @@ from lifting.config import load_config
 from lifting.engine import Dist
 from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import flip_lr, get_skeleton, mirror
-from lifting.lifter import load_lifter, predict_flip_averaged
+from lifting.inference.lifter import load_lifter, predict_flip_averaged
 from lifting.options.h36m import SCHEMA
 from lifting.tasks import run_task
 from lifting.tasks.lifting import LiftingTask

@@ -130,7 +130,7 @@ def test_lifts_the_real_lsp_annotations(tmp_path, lifter):
     """All 10,000 LSP-extended poses lift to finite 3D. Plausible limbs: the median over all poses of every one of
     the 16 limb lengths lies within 0.5 - 2 x the lifter's training mean of that limb, and at least 90 % of the
     poses have a total limb length within 0.5 - 2.5 x the training total."""
-    from lifting.lifter import load_lifter
+    from lifting.inference.lifter import load_lifter
 
     code, out, err = run(tmp_path, LSP_MAT, "--ckpt", lifter, "--save-3d", "lsp.npz", "--out", "lsp.png")
     assert code == 0, err

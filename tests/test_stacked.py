@@ -8,7 +8,7 @@ import torch
 
 from lifting.config import load_config
 from lifting.errors import UserError
-from lifting.lifter import load_lifter, predict
+from lifting.inference.lifter import load_lifter, predict
 from lifting.models.linear import LinearModel, StackedLinearModel
 from lifting.options.h36m import SCHEMA
 from lifting.tasks import run_stacked, run_task

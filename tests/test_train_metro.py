@@ -11,12 +11,12 @@ import torch.multiprocessing as mp
 
 from lifting.checkpoint import load_checkpoint
 from lifting.config import load_config
+from lifting.datasets.crop_sources import CropSource
 from lifting.engine import RunOptions, fit
 from lifting.engine.optim import lr_factor
 from lifting.options.metro import SCHEMA
 from lifting.tasks import metro
 from lifting.tasks.crop_eval import epoch_batches
-from lifting.tasks.crop_sources import CropSource
 
 torch.set_num_threads(1)
 S = 64
@@ -203,8 +203,9 @@ TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "eval_batch_size=4"
 
 def test_crop_and_back_to_original_camera_is_exact(tiny_dataset):
     from lifting.augment.crops import to_crop_frame
+    from lifting.augment.warp import crop_images
     from lifting.datasets.images import ImageDataset, read_image
-    from lifting.inference import crop_images, to_original_camera
+    from lifting.inference.estimator import to_original_camera
 
     ds = ImageDataset(tiny_dataset, [1, 8])
     images = [read_image(p) for p in ds.image_paths]
@@ -295,7 +296,7 @@ def test_bad_cli_input_is_one_line_error(args, needle, tmp_path, monkeypatch, ca
 
 def test_flip_average_of_an_equivariant_prediction_is_unchanged():
     from lifting.geometry.skeletons import H36M_17
-    from lifting.inference import average_flipped
+    from lifting.inference.estimator import average_flipped
 
     g = torch.Generator().manual_seed(0)
     S = 64

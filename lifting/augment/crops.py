@@ -172,7 +172,7 @@ def warp_to_crop(images: torch.Tensor, K: torch.Tensor, K_crop: torch.Tensor, R_
     distortion: (B, 5) OpenCV k1, k2, p1, p2, k3 of the original camera, so the crop is the undistorted pinhole
     view: the warp samples the distorted image at the distorted positions of the crop's rays. Rays beyond 1.2 x the
     largest undistorted radius of the image border are left empty (distortion polynomials fold back out there).
-    No anti-aliasing: keep the crop zoom >= ~0.5 (see `lifting.inference.crop_images` for a pyramid)."""
+    No anti-aliasing: keep the crop zoom >= ~0.5 (see `lifting.augment.warp.crop_images` for a pyramid)."""
     B, _, H, W = images.shape
     S = crop_size
     dev = images.device

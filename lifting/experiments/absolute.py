@@ -28,6 +28,7 @@ from lifting import metrics
 from lifting.augment.crops import METRO_CROPS, ROOTNET_CROPS, to_original_frame
 from lifting.checkpoint import load_checkpoint, task_state
 from lifting.config import ArgumentParser, load_config, validate
+from lifting.datasets.crop_sources import CropOptions, online_source
 from lifting.engine.distributed import Dist
 from lifting.engine.state import select_device
 from lifting.errors import UserError, run_cli
@@ -35,7 +36,6 @@ from lifting.fileio import write_json
 from lifting.options import metro as metro_options
 from lifting.options import rootnet as rootnet_options
 from lifting.tasks.crop_eval import Reconstruction, predict_crops, to_device
-from lifting.tasks.crop_sources import CropOptions, online_source
 from lifting.tasks.rootnet import predict_roots
 
 log = logging.getLogger("lifting")

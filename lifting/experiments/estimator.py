@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from lifting.checkpoint import load_checkpoint, task_state
-from lifting.inference import load_model, predict_images
+from lifting.inference.estimator import load_model, predict_images
 from lifting.models.metro import MetroNet
 
 

@@ -71,7 +71,7 @@ def slice_errors(full: np.ndarray, cut: np.ndarray, gt: np.ndarray, inside: np.n
 def truncated_slice(lifters: Runs, poses: PoseSet, full_file: Path, truncated_file: Path) -> dict[str, Any]:
     """Partial-body test crops: the estimator's own 3D against `lifters` fed its 2D (mapped into the lifting
     camera), over all joints and over the joints inside the crop, beside the same frames' full crops."""
-    from lifting.lifter import lift, load_lifter
+    from lifting.inference.lifter import lift, load_lifter
 
     trunc = fileio.read_npz(truncated_file, "predictions", ("in_crop",))
     keys = {k: trunc[k] for k in KEY_FIELDS}
@@ -125,7 +125,7 @@ def lsp_study(lifters: Runs, lsp, labels, pred: dict[str, np.ndarray]) -> tuple[
     accuracy on the labelled pairs of fully annotated images. Returns (results, what the gallery draws)."""
     from lifting.datasets.lsp import centre_on_neck
     from lifting.datasets.normalize import Stats
-    from lifting.lifter import load_lifter, predict
+    from lifting.inference.lifter import load_lifter, predict
 
     xy, visible = lsp.joints2d_px.astype(np.float64), lsp.visible
     est2d = convert(pred["joints2d_px"].astype(np.float64), H36M_17.name, LSP_14.name)

@@ -59,8 +59,8 @@ from lifting.experiments.representation_eval import (
     truncated_slice,
 )
 from lifting.experiments.runner import OPTS, Experiment, Row
+from lifting.geometry.cameras import DEFAULT_FOV_DEG, default_intrinsics
 from lifting.geometry.skeletons import H36M_17
-from lifting.inference import DEFAULT_FOV_DEG, default_intrinsics
 
 log = logging.getLogger("lifting")
 NAME = "representations"
@@ -275,7 +275,7 @@ def in_crop(dataset, rows: np.ndarray, boxes: np.ndarray, crop_size: int) -> np.
 
 def lsp_boxes(xy: np.ndarray, visible: np.ndarray, size_wh: np.ndarray) -> np.ndarray:
     """(N, 4) person box of every LSP image: the visible joints' extent with a margin (the whole image if none)."""
-    from lifting.tasks.crop_sources import person_boxes
+    from lifting.datasets.crop_sources import person_boxes
 
     boxes = np.zeros((len(xy), 4))
     for i in range(len(xy)):

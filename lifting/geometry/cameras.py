@@ -7,6 +7,7 @@ camera centre in world coordinates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,3 +241,32 @@ def save_h36m_cameras(path: str | Path, cameras: dict[tuple[int, int], Camera]) 
                 g["p"] = cam.p.reshape(2, 1)
                 g["Name"] = np.frombuffer(cam.name.encode("ascii"), dtype=np.uint8)
     atomic_write(path, write)
+
+
+DEFAULT_FOV_DEG = 55.0  # field of view assumed for images of an unknown camera
+
+
+def default_intrinsics(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
+    """(3, 3) K for an unknown camera: square pixels, f = max(W, H) / (2 tan(fov / 2)), principal point at the
+    image centre ((W - 1) / 2, (H - 1) / 2 in pixel-centre coordinates)."""
+    if not 0 < fov_deg < 180:
+        raise UserError(f"field of view {fov_deg} deg: expected 0 < fov < 180")
+    f = max(width, height) / (2 * math.tan(math.radians(fov_deg) / 2))
+    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
+
+
+def split_extrinsics(extrinsics, what: str = "extrinsics") -> tuple[np.ndarray, np.ndarray]:
+    """(..., 3, 4) or (..., 4, 4) world-to-camera [R | t] (X_cam = R X_world + t, mm) -> (R (..., 3, 3), camera
+    centre T = -R^T t (..., 3) mm), the convention of `world_to_camera`; R must be a rotation (a singular or
+    non-orthonormal R is a one-line error)."""
+    E = np.asarray(extrinsics, dtype=np.float64)
+    if E.ndim < 2 or E.shape[-2:] not in ((3, 4), (4, 4)) or not np.isfinite(E).all():
+        raise UserError(f"{what}: expected finite 3x4 or 4x4 [R | t] matrices, got shape {E.shape}")
+    R, t = E[..., :3, :3], E[..., :3, 3]
+    det = np.linalg.det(R)
+    if (np.abs(det) < 1e-6).any():
+        raise UserError(f"{what}: R is singular (det {float(det.min()):.3g}), so world coordinates cannot be recovered")
+    err = np.abs(R @ R.swapaxes(-1, -2) - np.eye(3)).max()
+    if err > 1e-3 or (det < 0).any():
+        raise UserError(f"{what}: R is not a rotation (|R R^T - I| = {err:.3g}, det {float(det.min()):.3g})")
+    return R, -np.einsum("...ji,...j->...i", R, t)

@@ -9,9 +9,12 @@ may not use 3D statistics and instead multiplies by a learned per-coordinate fac
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
+
+from lifting.geometry.skeletons import get_skeleton
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None = None,
@@ -222,3 +225,17 @@ class StackedLinearModel(nn.Module):
 def stacked_layout(t: torch.Tensor) -> torch.Tensor:
     """A linear weight (out, in) <-> its stacked layout (in, out); other tensors unchanged."""
     return t.t() if t.dim() == 2 else t
+
+
+def input_skeleton(cfg: dict[str, Any]) -> str:
+    """The joint set a lifting config reads (its input_skeleton, else its output skeleton)."""
+    return cfg["input_skeleton"] or cfg["skeleton"]
+
+
+def build_lifter(cfg: dict[str, Any]) -> LinearModel:
+    """The residual MLP described by a lifting config (main_human36.py schema)."""
+    out = get_skeleton(cfg["skeleton"])
+    return LinearModel(get_skeleton(input_skeleton(cfg)).num_joints, out.num_joints, linear_size=cfg["linear_size"],
+                       num_stage=cfg["num_stage"], dropout=cfg["dropout"], batch_norm=cfg["batch_norm"],
+                       relative=cfg["model"] == "relative", scale_range=cfg["scale_range"],
+                       unnorm_init=cfg["unnorm_init"], zero_root=None if cfg["predict_root"] else out.root)

@@ -81,7 +81,7 @@ def predict_crops(model: MetroNet, batch: dict[str, Any], rec: Reconstruction) -
     with autocast(rec.amp, images.device):
         out = model(images)
     if rec.flip_tta:
-        from lifting.inference import average_flipped
+        from lifting.inference.estimator import average_flipped
 
         with autocast(rec.amp, images.device):
             flipped = model(torch.flip(images, dims=[-1]))

@@ -22,9 +22,10 @@ from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
 from lifting.fileio import save_npz
 from lifting.geometry.skeletons import get_skeleton, mirror
-from lifting.lifter import build_lifter, input_skeleton, load_lifter, predict, predict_flip_averaged
+from lifting.inference.lifter import load_lifter, predict, predict_flip_averaged
 from lifting.losses import RelativeObjective, supervised_loss
 from lifting.metrics import evaluate_poses, pa_mpjpe_errors
+from lifting.models.linear import build_lifter, input_skeleton
 from lifting.synth.poses import pose_data_dir
 from lifting.tasks.common import maybe_compile, reference_limbs
 from lifting.viz import save_prediction_figure

@@ -22,9 +22,10 @@ from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
 from lifting.fileio import save_npz
 from lifting.geometry.skeletons import LSP_14
-from lifting.lifter import build_lifter, load_lifter, predict
+from lifting.inference.lifter import load_lifter, predict
 from lifting.losses import RelativeObjective
 from lifting.metrics import pair_accuracy
+from lifting.models.linear import build_lifter
 from lifting.options import h36m as h36m_options
 from lifting.tasks.common import reference_limbs
 

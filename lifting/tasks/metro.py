@@ -2,7 +2,7 @@
 
 Batches are perspective-correct person crops (the `CropDataset` item contract): image (B, 3, S, S) in [0, 1],
 K_crop (B, 3, 3), joints3d_cam (B, 17, 3) mm crop camera frame, joints2d_px (B, 17, 2) crop px,
-R_crop_from_orig (B, 3, 3), in_crop (B, 17) bool, from one of the sources in `tasks.crop_sources`. Each epoch
+R_crop_from_orig (B, 3, 3), in_crop (B, 17) bool, from one of the sources in `datasets.crop_sources`. Each epoch
 is a fixed, seeded list of index batches (one slice per rank), so an interrupted run resumes at the exact step.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lifting.checkpoint import load_checkpoint
+from lifting.datasets.crop_sources import CropOptions, online_source, rendered_source
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
 from lifting.engine.state import load_weights
@@ -29,7 +30,6 @@ from lifting.tasks.crop_eval import (
     steps_per_epoch,
     truncated_metrics,
 )
-from lifting.tasks.crop_sources import CropOptions, online_source, rendered_source
 
 
 def build_model(cfg: dict[str, Any]) -> MetroNet:

@@ -1,6 +1,6 @@
 """Task: RootNet, the absolute root from a crop of the processed person box and its distance prior k.
 
-Batches are the estimator's crop batches (`tasks.crop_sources`, cut and augmented by `ROOTNET_CROPS`): the crop
+Batches are the estimator's crop batches (`datasets.crop_sources`, cut and augmented by `ROOTNET_CROPS`): the crop
 frames the processed box `box` (B, 4) px of the original image with intrinsics `K_orig` (B, 3, 3), from which
 k follows (`geometry.root_prior`). Targets: the root's crop pixel in heatmap cells, and its depth (z in the
 original camera, mm); the L1 loss (spec §3.4) is gated by the root lying inside the crop. Evaluation is in the
@@ -17,6 +17,7 @@ import torch
 from lifting import metrics
 from lifting.augment.crops import ROOTNET_CROPS
 from lifting.checkpoint import load_checkpoint, task_state
+from lifting.datasets.crop_sources import CropOptions, online_source, rendered_source
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
 from lifting.engine.state import load_weights
@@ -24,7 +25,6 @@ from lifting.errors import UserError
 from lifting.geometry.root_prior import check_bbox_real, distance_prior
 from lifting.models.rootnet import RootNet, crop_px_to_cells, root_camera
 from lifting.tasks.crop_eval import autocast, epoch_crops, steps_per_epoch, to_device
-from lifting.tasks.crop_sources import CropOptions, online_source, rendered_source
 
 SETS = (("", "RootNet"), ("prior_", "k prior alone (gamma = 1)"),
         ("prior_calibrated_", "k prior x mean training gamma"))

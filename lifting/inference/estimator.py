@@ -7,40 +7,36 @@ crop centre, plus the augmentation's roll, zoom and mirror), warps the crop, run
 back into the original camera and averages them there: 3D in mm (camera frame x right, y down, z forward; the
 world frame of the extrinsics if given), 2D in original image pixels (lens distortion applied).
 
-Pixels are decoded to linear light (x^2.2) before resampling. When a crop is much smaller than its box, the crop
-is sampled from a level of a 2x2 box-filter pyramid (anti-aliasing, gamma-correct), and it is re-encoded with the
-augmentation's brightness gamma. With lens distortion the warp samples the distorted image at the distorted
-positions of the undistorted crop pixels, so the model always sees a pinhole view.
-
-`estimate_roots` does the same for RootNet's absolute root, from the processed box and its distance prior k;
-without intrinsics it uses the focal-normalised convention of `lifting.geometry.root_prior`.
+The crops are cut by `lifting.augment.warp.crop_images` (gamma-correct anti-aliasing pyramid, lens distortion undone
+inside the warp, so the model always sees a pinhole view).
 """
 
 from __future__ import annotations
 
-import math
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lifting import fileio
-from lifting.augment.crops import CropAugmentation, crop_camera, warp_to_crop
+from lifting.augment.crops import CropAugmentation
+from lifting.augment.warp import crop_images
 from lifting.checkpoint import load_checkpoint, task_state
 from lifting.engine.state import load_weights
 from lifting.errors import UserError
-from lifting.geometry.cameras import distort_opencv, undistort_opencv
+from lifting.geometry.cameras import (
+    DEFAULT_FOV_DEG,
+    camera_to_world,
+    default_intrinsics,
+    distort_opencv,
+    split_extrinsics,
+)
 from lifting.geometry.keypoint_formats import from_h36m17, output_format
-from lifting.geometry.root_prior import distance_prior, intrinsics_or_assumed, process_bbox
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, absolute_pose, with_stride
-from lifting.models.rootnet import RootNet, root_camera
-
-DISPLAY_GAMMA = 2.2
-DEFAULT_FOV_DEG = 55.0
 
 
 def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
@@ -75,107 +71,6 @@ def flip_schedule() -> tuple[CropAugmentation, torch.Tensor]:
     """The plain crop and its mirror image (what `flip_tta` averages)."""
     return CropAugmentation(torch.ones(2), torch.zeros(2), torch.zeros(2, 2), torch.tensor([False, True])), \
         torch.ones(2)
-
-
-def default_intrinsics(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
-    """(3, 3) K for an unknown camera: square pixels, f = max(W, H) / (2 tan(fov / 2)), principal point at the
-    image centre ((W - 1) / 2, (H - 1) / 2 in pixel-centre coordinates)."""
-    if not 0 < fov_deg < 180:
-        raise UserError(f"field of view {fov_deg} deg: expected 0 < fov < 180")
-    f = max(width, height) / (2 * math.tan(math.radians(fov_deg) / 2))
-    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
-
-
-def split_extrinsics(extrinsics, what: str = "extrinsics") -> tuple[np.ndarray, np.ndarray]:
-    """(..., 3, 4) or (..., 4, 4) world-to-camera [R | t] (X_cam = R X_world + t, mm) -> (R (..., 3, 3),
-    t (..., 3)); R must be a rotation (a singular or non-orthonormal R is a one-line error)."""
-    E = np.asarray(extrinsics, dtype=np.float64)
-    if E.ndim < 2 or E.shape[-2:] not in ((3, 4), (4, 4)) or not np.isfinite(E).all():
-        raise UserError(f"{what}: expected finite 3x4 or 4x4 [R | t] matrices, got shape {E.shape}")
-    R, t = E[..., :3, :3], E[..., :3, 3]
-    det = np.linalg.det(R)
-    if (np.abs(det) < 1e-6).any():
-        raise UserError(f"{what}: R is singular (det {float(det.min()):.3g}), so world coordinates cannot be recovered")
-    err = np.abs(R @ R.swapaxes(-1, -2) - np.eye(3)).max()
-    if err > 1e-3 or (det < 0).any():
-        raise UserError(f"{what}: R is not a rotation (|R R^T - I| = {err:.3g}, det {float(det.min()):.3g})")
-    return R, t
-
-
-def camera_to_world(joints_cam: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(..., J, 3) camera mm -> world mm for X_cam = R X_world + t: X_world = R^T (X_cam - t)."""
-    return (joints_cam - t[..., None, :]) @ R
-
-
-def _pyramid_level(zoom: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pyramid level per crop: floor(-log2 zoom), so the residual zoom lies in (0.5, 1]; 0 when magnifying."""
-    top = max(int(math.log2(max(min(height, width), 2))) - 1, 0)
-    return torch.floor(-torch.log2(zoom)).clamp(0, top).long()
-
-
-def _halve(image: torch.Tensor) -> torch.Tensor:
-    """2x2 box filter of a (3, H, W) image (odd sizes: the last row/column repeated)."""
-    padded = F.pad(image[None], (0, image.shape[-1] % 2, 0, image.shape[-2] % 2), mode="replicate")
-    return F.avg_pool2d(padded, 2)[0]
-
-
-def _level_intrinsics(K: torch.Tensor, level: int) -> torch.Tensor:
-    """Intrinsics of pyramid level `level` (pixel centres at integers: x_l = a x + (a - 1) / 2, a = 2^-level)."""
-    a = 0.5 ** level
-    A = torch.tensor([[a, 0, (a - 1) / 2], [0, a, (a - 1) / 2], [0, 0, 1]], dtype=K.dtype, device=K.device)
-    return A @ K
-
-
-def undistort_boxes(boxes: torch.Tensor, K: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
-    """(N, 4) [x, y, w, h] boxes of distorted images -> boxes of the pinhole views: centred on the undistorted box
-    centre, w and h the distances between the undistorted side midpoints. K (N, 3, 3), coeffs (N, 5) OpenCV."""
-    x, y, w, h = boxes.unbind(-1)
-    cx, cy = x + w / 2, y + h / 2
-    pts = torch.stack([torch.stack(p, -1) for p in ((cx, cy), (cx, y), (cx, y + h), (x, cy), (x + w, cy))], 1)
-    rays = torch.cat([pts, torch.ones_like(pts[..., :1])], -1) @ torch.linalg.inv(K).transpose(1, 2)
-    xy = undistort_opencv(rays[..., :2], coeffs)
-    px = xy @ K[:, :2, :2].transpose(1, 2) + K[:, None, :2, 2]
-    size = torch.stack([(px[:, 3] - px[:, 4]).norm(dim=-1), (px[:, 1] - px[:, 2]).norm(dim=-1)], -1)
-    return torch.cat([px[:, 0] - size / 2, size], -1)
-
-
-def crop_images(images, boxes, intrinsics, crop_size: int, device: torch.device, aug: CropAugmentation | None = None,
-                distortion=None, gamma=None, antialias: bool = True):
-    """Perspective-correct crops of one person per box -> (crops (N, 3, S, S), K, K_crop, R_crop_from_orig).
-
-    images: N (3, H, W) tensors in [0, 1], one per box (repeat the same tensor for several boxes of one image: its
-    pyramid is built once) or a (N, 3, H, W) tensor; boxes (N, 4) [x, y, w, h] px; intrinsics (N, 3, 3) of the
-    original images; aug: per-crop roll/zoom/mirror (default none); distortion (N, 5) OpenCV coefficients or None
-    (the boxes are then boxes of the distorted image, see `undistort_boxes`);
-    gamma (N,) brightness gamma of each crop (default 1); antialias: sample from a pyramid level when the crop is
-    more than 2x smaller than the box.
-    """
-    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
-    K = torch.as_tensor(np.asarray(intrinsics, dtype=np.float64).reshape(-1, 3, 3))
-    if not len(boxes) == len(K) == len(images):
-        raise UserError(f"estimate_poses: {len(images)} images, {len(boxes)} boxes and {len(K)} intrinsics differ")
-    n = len(boxes)
-    dist = None if distortion is None else torch.as_tensor(np.asarray(distortion, np.float64).reshape(n, 5))
-    K_crop, R = crop_camera(K, boxes if dist is None else undistort_boxes(boxes, K, dist), crop_size, aug)
-    gamma = torch.ones(n) if gamma is None else torch.as_tensor(gamma, dtype=torch.float32).reshape(n)
-    zoom = (K_crop[:, 0, 0] * K_crop[:, 1, 1] / (K[:, 0, 0] * K[:, 1, 1])).sqrt()
-    crops = torch.empty(n, 3, crop_size, crop_size, device=device)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(id(images[i]), []).append(i)
-    for rows in groups.values():
-        image = images[rows[0]].float().to(device)
-        levels = _pyramid_level(zoom[rows], *image.shape[-2:]) if antialias else torch.zeros(len(rows), dtype=torch.long)
-        pyramid = [image.clamp(0, 1) ** DISPLAY_GAMMA]
-        while len(pyramid) <= int(levels.max()):
-            pyramid.append(_halve(pyramid[-1]))
-        for level in levels.unique().tolist():
-            sel = [r for r, lv in zip(rows, levels.tolist()) if lv == level]
-            src = pyramid[level][None].expand(len(sel), -1, -1, -1)
-            warped = warp_to_crop(src, _level_intrinsics(K[sel], level).to(device), K_crop[sel].to(device),
-                                  R[sel].to(device), crop_size, None if dist is None else dist[sel])
-            crops[sel] = warped.clamp_min(0) ** (gamma[sel].to(device)[:, None, None, None] / DISPLAY_GAMMA)
-    return crops, K.to(device).float(), K_crop.to(device).float(), R.to(device).float()
 
 
 def to_original_camera(pose3d_rel: torch.Tensor, pose3d_abs: torch.Tensor, pose2d: torch.Tensor, K: torch.Tensor,
@@ -288,7 +183,7 @@ def estimate_poses(model: MetroNet, images, boxes=None, intrinsics=None, *, dist
     n = len(owner)
     res = {k: from_h36m17(back[k].reshape(n, A, H36M_17.num_joints, -1).mean(1), skeleton) for k in back}
     if E is not None:
-        res["poses3d_world"] = camera_to_world(res["poses3d_abs"], E[0][owner], E[1][owner])
+        res["poses3d_world"] = camera_to_world(res["poses3d_abs"], E[0][owner], E[1][owner])  # E: (R, centre)
     res.update(image_index=owner, boxes=all_boxes)
     return res
 
@@ -320,12 +215,12 @@ def predict_images(model: MetroNet, read_image: Callable[[int], torch.Tensor], b
     (N, 3, 3) each, batched (a progress bar on a terminal when `desc` is given) -> joints2d_px (N, 17, 2) image px,
     joints3d_rootrel and joints3d_cam (N, 17, 3) camera mm (root-relative head output; absolute reconstruction),
     float32, h36m_17."""
-    from lifting.engine.run_dir import progress
+    from tqdm import tqdm
 
     n = len(boxes)
     out: dict[str, list[np.ndarray]] = {"joints2d_px": [], "joints3d_rootrel": [], "joints3d_cam": []}
     starts = range(0, n, batch_size)
-    for start in progress(starts, total=len(starts), desc=desc or "", enabled=desc is not None):
+    for start in tqdm(starts, desc=desc, leave=False, disable=desc is None or not sys.stderr.isatty()):
         idx = list(range(start, min(start + batch_size, n)))
         res = estimate_poses(model, [read_image(i) for i in idx], np.asarray(boxes[idx], np.float64), K[idx],
                              flip_tta=flip_tta, batch_size=batch_size, mix=mix, ridge=ridge)
@@ -353,65 +248,4 @@ def predict_dataset(model: MetroNet, root: str | Path, out_path: str | Path, sub
                     subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
                     camera=dataset.camera, frame=dataset.frame, skeleton=np.array(H36M_17.name),
                     cam_f=dataset.f.astype(np.float32), cam_c=dataset.c.astype(np.float32))
-    return len(dataset)
-
-
-def load_rootnet(path: str | Path, device: str | torch.device = "cpu") -> RootNet:
-    """RootNet from a main_rootnet.py run directory (last.pt, else best.pt) or checkpoint file."""
-    state = load_checkpoint(path)
-    model = RootNet(**task_state(state, "RootNet (main_rootnet.py)", ("arch",))["arch"])
-    load_weights(model, state, state["path"])
-    return model.to(device).eval()
-
-
-@torch.no_grad()
-def estimate_roots(model: RootNet, images, boxes, intrinsics=None, assumed_focal_px: float | None = None
-                   ) -> dict[str, np.ndarray]:
-    """Absolute root (pelvis) of one person per box.
-
-    images: list of (3, H, W) tensors in [0, 1] (or a (N, 3, H, W) tensor); boxes (N, 4) [x, y, w, h] px person
-    boxes (processed here: clipped, square, x1.25); intrinsics (N, 3, 3) of the original images, or None with
-    `assumed_focal_px` (focal-normalised: principal point at the image centre; `root_prior.depth_for_focal`
-    converts the depth once the focal length is known). Returns root_cam (N, 3) mm original camera frame,
-    root2d_px (N, 2) original image px, k_mm (N,), gamma (N,).
-    """
-    dev = next(model.parameters()).device
-    image_wh = torch.tensor([[img.shape[-1], img.shape[-2]] for img in images], dtype=torch.float64)
-    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
-    if len(boxes) != len(image_wh):
-        raise UserError(f"estimate_roots: {len(images)} images but {len(boxes)} boxes")
-    K = intrinsics_or_assumed(None if intrinsics is None else torch.as_tensor(np.asarray(intrinsics, np.float64)),
-                              image_wh, assumed_focal_px)
-    boxes = process_bbox(boxes, image_wh)
-    crops, K, K_crop, R = crop_images(images, boxes, K, model.crop_size, dev)
-    k = distance_prior(boxes.to(dev), K.double()[:, [0, 1], [0, 1]], model.bbox_real_mm)
-    out = model(crops, k)
-    px, cam = root_camera(out["root2d_px"].double(), out["depth_mm"].double(), K, K_crop, R)
-    return {"root_cam": cam.cpu().numpy(), "root2d_px": px.cpu().numpy(), "k_mm": k.cpu().numpy(),
-            "gamma": out["gamma"].double().cpu().numpy()}
-
-
-def predict_roots_dataset(model: RootNet, root: str | Path, out_path: str | Path, subjects=None, batch_size: int = 64,
-                          assumed_focal_px: float | None = None) -> int:
-    """RootNet on every annotated person of a COCO-layout dataset -> an .npz aligned with its frames.
-
-    Keys: root_cam (N, 3) mm camera frame, root2d_px (N, 2) image px, k_mm (N,), subject, action (name),
-    subaction, camera, frame (the keys of `predict_dataset`'s file), cam_f/cam_c (the images' intrinsics) and
-    assumed_focal_px (NaN: the dataset's intrinsics were used; else the depths are focal-normalised).
-    """
-    from lifting.datasets.images import ImageDataset, read_image
-
-    dataset = ImageDataset(root, subjects if subjects else dataset_subjects(root))
-    parts: dict[str, list] = {"root_cam": [], "root2d_px": [], "k_mm": []}
-    for start in range(0, len(dataset), batch_size):
-        idx = list(range(start, min(start + batch_size, len(dataset))))
-        res = estimate_roots(model, [read_image(dataset.image_paths[i]) for i in idx], dataset.boxes[idx],
-                             None if assumed_focal_px is not None else dataset.K[idx], assumed_focal_px)
-        for key in parts:
-            parts[key].append(res[key])
-    fileio.save_npz(out_path, **{k: np.concatenate(v).astype(np.float32) for k, v in parts.items()},
-                    subject=dataset.subject, action=dataset.action.astype(str), subaction=dataset.subaction,
-                    camera=dataset.camera, frame=dataset.frame, cam_f=dataset.f.astype(np.float32),
-                    cam_c=dataset.c.astype(np.float32),
-                    assumed_focal_px=np.float64(np.nan if assumed_focal_px is None else assumed_focal_px))
     return len(dataset)

@@ -1,4 +1,4 @@
-"""Trained 2D-to-3D lifters: build one from its config, load one from a checkpoint, lift 2D poses with it."""
+"""Trained 2D-to-3D lifters: load one from a checkpoint, lift 2D poses with it."""
 
 from __future__ import annotations
 
@@ -13,25 +13,12 @@ from lifting.config import validate
 from lifting.datasets.normalize import Stats
 from lifting.engine.state import load_weights
 from lifting.geometry.calibration import INTRINSICS
-from lifting.geometry.skeletons import get_skeleton, mirror
-from lifting.models.linear import LinearModel
+from lifting.geometry.skeletons import mirror
+from lifting.models.linear import LinearModel, build_lifter
 from lifting.options.h36m import SCHEMA
 
 # Every lifter here is trained on 2D from the Human3.6M cameras (real or synthetic data): their mean focal length.
 REFERENCE_FOCAL_PX = float(np.mean([intr["f"] for intr in INTRINSICS.values()]))
-
-
-def input_skeleton(cfg: dict[str, Any]) -> str:
-    return cfg["input_skeleton"] or cfg["skeleton"]
-
-
-def build_lifter(cfg: dict[str, Any]) -> LinearModel:
-    """The residual MLP described by a lifting config (main_human36.py schema)."""
-    out = get_skeleton(cfg["skeleton"])
-    return LinearModel(get_skeleton(input_skeleton(cfg)).num_joints, out.num_joints, linear_size=cfg["linear_size"],
-                       num_stage=cfg["num_stage"], dropout=cfg["dropout"], batch_norm=cfg["batch_norm"],
-                       relative=cfg["model"] == "relative", scale_range=cfg["scale_range"],
-                       unnorm_init=cfg["unnorm_init"], zero_root=None if cfg["predict_root"] else out.root)
 
 
 def load_lifter(path: str | Path) -> tuple[LinearModel, Stats, dict[str, Any], dict[str, Any]]:
