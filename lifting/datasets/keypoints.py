@@ -24,13 +24,13 @@ errors; keypoints outside the image (truncated people) and poses smaller than 10
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from lifting import fileio
 from lifting.errors import UserError
 from lifting.geometry.keypoint_formats import fill_missing, get_format, to_h36m17
 from lifting.geometry.skeletons import H36M_17
@@ -78,18 +78,14 @@ def _split_confidence(path: Path, values: np.ndarray, num_joints: int, min_confi
 
 
 def _read_npy(path: Path, fmt: str, min_confidence: float) -> Keypoints2D:
-    with open(path, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":
-            raise UserError(f"{path}: not a readable .npy file (expected a NumPy array saved with np.save)")
-    try:
+    j = get_format(fmt).num_joints
+    with fileio.reading(path, "a readable .npy keypoint array", "a plain numeric array saved with np.save"):
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise ValueError("no .npy header")
         arr = np.load(path, allow_pickle=False)
-    except ValueError:
-        raise UserError(f"{path}: holds pickled objects; expected a plain numeric .npy array") from None
-    except (OSError, EOFError):
-        raise UserError(f"{path}: not a readable .npy file") from None
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise UserError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
-    j = get_format(fmt).num_joints
     if arr.ndim == 2 and arr.shape[0] == j and arr.shape[1] in (2, 3):
         arr = arr[None]
     if arr.ndim == 3 and arr.shape[1] == j and arr.shape[2] in (2, 3):
@@ -104,27 +100,27 @@ def _read_npy(path: Path, fmt: str, min_confidence: float) -> Keypoints2D:
     return Keypoints2D(fmt, joints, present, np.full(n, str(path)), np.arange(n).astype(str), np.zeros(n, int))
 
 
-def _read_json_file(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file (expected JSON)") from None
-
-
 def _numbers(path: Path, value, where: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: {where} must be a flat list of numbers") from None
-    if arr.ndim != 1:
-        raise UserError(f"{path}: {where} must be a flat list of numbers, got shape {arr.shape}")
-    return arr
+    """A JSON list of numbers (not strings or booleans, which NumPy would also convert) as float64."""
+    if not isinstance(value, list) or not all(type(v) in (int, float) for v in value):
+        raise UserError(f"{path}: {where} must be a flat list of numbers")
+    return np.asarray(value, dtype=np.float64)
+
+
+def _image_name(value) -> str:
+    """An image id or file name as it names a pose in messages (JSON scalars only)."""
+    if isinstance(value, (dict, list)):
+        raise TypeError("an image id or file_name must be a string or number")
+    return str(value)
 
 
 def _read_json(path: Path, fmt: str | None, min_confidence: float) -> Keypoints2D:
-    data = _read_json_file(path)
+    data = fileio.read_json(path, "keypoint file (COCO-style or OpenPose JSON)")
+    with fileio.reading(path, "a keypoint file", "COCO-style or OpenPose JSON"):
+        return _decode_json(path, data, fmt, min_confidence)
+
+
+def _decode_json(path: Path, data, fmt: str | None, min_confidence: float) -> Keypoints2D:
     if isinstance(data, dict) and "people" in data:
         fmt = fmt or "openpose_25"
         people, key = data["people"], "pose_keypoints_2d"
@@ -133,7 +129,10 @@ def _read_json(path: Path, fmt: str | None, min_confidence: float) -> Keypoints2
         entries = [(f"people[{i}].{key}", p[key], path.stem) for i, p in enumerate(people)]
     else:
         if isinstance(data, dict) and "annotations" in data:
-            names = {im.get("id"): im.get("file_name", im.get("id")) for im in data.get("images", [])
+            images = data.get("images", [])
+            if not isinstance(images, list):
+                raise UserError(f"{path}: 'images' must be a list of objects with 'id' and 'file_name'")
+            names = {_image_name(im.get("id")): _image_name(im.get("file_name", im.get("id"))) for im in images
                      if isinstance(im, dict)}
             data, prefix = data["annotations"], "annotations"
         else:
@@ -142,8 +141,10 @@ def _read_json(path: Path, fmt: str | None, min_confidence: float) -> Keypoints2
             raise UserError(f"{path}: expected OpenPose output (an object with 'people'), a COCO-style result list "
                             "(objects with 'keypoints') or a COCO annotation file ('annotations')")
         fmt = fmt or "coco_17"
-        entries = [(f"{prefix}[{i}].keypoints", d["keypoints"], str(names.get(d.get("image_id"), d.get("image_id", i))))
-                   for i, d in enumerate(data)]
+        entries = []
+        for i, d in enumerate(data):
+            image = _image_name(d.get("image_id", i))
+            entries.append((f"{prefix}[{i}].keypoints", d["keypoints"], names.get(image, image)))
     j = get_format(fmt).num_joints
     joints, present, images, persons = [], [], [], []
     count: dict[str, int] = {}
