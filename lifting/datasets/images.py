@@ -132,7 +132,9 @@ class ImageDataset:
                                                     "joints3d_world", "keypoints_vis", "subject", "action",
                                                     "subaction", "camera", "frame")}
         for subject in subjects:
-            self._load_subject(int(subject), columns)
+            with fileio.reading(annotation_paths(self.root, int(subject))["data"], "a valid annotation set",
+                                "the layout of the module docstring"):
+                self._load_subject(int(subject), columns)
         if not columns["boxes"]:
             raise UserError(f"{self.root}: no annotations for subjects {list(subjects)}")
         self.image_paths = columns.pop("image_paths")
@@ -220,13 +222,11 @@ class ImageDataset:
 def read_image(path: str | Path) -> torch.Tensor:
     """(3, H, W) float32 RGB in [0, 1]. Pillow decodes (torchvision's image codecs are deprecated); an
     unreadable file is a one-line error naming it."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
+    with fileio.reading(path, "a readable image", "a JPEG, PNG or other Pillow-readable file"):
         with Image.open(path) as image:
             pixels = np.array(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise UserError(f"{path}: not a readable image ({str(e).splitlines()[0][:80]})") from None
     return torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
 
 

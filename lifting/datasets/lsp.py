@@ -16,8 +16,6 @@ closer to the camera than `kp0`. Here every pair is stored as `(kp0, kp1)` in ls
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import numpy as np
 
 from lifting.datasets.samples import MAX_COORDINATE
 from lifting.errors import UserError
-from lifting.fileio import read_json, write_json
+from lifting.fileio import read_json, reading, write_json
 from lifting.geometry.skeletons import LSP_14, canonical_joint_name
 
 RELATIVE_DEPTH_FILE = "relative_depth_lsp_v1.json"
@@ -47,11 +45,8 @@ def read_joints_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: LSP joints.mat not found")
-    try:
+    with reading(path, "a readable MATLAB file", "the LSP joints.mat"):
         mat = scipy.io.loadmat(str(path))
-    except (ValueError, OSError, TypeError, NotImplementedError, EOFError, IndexError, KeyError, struct.error,
-            zlib.error, scipy.io.matlab.MatReadError) as e:  # what scipy raises for truncated or foreign files
-        raise UserError(f"{path}: not a readable MATLAB file ({e.__class__.__name__})") from None
     if "joints" not in mat:
         raise UserError(f"{path}: no variable 'joints' (expected the LSP annotation matrix)")
     joints = mat["joints"]
@@ -192,6 +187,11 @@ def load_relative_depth_json(path: str | Path) -> RelativeDepthSet:
                      f"{RELATIVE_DEPTH_FILE} and put it there (or set rel_depth_json)")
     if not isinstance(data, dict) or "images" not in data or "joint_names" not in data:
         raise UserError(f"{path}: expected an object with keys 'joint_names' and 'images'")
+    with reading(path, "a valid LSP relative-depth label file", "the layout of the module docstring"):
+        return _relative_depth_set(path, data)
+
+
+def _relative_depth_set(path: Path, data: dict) -> RelativeDepthSet:
     order = _joint_order(path, data["joint_names"])
     # file index -> lsp_14 index
     to_lsp = np.empty(LSP_14.num_joints, dtype=np.int64)

@@ -25,6 +25,7 @@ import numpy as np
 from lifting.datasets.h36m import ACTIONS, cache_key, pose_file_name, samples_from_world
 from lifting.datasets.samples import PoseSet, key_codes
 from lifting.errors import UserError
+from lifting.fileio import reading
 from lifting.geometry.cameras import h36m_cameras
 from lifting.geometry.keypoint_formats import to_h36m17
 from lifting.geometry.skeletons import convert, get_skeleton
@@ -51,14 +52,14 @@ def _read_dict(path: Path, key: str) -> tuple[dict, dict]:
     """(the dict stored under `key`, the file's `metadata` dict or {}) of a VideoPose3D npz."""
     if not path.is_file():
         raise UserError(f"{path}: VideoPose3D file not found")
-    try:
+    with reading(path, "a readable VideoPose3D .npz", f"{key} and metadata as saved by VideoPose3D"):
         with np.load(path, allow_pickle=True) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise UserError(f"{path}: holds a single array, expected a VideoPose3D .npz of named entries")
             if key not in npz.files:
                 raise UserError(f"{path}: no {key!r} entry (found: {', '.join(npz.files) or 'nothing'})")
             data = npz[key].item()
             meta = npz["metadata"].item() if "metadata" in npz.files else {}
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"{path}: not a readable VideoPose3D .npz ({e.__class__.__name__})") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise UserError(f"{path}: {key!r} must be a dict subject -> action -> arrays")
     return data, meta if isinstance(meta, dict) else {}
@@ -121,8 +122,12 @@ def load_videopose3d(data_dir: str | Path, subjects, actions="all", stride: int 
     data, _ = _read_dict(path, "positions_3d")
     calibration = h36m_cameras()
     parts = []
-    for subject, action, sub, value in _sequences(path, data, subjects, actions):
-        world = np.asarray(value, dtype=np.float64)
+    guard = ("a valid VideoPose3D poses file", "positions_3d[subject][action] (T, 32, 3) metres")
+    with reading(path, *guard):
+        sequences = _sequences(path, data, subjects, actions)
+    for subject, action, sub, value in sequences:
+        with reading(path, *guard):
+            world = np.asarray(value, dtype=np.float64)
         if world.ndim != 3 or world.shape[1:] != (32, 3) or len(world) == 0:
             raise UserError(f"{path}: S{subject} {pose_file_name(action, sub)[:-3]!r} has shape {world.shape}, "
                             "expected (T, 32, 3) metres")
@@ -145,9 +150,14 @@ def load_npz_detections(path: str | Path, poses: PoseSet) -> np.ndarray:
     path = Path(path)
     data, meta = _read_dict(path, "positions_2d")
     layout = meta.get("layout_name", "h36m")
-    if layout not in _LAYOUTS:
+    if not isinstance(layout, str) or layout not in _LAYOUTS:
         raise UserError(f"{path}: keypoint layout {layout!r} not supported; expected one of {', '.join(_LAYOUTS)}")
     fmt = _LAYOUTS[layout]
+    with reading(path, "a valid VideoPose3D 2D file", "positions_2d[subject][action][camera] (T, 17, 2) px"):
+        return _match_detections(path, data, fmt, poses)
+
+
+def _match_detections(path: Path, data: dict, fmt: str, poses: PoseSet) -> np.ndarray:
     table = {(_subject_number(s, path), *parse_action(a, f"{path} {s}")): v for s, acts in data.items()
              for a, v in acts.items()}
     arrays = poses.arrays()
