@@ -1,0 +1,97 @@
+"""Smoothing pose sequences in time, and the velocity error that measures jitter.
+
+A sequence is `(T, ..., D)`: frames first, any joint/coordinate axes after (e.g. `poses3d (T, J, 3)` mm or
+`joints2d (T, J, 2)` px). NaN marks frames where a person is absent (a track's gaps): every contiguous run of
+finite frames is filtered on its own, so a gap never drags a pose towards another time.
+
+Two filters:
+* `savgol`: Savitzky-Golay (scipy.signal.savgol_filter), a centred window of `window` frames fitting a
+  polynomial of `order`; needs the whole sequence (offline), keeps peaks better than a moving average.
+* `one_euro`: the One-Euro filter (Casiez et al., CHI 2012), causal (usable live): a low-pass whose cutoff
+  rises with speed, `min_cutoff` and `d_cutoff` in Hz at `fps` frames per second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+from lifting.errors import UserError
+
+METHODS = ("savgol", "one_euro")
+# Tuned with bench/smoothing.py on Human3.6M S8 at 10 fps with 10 px noise on the 2D input.
+DEFAULT_WINDOW = 7
+DEFAULT_ORDER = 2
+DEFAULT_MIN_CUTOFF_HZ = 1.0
+DEFAULT_BETA = 0.0
+DEFAULT_D_CUTOFF_HZ = 1.0
+
+
+def segments(sequence: np.ndarray) -> list[slice]:
+    """The maximal runs of frames of `sequence (T, ...)` whose values are all finite."""
+    finite = np.isfinite(np.asarray(sequence, dtype=np.float64).reshape(len(sequence), -1)).all(1)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
+    return [slice(a, b) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def savgol(sequence, window: int = DEFAULT_WINDOW, order: int = DEFAULT_ORDER) -> np.ndarray:
+    """Savitzky-Golay along frames of `(T, ...)`; a segment shorter than `window` gets the longest odd window it
+    holds, and one too short for `order` is left as it is."""
+    if window < 1 or window % 2 == 0:
+        raise UserError(f"smoothing window {window}: expected an odd number of frames >= 1")
+    if not 0 <= order < window:
+        raise UserError(f"smoothing order {order}: expected 0 <= order < window ({window} frames)")
+    x = np.asarray(sequence, dtype=np.float64)
+    out = x.copy()
+    for seg in segments(x):
+        n = seg.stop - seg.start
+        w = min(window, n if n % 2 else n - 1)
+        if w > order:
+            out[seg] = savgol_filter(x[seg], w, order, axis=0, mode="interp")
+    return out
+
+
+def _alpha(cutoff_hz, fps: float):
+    """Exponential smoothing factor of a first-order low-pass at `cutoff_hz` sampled at `fps`."""
+    tau = 1.0 / (2 * np.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau * fps)
+
+
+def one_euro(sequence, fps: float, min_cutoff: float = DEFAULT_MIN_CUTOFF_HZ, beta: float = DEFAULT_BETA,
+             d_cutoff: float = DEFAULT_D_CUTOFF_HZ) -> np.ndarray:
+    """One-Euro filter along frames of `(T, ..., D)`; the speed that opens the cutoff is the norm over the last
+    axis (a joint's speed, in units per second), so a joint's coordinates share one cutoff."""
+    if not fps > 0:
+        raise UserError(f"fps {fps}: expected a positive frame rate")
+    if not (min_cutoff > 0 and d_cutoff > 0 and beta >= 0):
+        raise UserError(f"One-Euro parameters min_cutoff={min_cutoff}, d_cutoff={d_cutoff} (Hz, > 0) and "
+                        f"beta={beta} (>= 0) out of range")
+    x = np.asarray(sequence, dtype=np.float64)
+    out = x.copy()
+    a_d = _alpha(d_cutoff, fps)
+    for seg in segments(x):
+        prev, speed = x[seg.start], np.zeros(x.shape[1:])
+        for t in range(seg.start + 1, seg.stop):
+            speed = a_d * (x[t] - prev) * fps + (1 - a_d) * speed
+            a = _alpha(min_cutoff + beta * np.linalg.norm(speed, axis=-1, keepdims=True), fps)
+            prev = out[t] = a * x[t] + (1 - a) * prev
+    return out
+
+
+def smooth(sequence, method: str = "savgol", fps: float = 10.0, **params) -> np.ndarray:
+    """`sequence (T, ..., D)` filtered by `method` ('savgol': window, order; 'one_euro': min_cutoff, beta,
+    d_cutoff) - the `--smooth` of the scripts."""
+    if method == "savgol":
+        return savgol(sequence, **params)
+    if method == "one_euro":
+        return one_euro(sequence, fps, **params)
+    raise UserError(f"smoothing method {method!r}: expected one of {', '.join(METHODS)}")
+
+
+def mpjve_errors(pred, gt) -> np.ndarray:
+    """Per-joint velocity errors (T-1, J) mm/frame of `pred, gt (T, J, 3)` mm: |(p[t+1]-p[t]) - (g[t+1]-g[t])|,
+    NaN where either frame is missing. MPJVE (VideoPose3D's mean per-joint velocity error) is their mean."""
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    if p.shape != g.shape or p.ndim != 3:
+        raise UserError(f"mpjve: expected pred and gt of one shape (T, J, 3), got {p.shape} and {g.shape}")
+    return np.linalg.norm(np.diff(p, axis=0) - np.diff(g, axis=0), axis=-1)
