@@ -1,7 +1,9 @@
-"""Checkpoints: atomic save, `weights_only` load, and the RNG state needed for exact resume.
+"""Checkpoints: atomic save, `weights_only` load, the RNG state needed for exact resume, and `load_trained`, the one
+way to load a trained model of any kind.
 
 A checkpoint is a plain dict of tensors, numbers, strings and nested dicts/lists, so it loads with
-`torch.load(weights_only=True)`. Run directories hold `last.pt` and `best.pt`.
+`torch.load(weights_only=True)`. It records the `kind` of model the task that wrote it trains (`KINDS`). Run
+directories hold `last.pt` and `best.pt`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import json
 import random
 import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +92,97 @@ def task_state(state: dict[str, Any], kind: str, required: tuple[str, ...]) -> d
     if missing or "config" not in extra:
         raise UserError(f"{state['path']}: not a {kind} checkpoint (lacks {', '.join(missing or ['config'])})")
     return task
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under DistributedDataParallel and torch.compile wrappers."""
+    model = model.module if hasattr(model, "module") else model
+    return getattr(model, "_orig_mod", model)
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], path: str | Path) -> None:
+    """Load a checkpoint's weights; weights that do not fit the model are a one-line error naming the file."""
+    try:
+        unwrap(model).load_state_dict(weights)
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise UserError(f"{path}: checkpoint does not fit this model ({str(e).splitlines()[0][:160]})") from None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of trained model: how messages name it, the script that trains it, and the function
+    ("module:name", imported on use) that rebuilds it from a checkpoint's task state: (task, config, where) ->
+    (model, the config it was built from)."""
+
+    label: str
+    script: str
+    build: str | None = None
+
+
+KINDS = {
+    "lifter": Kind("a lifter", "main_human36.py or main_lsp.py", "lifting.models:lifter_from_state"),
+    "estimator": Kind("an estimator", "main_metro.py", "lifting.models:estimator_from_state"),
+    "rootnet": Kind("a RootNet", "main_rootnet.py", "lifting.models:rootnet_from_state"),
+    "stacked": Kind("a stacked lifter runs' joint state", "the paper runner"),
+}
+# Checkpoints written before kinds were recorded: the task-state key only that kind's task writes.
+LEGACY_KEYS = (("members", "stacked"), ("lifter_config", "lifter"), ("gamma_sum", "rootnet"),
+               ("mean_pose_sum", "estimator"))
+
+
+@dataclass
+class Trained:
+    """A trained model in eval mode on the CPU, with what its task saved beside it."""
+
+    kind: str
+    model: torch.nn.Module
+    config: dict[str, Any]       # the config the model was built from (a lifter's: its lifting config)
+    task: dict[str, Any]         # the task state: normalisation statistics, gamma sums, ...
+    path: Path                   # the checkpoint file read
+    checkpoint: dict[str, Any]   # the whole checkpoint (optimiser state and step, for fine-tuning)
+
+
+def checkpoint_kind(state: dict[str, Any]) -> str:
+    """The kind a loaded checkpoint records; an older one's is told from its task state (`LEGACY_KEYS`)."""
+    if isinstance(state.get("kind"), str):
+        return state["kind"]
+    extra = state.get("extra")
+    task = extra.get("task") if isinstance(extra, dict) else None
+    for key, kind in LEGACY_KEYS if isinstance(task, dict) else ():
+        if key in task:
+            return kind
+    raise UserError(f"{state['path']}: a checkpoint without a recorded model kind or the task state that tells it; "
+                    "retrain it with this version")
+
+
+def _named(kind: str) -> str:
+    return f"{KINDS[kind].label} ({KINDS[kind].script})" if kind in KINDS else f"kind {kind!r}"
+
+
+def check_kind(state: dict[str, Any], expect: str | Iterable[str]) -> str:
+    """The checkpoint's kind, if it is one of `expect`; else one line naming both."""
+    expected = (expect,) if isinstance(expect, str) else tuple(expect)
+    kind = checkpoint_kind(state)
+    if kind not in expected:
+        raise UserError(f"{state['path']}: this is {_named(kind).replace(' (', ' checkpoint (', 1)}; expected "
+                        + " or ".join(_named(e) for e in expected))
+    return kind
+
+
+def load_trained(path: str | Path, expect: str | Iterable[str] = tuple(KINDS)) -> Trained:
+    """The trained model in a run directory (last.pt, else best.pt) or checkpoint file, of one of the `expect`ed
+    kinds (`KINDS`); another kind is one line naming both. A weight average, when the run kept one, is the model."""
+    state = load_checkpoint(path)
+    kind = check_kind(state, expect)
+    extra = state.get("extra")
+    task, config = (extra.get("task"), extra.get("config")) if isinstance(extra, dict) else (None, None)
+    if KINDS[kind].build is None or not isinstance(task, dict) or not isinstance(config, dict):
+        raise UserError(f"{state['path']}: {_named(kind)} checkpoint holds no model to load on its own")
+    module, name = KINDS[kind].build.split(":")
+    try:
+        model, config = getattr(import_module(module), name)(task, config, state["path"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{state['path']}: an incomplete {_named(kind)} checkpoint ({e.__class__.__name__}: "
+                        f"{str(e)[:80]})") from None
+    load_weights(model, task.get("averaged_model", state["model"]), state["path"])
+    return Trained(kind, model.eval(), config, task, Path(state["path"]), state)

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lifting.checkpoint import load_checkpoint
+from lifting.checkpoint import Trained, load_trained
 from lifting.cli import CAMERA_FRAME, IMAGE_FRAME
 from lifting.errors import UserError
 from lifting.fileio import atomic_write
@@ -65,14 +65,15 @@ class ExportedEstimator(nn.Module):
         return out["pose3d_rel"], out["pose2d"]
 
 
-def _lifter(path: str | Path) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
-    from lifting.inference.lifter import REFERENCE_FOCAL_PX, load_lifter, training_scale_px
+def _lifter(trained: Trained) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
+    from lifting.datasets.normalize import Stats
+    from lifting.inference.lifter import REFERENCE_FOCAL_PX, training_scale_px
     from lifting.models.linear import input_skeleton
 
-    model, stats, cfg, state = load_lifter(path)
+    model, stats, cfg = trained.model, Stats.from_dict(trained.task["stats"]), trained.config
     src, dst = get_skeleton(input_skeleton(cfg)), get_skeleton(cfg["skeleton"])
     meta = {
-        "kind": "lifter", "model": cfg["model"], "source": Path(state["path"]).name,
+        "kind": "lifter", "model": cfg["model"], "source": trained.path.name,
         "input": {"name": "joints2d_px", "shape": ["N", src.num_joints, 2], "skeleton": src.name,
                   "joint_names": list(src.joint_names), "units": "px", "frame": IMAGE_FRAME},
         "output": {"name": "poses3d", "shape": ["N", dst.num_joints, 3], "skeleton": dst.name,
@@ -90,16 +91,15 @@ def _lifter(path: str | Path) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
     return ExportedLifter(model, stats.mean2d, stats.std2d, src.root).eval(), example, meta
 
 
-def _estimator(path: str | Path, stride: int | None) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
+def _estimator(trained: Trained, stride: int | None) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
     from lifting.augment.warp import DISPLAY_GAMMA
-    from lifting.inference.estimator import load_model
-    from lifting.models.metro import CELL_OFFSET, IMAGENET_MEAN, IMAGENET_STD
+    from lifting.models.metro import CELL_OFFSET, IMAGENET_MEAN, IMAGENET_STD, with_stride
 
-    model = load_model(path, stride)
+    model = trained.model if stride in (None, trained.model.stride) else with_stride(trained.model, stride)
     S, ts = model.crop_size, model.train_stride
     margin = 0.25
     meta = {
-        "kind": "estimator", "source": Path(str(path)).name, "backbone": model.backbone_name,
+        "kind": "estimator", "source": trained.path.name, "backbone": model.backbone_name,
         "crop_size": S, "stride": model.stride, "train_stride": ts, "box_size_mm": model.box_size,
         "joint_names": list(H36M_17.joint_names), "skeleton": H36M_17.name, "root": model.root,
         "flip_perm": list(H36M_17.flip_perm),
@@ -126,14 +126,12 @@ def _estimator(path: str | Path, stride: int | None) -> tuple[nn.Module, torch.T
 
 def load_exportable(path: str | Path, stride: int | None = None) -> tuple[nn.Module, torch.Tensor, dict[str, Any]]:
     """(graph module in eval mode, example input, metadata) for a lifter or an estimator run dir / checkpoint."""
-    task = load_checkpoint(path).get("extra", {}).get("task", {})
-    if "stats" in task and "lifter_config" in task:
-        if stride is not None:
-            raise UserError(f"{path}: --stride applies to estimators only; this is a lifter")
-        return _lifter(path)
-    if "arch" in task:
-        return _estimator(path, stride)
-    raise UserError(f"{path}: neither a lifter (main_human36.py) nor an estimator (main_metro.py) checkpoint")
+    trained = load_trained(path, ("lifter", "estimator"))
+    if trained.kind == "estimator":
+        return _estimator(trained, stride)
+    if stride is not None:
+        raise UserError(f"{trained.path}: --stride applies to estimators only; this is a lifter")
+    return _lifter(trained)
 
 
 def export_model(path: str | Path, fmt: str, out: str | Path, stride: int | None = None) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def fit(task: Task, opts: RunOptions, config: dict[str, Any], resume: bool = Fal
                 net, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
         logger = Logger(run, opts.tensorboard and dist.main and plan.optimizer is not None)
         save = lambda path: dist.main and save_training_state(
-            path, plan.model, plan.optimizer, plan.scheduler, step, epoch, generator,
+            path, task.kind, plan.model, plan.optimizer, plan.scheduler, step, epoch, generator,
             {"config": config, "task": task.state(), "history": hist})
         deadline = None if opts.max_train_minutes is None else time.monotonic() + 60 * opts.max_train_minutes
         metrics, final, stopped = None, False, False

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lifting.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lifting.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state, unwrap
 from lifting.errors import UserError
 
 
@@ -32,17 +32,13 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under DistributedDataParallel and torch.compile wrappers."""
-    model = model.module if hasattr(model, "module") else model
-    return getattr(model, "_orig_mod", model)
-
-
-def save_training_state(path: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                        scheduler: Any, step: int, epoch: int, generator: torch.Generator | None = None,
-                        extra: dict[str, Any] | None = None) -> None:
-    """Atomically write weights, optimiser, LR scheduler, RNG, counters and `extra` (stats, config, history)."""
+def save_training_state(path: str | os.PathLike, kind: str, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer | None, scheduler: Any, step: int, epoch: int,
+                        generator: torch.Generator | None = None, extra: dict[str, Any] | None = None) -> None:
+    """Atomically write the model `kind` (`lifting.checkpoint.KINDS`), weights, optimiser, LR scheduler, RNG,
+    counters and `extra` (stats, config, history)."""
     save_checkpoint(path, {
+        "kind": kind,
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -51,14 +47,6 @@ def save_training_state(path: str | os.PathLike, model: torch.nn.Module, optimiz
         "epoch": int(epoch),
         "extra": extra or {},
     })
-
-
-def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | os.PathLike) -> None:
-    """Load a checkpoint's weights; one that does not fit the model is a one-line error naming the file."""
-    try:
-        unwrap(model).load_state_dict(state["model"])
-    except (KeyError, RuntimeError, TypeError) as e:
-        raise UserError(f"{path}: checkpoint does not fit this model ({str(e).splitlines()[0][:160]})") from None
 
 
 def read_training_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -83,7 +71,7 @@ def read_training_state(path: str | os.PathLike) -> dict[str, Any]:
 def restore_training_state(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                            scheduler: Any, generator: torch.Generator | None = None) -> tuple[int, int, dict[str, Any]]:
     """Put what `save_training_state` wrote (read by `read_training_state`) back; returns (step, epoch, extra)."""
-    load_weights(model, state, state["path"])
+    load_weights(model, state["model"], state["path"])
     try:
         if optimizer is not None and state["optimizer"] is not None:
             optimizer.load_state_dict(state["optimizer"])

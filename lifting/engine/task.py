@@ -30,6 +30,8 @@ class TrainPlan:
 
 
 class Task(Protocol):
+    kind: str  # the kind of model it trains, recorded in its checkpoints (`lifting.checkpoint.KINDS`)
+
     def setup(self, dist: Dist) -> TrainPlan:
         """Load data, build the model (after the loop seeded every RNG) and the optimiser."""
 

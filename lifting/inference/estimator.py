@@ -24,8 +24,7 @@ import torch
 from lifting import fileio
 from lifting.augment.crops import CropAugmentation
 from lifting.augment.warp import crop_images
-from lifting.checkpoint import load_checkpoint, task_state
-from lifting.engine.state import load_weights
+from lifting.checkpoint import load_trained
 from lifting.errors import UserError
 from lifting.geometry.cameras import (
     DEFAULT_FOV_DEG,
@@ -41,10 +40,7 @@ from lifting.models.metro import MetroNet, absolute_pose, with_stride
 
 def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
     """Model from a run directory (last.pt, else best.pt) or a checkpoint file; optionally at another stride."""
-    state = load_checkpoint(path)
-    arch = task_state(state, "MeTRo estimator (main_metro.py)", ("arch",))["arch"]
-    model = MetroNet(**arch)
-    load_weights(model, state, state["path"])
+    model = load_trained(path, "estimator").model
     if stride is not None and stride != model.stride:
         model = with_stride(model, stride)
     return model.to(device).eval()

@@ -8,14 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from lifting.checkpoint import load_checkpoint, task_state
-from lifting.config import validate
+from lifting.checkpoint import load_trained
 from lifting.datasets.normalize import Stats
-from lifting.engine.state import load_weights
 from lifting.geometry.calibration import INTRINSICS
 from lifting.geometry.skeletons import mirror
-from lifting.models.linear import LinearModel, build_lifter
-from lifting.options.h36m import SCHEMA
+from lifting.models.linear import LinearModel
 
 # Every lifter here is trained on 2D from the Human3.6M cameras (real or synthetic data): their mean focal length.
 REFERENCE_FOCAL_PX = float(np.mean([intr["f"] for intr in INTRINSICS.values()]))
@@ -24,12 +21,8 @@ REFERENCE_FOCAL_PX = float(np.mean([intr["f"] for intr in INTRINSICS.values()]))
 def load_lifter(path: str | Path) -> tuple[LinearModel, Stats, dict[str, Any], dict[str, Any]]:
     """A trained lifter from a Human3.6M or LSP run dir / checkpoint: (model in eval mode, its input statistics,
     its lifting config, the checkpoint dict)."""
-    state = load_checkpoint(path)
-    task = task_state(state, "lifting", ("stats", "lifter_config"))
-    cfg = validate(SCHEMA, task["lifter_config"], f"{state['path']} lifter_config")
-    model = build_lifter(cfg)
-    load_weights(model, {"model": task["averaged_model"]} if "averaged_model" in task else state, state["path"])
-    return model.eval(), Stats.from_dict(task["stats"]), cfg, state
+    trained = load_trained(path, "lifter")
+    return trained.model, Stats.from_dict(trained.task["stats"]), trained.config, trained.checkpoint
 
 
 @torch.no_grad()

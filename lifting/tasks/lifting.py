@@ -48,6 +48,8 @@ def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
 
 
 class LiftingTask:
+    kind = "lifter"
+
     def __init__(self, cfg: dict[str, Any]):
         """`cfg` passed `lifting.options.h36m.SCHEMA` (its rules included)."""
         self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg

@@ -38,6 +38,8 @@ def scratch_lifter_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 class LspTask:
+    kind = "lifter"
+
     def __init__(self, cfg: dict[str, Any]):
         """`cfg` passed `lifting.options.lsp.SCHEMA` (its rules included)."""
         self.cfg, self.training = cfg, not cfg["eval_only"] and cfg["epochs"] > 0

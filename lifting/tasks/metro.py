@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lifting.checkpoint import load_checkpoint
+from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.crop_sources import CropOptions, online_source, rendered_source
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
-from lifting.engine.state import load_weights
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, metro_losses, with_stride
 from lifting.tasks.crop_eval import (
@@ -48,6 +47,8 @@ def make_optimizer(model: torch.nn.Module, cfg: dict[str, Any], total_steps: int
 
 
 class MetroTask:
+    kind = "estimator"
+
     def __init__(self, cfg: dict[str, Any]):
         """`cfg` passed `lifting.options.metro.SCHEMA` (its rules included)."""
         self.cfg, self.rec = cfg, Reconstruction.from_config(cfg)
@@ -61,8 +62,8 @@ class MetroTask:
         self.data = source(CropOptions.from_config(cfg), dist)
         self.model = build_model(cfg).to(dist.device)
         if cfg["load"]:
-            state = load_checkpoint(cfg["load"])
-            load_weights(self.model, state, state["path"])
+            loaded = load_trained(cfg["load"], "estimator")
+            load_weights(self.model, loaded.model.state_dict(), loaded.path)
         if self.rec.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.per_epoch = steps_per_epoch(self.data.num_train, cfg["batch_size"], dist.world)

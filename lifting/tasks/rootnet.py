@@ -16,11 +16,10 @@ import torch
 
 from lifting import metrics
 from lifting.augment.crops import ROOTNET_CROPS
-from lifting.checkpoint import load_checkpoint, task_state
+from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.crop_sources import CropOptions, online_source, rendered_source
 from lifting.engine import Dist, TrainPlan
 from lifting.engine.optim import make_scheduler
-from lifting.engine.state import load_weights
 from lifting.errors import UserError
 from lifting.geometry.root_prior import check_bbox_real, distance_prior
 from lifting.models.rootnet import RootNet, crop_px_to_cells, root_camera
@@ -78,6 +77,8 @@ def root_results(pred: dict[str, np.ndarray], edges_mm, suffix: str = "") -> dic
 
 
 class RootNetTask:
+    kind = "rootnet"
+
     def __init__(self, cfg: dict[str, Any]):
         if cfg["eval_only"] and not cfg["load"]:
             raise UserError("eval_only: needs `load` (a main_rootnet.py run dir or checkpoint to evaluate)")
@@ -92,9 +93,9 @@ class RootNetTask:
         self.model = RootNet(cfg["backbone"], cfg["crop_size"], cfg["head_channels"], self.bbox_real,
                              cfg["backbone_weights"]).to(dist.device)
         if cfg["load"]:
-            state = load_checkpoint(cfg["load"])
-            load_weights(self.model, state, state["path"])
-            self.load_state(task_state(state, "RootNet (main_rootnet.py)", ("gamma_sum", "gamma_count")))
+            loaded = load_trained(cfg["load"], "rootnet")
+            load_weights(self.model, loaded.model.state_dict(), loaded.path)
+            self.load_state(loaded.task)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.per_epoch = steps_per_epoch(self.data.num_train, cfg["batch_size"], dist.world)

@@ -44,6 +44,8 @@ def stack_key(cfg: dict[str, Any]) -> tuple | None:
 
 
 class StackedLiftingTask:
+    kind = "stacked"
+
     def __init__(self, cfgs: list[dict[str, Any]]):
         """`cfgs`: validated main_human36.py configs with one `stack_key`, each with its own out_dir."""
         if len({stack_key(c) for c in cfgs}) != 1 or stack_key(cfgs[0]) is None:
@@ -145,7 +147,7 @@ class StackedLiftingTask:
         member.model.load_state_dict(self.model.member_state_dict(k))
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.dropout_generators[k].get_state())
-            save_training_state(path, member.model, _Frozen(self._member_optimizer_state(k)), self.scheduler,
+            save_training_state(path, member.kind, member.model, _Frozen(self._member_optimizer_state(k)), self.scheduler,
                                 self.step, self.epoch, self.generators[k],
                                 {"config": self.cfgs[k], "task": member.state(), "history": self._lone_history(k)})
 
