@@ -6,16 +6,18 @@
     python main_human36.py --opt opts/h36.yaml --resume         # continue the run in out_dir
 """
 
-from lifting.config import ArgumentParser, add_config_args, load_config
-from lifting.errors import run_cli
+import sys
+
+from lifting.cli import ArgumentParser, add_config_args, run_cli
+from lifting.config import load_config
 from lifting.fileio import check_output_dir
 from lifting.options.h36m import SCHEMA
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="main_human36.py", description=__doc__.splitlines()[0])
     add_config_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cfg = load_config(SCHEMA, args.opt, args.set)
     check_output_dir(cfg["cache_dir"], "cache_dir")  # out_dir: checked by the training loop before any work
 
@@ -28,5 +30,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

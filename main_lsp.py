@@ -8,15 +8,17 @@
 Needs the 'Relative Depth LSP Dataset' label file relative_depth_lsp_v1.json (key rel_depth_json).
 """
 
-from lifting.config import ArgumentParser, add_config_args, load_config
-from lifting.errors import run_cli
+import sys
+
+from lifting.cli import ArgumentParser, add_config_args, run_cli
+from lifting.config import load_config
 from lifting.options.lsp import SCHEMA
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="main_lsp.py", description=__doc__.splitlines()[0])
     add_config_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cfg = load_config(SCHEMA, args.opt, args.set)
 
     from lifting.tasks import run_task
@@ -27,5 +29,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,11 @@ import numpy as np
 
 class InputError(Exception):
     """Bad input: printed as one line, exit code 2."""
+
+
+# What NumPy's and Pillow's readers raise for a truncated, foreign or oddly typed file.
+READ_ERRORS = (OSError, ValueError, TypeError, EOFError, MemoryError, SyntaxError)
+REQUIRED = {"lifter": ("input", "output", "root", "scaling"), "estimator": ("crop_size", "reconstruction", "joint_names")}
 
 
 def load(path: Path):
@@ -64,26 +70,59 @@ def load(path: Path):
 def _metadata(path: Path, text) -> dict:
     try:
         meta = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise InputError(f"{path}: no export metadata (not written by export.py)") from None
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if not isinstance(kind, str) or kind not in REQUIRED or any(k not in meta for k in REQUIRED[kind]):
+        raise InputError(f"{path}: export metadata is not a lifter's or an estimator's (not written by export.py?)")
     return meta
 
 
-def numbers(text: str, count: int, option: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        values = []
-    if len(values) != count:
-        raise InputError(f"{option} {text!r}: expected {count} comma-separated numbers")
-    return values
+MAX_PX = 1e6  # larger than any image coordinate or focal length in pixels
+
+
+def numbers(flag: str, *ranges: tuple[float, float, str]) -> Callable[[str], float | list[float]]:
+    """An argparse type for a flag of len(ranges) comma-separated numbers: value i must lie in ranges[i] = (lo,
+    hi, ends), ends '[]', '(]', '[)' or '()' saying which ends are included. A bad value is an InputError naming the
+    flag (argparse lets it through to main, which prints it as one line)."""
+
+    def parse(text: str) -> float | list[float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != len(ranges):
+            raise InputError(f"{flag} {text!r}: expected {len(ranges)} comma-separated numbers")
+        for i, (v, (lo, hi, ends)) in enumerate(zip(values, ranges)):
+            above = v > lo if ends[0] == "(" else v >= lo
+            below = v < hi if ends[1] == ")" else v <= hi
+            if not (above and below):  # NaN fails both
+                which = f"value {i + 1} ({v:g})" if len(values) > 1 else f"{v:g}"
+                raise InputError(f"{flag} {text!r}: {which} must be in {ends[0]}{lo:g}, {hi:g}{ends[1]}")
+        return values if len(values) > 1 else values[0]
+
+    parse.count = len(ranges)
+    return parse
+
+
+def check_output(path: Path | None) -> None:
+    """Refuse an --out that is not a writable .npz file name, before any work."""
+    if path is None:
+        return
+    if path.is_dir() or path.suffix != ".npz":
+        raise InputError(f"--out {path}: expected a .npz file name")
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(f"--out {path}: {folder} is not a writable directory")
 
 
 def lift(run, meta: dict, path: Path, focal: float | None) -> dict:
     j = meta["input"]["shape"][1]
     try:
         poses = np.load(path, allow_pickle=False).astype(np.float64)
-    except (OSError, ValueError):
+    except READ_ERRORS:
         raise InputError(f"{path}: not a readable numeric .npy file") from None
     if poses.shape == (j, 2):
         poses = poses[None]
@@ -108,11 +147,12 @@ def read_image(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
         try:
             image = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            raise InputError(f"{path}: not a readable .npy image") from None
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise InputError(f"{path}: expected an (H, W, 3) image array, got shape {image.shape}")
-        return image / 255.0 if image.dtype == np.uint8 else image.astype(np.float64)
+            pixels = image / 255.0 if image.dtype == np.uint8 else image.astype(np.float64)
+        except READ_ERRORS:
+            raise InputError(f"{path}: not a readable numeric .npy image") from None
+        if pixels.ndim != 3 or pixels.shape[2] != 3 or not np.isfinite(pixels).all():
+            raise InputError(f"{path}: expected a finite (H, W, 3) image array, got shape {pixels.shape}")
+        return pixels
     try:
         from PIL import Image
     except ImportError:
@@ -120,7 +160,7 @@ def read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
-    except Exception:
+    except READ_ERRORS + (Image.DecompressionBombError,):
         raise InputError(f"{path}: not a readable image") from None
 
 
@@ -195,16 +235,17 @@ def absolute_pose(pose3d_rel: np.ndarray, pose2d: np.ndarray, K_crop: np.ndarray
     return np.where(inside[:, None], (1 - mix) * ray + mix * placed, placed)
 
 
-def estimate(run, meta: dict, path: Path, box: str | None, intrinsics: str | None, fov: float) -> dict:
+def estimate(run, meta: dict, path: Path, box: list[float] | None, intrinsics: list[float] | None,
+             fov: float) -> dict:
     image = read_image(path)
     H, W = image.shape[:2]
     if intrinsics:
-        fx, fy, cx, cy = numbers(intrinsics, 4, "--intrinsics")
+        fx, fy, cx, cy = intrinsics
     else:
         fx = fy = max(W, H) / (2 * np.tan(np.radians(fov) / 2))
         cx, cy = (W - 1) / 2, (H - 1) / 2
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
-    b = np.array(numbers(box, 4, "--box") if box else [-0.5, -0.5, W, H])
+    b = np.array(box if box else [-0.5, -0.5, W, H])
     if b[2] <= 0 or b[3] <= 0 or b[0] >= W - 0.5 or b[1] >= H - 0.5 or b[0] + b[2] <= -0.5 or b[1] + b[3] <= -0.5:
         raise InputError(f"--box {box}: needs w, h > 0 and must overlap the {W}x{H} image")
     S = meta["crop_size"]
@@ -216,19 +257,29 @@ def estimate(run, meta: dict, path: Path, box: str | None, intrinsics: str | Non
             "poses2d": (rays[:, :2] / rays[:, 2:])[None], "box": b, "intrinsics": K, "joint_names": meta["joint_names"]}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help=".onnx or TorchScript (.pt/.ts) file written by export.py")
-    parser.add_argument("input", type=Path, help="lifter: .npy of 2D poses (px); estimator: an image or (H, W, 3) .npy")
-    parser.add_argument("--focal", type=float, default=None, help="lifter: your camera's focal length, px")
-    parser.add_argument("--box", default=None, metavar="x,y,w,h", help="estimator: person box, px (default: image)")
-    parser.add_argument("--intrinsics", default=None, metavar="fx,fy,cx,cy", help="estimator: camera intrinsics, px")
-    parser.add_argument("--fov", type=float, default=55.0, help="estimator: field of view without --intrinsics")
-    parser.add_argument("--out", type=Path, default=None, help="write the results to this .npz")
-    args = parser.parse_args()
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_exported.py", description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path, help=".onnx or TorchScript (.pt/.ts) file written by export.py")
+    p.add_argument("input", type=Path, help="lifter: .npy of 2D poses (px); estimator: an image or (H, W, 3) .npy")
+    p.add_argument("--focal", type=numbers("--focal", (0, MAX_PX, "(]")), default=None,
+                   help="lifter: your camera's focal length, px")
+    p.add_argument("--box", type=numbers("--box", *[(-MAX_PX, MAX_PX, "[]")] * 2, *[(0, MAX_PX, "(]")] * 2),
+                   default=None, metavar="x,y,w,h", help="estimator: person box, px (default: the whole image)")
+    p.add_argument("--intrinsics", type=numbers("--intrinsics", *[(0, MAX_PX, "(]")] * 2, *[(-MAX_PX, MAX_PX, "[]")] * 2),
+                   default=None, metavar="fx,fy,cx,cy", help="estimator: camera intrinsics, px")
+    p.add_argument("--fov", type=numbers("--fov", (0, 180, "()")), default=55.0,
+                   help="estimator: horizontal field of view in degrees without --intrinsics (default 55)")
+    p.add_argument("--out", type=Path, default=None, help="write the results to this .npz")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command: its exit code (2 with one 'error: ...' line for bad input), callable in-process."""
+    p = parser()
+    p.error = lambda message: p.exit(2, f"error: run_exported.py: {message}\n")
     try:
-        if args.out is not None and (args.out.is_dir() or args.out.suffix != ".npz"):
-            raise InputError(f"--out {args.out}: expected a .npz file name")
+        args = p.parse_args(argv)
+        check_output(args.out)
         if not args.input.is_file():
             raise InputError(f"{args.input}: input file not found")
         run, meta = load(args.model)
@@ -239,6 +290,8 @@ def main() -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SystemExit as e:  # argparse: a usage error (its line is printed) or --help
+        return e.code if isinstance(e.code, int) else 2
     print(f"{args.model.name}: {meta['kind']} -> poses3d {res['poses3d'].shape} mm, camera frame")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ and what is valid. Strings are never empty and floats always finite.
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from lifting.cli import ArgumentParser, add_config_args  # noqa: F401  (until every script imports lifting.cli)
 from lifting.errors import UserError
 from lifting.fileio import reading, write_text
 
@@ -167,10 +167,9 @@ def _typed(o: Option, value: Any, where: str) -> Any:
     raise UserError(f"{where} must be {o.type_name()}, got {type(value).__name__} {_show(value)}")
 
 
-def _check(schema: Schema, key: str, value: Any, source: str) -> Any:
-    if key not in schema:
-        raise UserError(f"{source}: unknown key {_show(key)}; valid keys: {', '.join(sorted(schema))}")
-    o, where = schema[key], f"{source}: key {key!r}"
+def check_value(o: Option, value: Any, where: str) -> Any:
+    """`value` as the option's type, or a one-line UserError `<where> must be ...` (type, null, bounds, choices,
+    list constraints). Config keys and command-line flags are both checked here."""
     if value is None:
         if o.nullable:
             return None
@@ -192,6 +191,12 @@ def _check(schema: Schema, key: str, value: Any, source: str) -> Any:
             raise UserError(f"{where} items must be unique, got {_show(v)} twice in {_show(value)}")
         seen.add(v)
     return value
+
+
+def _check(schema: Schema, key: str, value: Any, source: str) -> Any:
+    if key not in schema:
+        raise UserError(f"{source}: unknown key {_show(key)}; valid keys: {', '.join(sorted(schema))}")
+    return check_value(schema[key], value, f"{source}: key {key!r}")
 
 
 def defaults(schema: Schema) -> dict[str, Any]:
@@ -278,19 +283,3 @@ def describe(schema: Schema) -> str:
     if rules:
         rows += ["", "Checked across keys at load:", ""] + [f"- {r}" for r in rules]
     return "\n".join(rows)
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """The options every entry point shares: --opt FILE, --set KEY=VALUE..., --resume."""
-    parser.add_argument("--opt", type=str, default=None, help="YAML config file")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override any config key (value parsed as YAML; lists as a,b,c)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run found in out_dir from its last checkpoint")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit code 2 (no usage dump)."""
-
-    def error(self, message: str):  # noqa: D401
-        self.exit(2, f"error: {self.prog}: {message}\n")

@@ -42,14 +42,7 @@ def setup_logging() -> None:
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
-    """Run a script's main(); turn UserError (and other expected input failures) into one stderr line + exit 2."""
-    setup_logging()
-    try:
-        code = main()
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code or 0)
+    """Until every script has `main(argv)`: `lifting.cli.run_cli` for a zero-argument main, then sys.exit."""
+    from lifting.cli import run_cli as run
+
+    sys.exit(run(lambda argv: main()))

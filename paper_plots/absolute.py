@@ -4,6 +4,8 @@ truncated crops, and a figure per test set of MRPE against the true root depth a
     python paper_plots/absolute.py [--results-dir results] [--out-dir results/figures]
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -33,8 +35,8 @@ def table(summary: dict, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/absolute.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/absolute.py").parse_args(argv)
     summary = load_summary(args.results_dir, "absolute")
     names = done_rows(summary)
     sets = summary.get("test_sets") or []
@@ -79,5 +81,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

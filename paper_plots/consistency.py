@@ -14,8 +14,11 @@ A check whose experiment or rows have no results is reported as not run. Writes 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from lifting.cli import add_option
+from lifting.config import opt
 from lifting.experiments.plots import UserError, cli, load_summary, out_dir, parser, row
 from lifting.fileio import write_json, write_text
 
@@ -78,11 +81,11 @@ def checks(summaries: dict[str, dict], tol: float) -> list[dict]:
     return out
 
 
-def main() -> int:
+def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/consistency.py")
-    p.add_argument("--tolerance-mm", type=float, default=1.0,
-                   help="run-to-run allowance of the <= and 'clearly worst' checks (default 1.0)")
-    args = p.parse_args()
+    add_option(p, "--tolerance-mm", opt(float, 1.0, "run-to-run allowance of the <= and 'clearly worst' checks (mm)",
+                                        minimum=0, maximum=1000))
+    args = p.parse_args(argv)
     summaries = {e: load_summary(args.results_dir, e) for e in ("table_1", "fig_1d", "fig_4d")
                  if (Path(args.results_dir) / e / "summary.json").is_file()}
     if not summaries:
@@ -100,5 +103,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

@@ -6,6 +6,8 @@ Label volume as in the paper: a 3D pose costs J x 3 coordinates x 8 bits, one re
 the amount is (training samples used) x (bits per sample) / 8e6.
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 
 from lifting.experiments.plots import (
@@ -38,8 +40,8 @@ def label_megabytes(r: dict) -> float:
     return n * bits / 8e6
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_1d.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/fig_1d.py").parse_args(argv)
     summary = load_summary(args.results_dir, "fig_1d")
     names = done_rows(summary)
     if not names:
@@ -76,5 +78,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

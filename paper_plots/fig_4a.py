@@ -6,6 +6,8 @@ Histogram (0.1 cm bins, 0-20 cm unless errors exceed it) of each test frame's me
 twin axis the cumulative distribution with the 25/50/68.3/95.4th percentiles marked.
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -20,8 +22,8 @@ def frame_errors_cm(results_dir, summary, name) -> np.ndarray:
     return data["pa_errors"].astype(np.float64).mean(axis=1) / 10.0
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4a.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4a.py").parse_args(argv)
     summary = load_summary(args.results_dir, "fig_4ab")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     twin = ax.twinx()
@@ -61,5 +63,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

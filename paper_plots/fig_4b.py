@@ -5,6 +5,8 @@
 Left and right joints of a type are pooled (hips, knees, ...).
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -36,8 +38,8 @@ def joint_groups(skeleton_name: str) -> dict[str, list[int]]:
     return {k: groups[k] for k in centre + [k for k in groups if k not in centre]}
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4b.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4b.py").parse_args(argv)
     summary = load_summary(args.results_dir, "fig_4ab")
     series = {}
     for name in ("sup", "ours"):
@@ -66,5 +68,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

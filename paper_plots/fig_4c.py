@@ -6,6 +6,8 @@ Reads fig_4c_test_noise and fig_4c_train_test_noise. Points: noise variance 0, 1
 stacked-hourglass detections (DTS, if those rows ran); colour = model, marker = level; dotted y = x.
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 
 from lifting.experiments.plots import (
@@ -23,8 +25,8 @@ from lifting.experiments.plots import (
 LEVELS = {"0": ("o", "σ²=0"), "10": ("s", "σ²=10"), "20": ("^", "σ²=20"), "dts": ("*", "DTS")}
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4c.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4c.py").parse_args(argv)
     test = load_summary(args.results_dir, "fig_4c_test_noise")
     both = load_summary(args.results_dir, "fig_4c_train_test_noise")
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -63,5 +65,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

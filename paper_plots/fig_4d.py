@@ -3,14 +3,16 @@
     python paper_plots/fig_4d.py [--results-dir results] [--out-dir results/figures]
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from lifting.experiments.plots import OURS_COLOR, UserError, cli, done_rows, load_summary, metric_cm, parser, save
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4d.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4d.py").parse_args(argv)
     summary = load_summary(args.results_dir, "fig_4d")
     names = done_rows(summary)
     if not names:
@@ -33,5 +35,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

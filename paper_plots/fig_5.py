@@ -4,9 +4,13 @@ test image's 2D annotation lifted by the three H36M-based models.
     python paper_plots/fig_5.py [--results-dir results] [--out-dir results/figures] [--image-index I]
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lifting.cli import add_option
+from lifting.config import opt
 from lifting.experiments.plots import (
     OURS_COLOR,
     SUP_COLOR,
@@ -26,10 +30,11 @@ POSE_ROWS = (("lsp_sup_test", "3D Supervised H36"), ("lsp_rel_test", "Ours Relat
              ("lsp_rel_ft", "Ours Relative H36 + LSP FT"))
 
 
-def main() -> int:
+def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/fig_5.py")
-    p.add_argument("--image-index", type=int, default=None, help="LSP test image to draw (default: a fixed random one)")
-    args = p.parse_args()
+    add_option(p, "--image-index", opt(int, None, "LSP test image to draw (default: a fixed random one)", nullable=True,
+                                       minimum=0, maximum=10 ** 6))
+    args = p.parse_args(argv)
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
     summary = load_summary(args.results_dir, "fig_5")
@@ -73,5 +78,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

@@ -8,22 +8,26 @@ with all 14 joints visible are drawn. Inputs are z-scored with the LSP statistic
 run, or, for an H36M-only run, with statistics of the fully visible poses of joints.mat itself.
 """
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lifting.cli import add_option
+from lifting.config import opt
 from lifting.experiments.plots import UserError, cli, load_summary, parser, row, save, seed_dir
 
 DEFAULT_JOINTS = "../shared/data/lsp/joints.mat"
 
 
-def main() -> int:
+def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/lsp_gallery.py")
     p.add_argument("--experiment", default="fig_5")
     p.add_argument("--row", default="lsp_rel_ft", help="a run of a 14-joint model (e.g. lsp_rel_ft, h36m_rel_14)")
     p.add_argument("--joints-mat", default=DEFAULT_JOINTS, help=f"LSP joints.mat (default {DEFAULT_JOINTS})")
-    p.add_argument("--num", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0, help="which random images")
-    args = p.parse_args()
+    add_option(p, "--num", opt(int, 8, "number of images", minimum=1, maximum=100))
+    add_option(p, "--seed", opt(int, 0, "which random images", minimum=0, maximum=2 ** 32 - 1))
+    args = p.parse_args(argv)
     import torch
 
     from lifting.datasets.lsp import centre_on_neck, read_joints_mat
@@ -31,8 +35,6 @@ def main() -> int:
     from lifting.inference.lifter import load_lifter, predict
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
-    if args.num < 1:
-        raise UserError(f"--num: expected a positive number of images, got {args.num}")
     summary = load_summary(args.results_dir, args.experiment)
     run_dir = seed_dir(args.results_dir, args.experiment, args.row, row(summary, args.row))
     model, run_stats, lifter_cfg, state = load_lifter(run_dir)
@@ -69,5 +71,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

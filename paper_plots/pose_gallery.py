@@ -6,28 +6,30 @@ Reads results/<experiment>/<row>/seed_0/predictions.npz (any run with save_predi
 --pick: 'spread' = evenly spaced frames, 'best' / 'worst' = lowest / highest per-frame PA error.
 """
 
+import sys
+
 import numpy as np
 
+from lifting.cli import add_option
+from lifting.config import opt
 from lifting.experiments.plots import UserError, cli, load_npz, load_summary, parser, row, save, seed_dir
 
 KEYS = ("pred3d", "gt3d", "pa_errors", "joints2d_px", "subject", "action", "camera", "frame")
 
 
-def _frames(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"--frames: expected comma-separated frame indices, got {text!r}") from None
+FRAMES = opt(list, None, "comma-separated indices into the run's test samples", item=int, nullable=True, minimum=0,
+             maximum=10 ** 8, nonempty=True)
+NUM = opt(int, 6, "number of frames when --frames is not given", minimum=1, maximum=100)
 
 
-def main() -> int:
+def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/pose_gallery.py")
     p.add_argument("--experiment", default="fig_4ab")
     p.add_argument("--row", default="ours")
-    p.add_argument("--frames", help="comma-separated indices into the run's test samples")
-    p.add_argument("--num", type=int, default=6, help="number of frames when --frames is not given")
+    add_option(p, "--frames", FRAMES)
+    add_option(p, "--num", NUM)
     p.add_argument("--pick", choices=("spread", "best", "worst"), default="spread")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     from lifting.metrics import procrustes_align
     from lifting.viz import prediction_grid
 
@@ -38,12 +40,10 @@ def main() -> int:
     n = len(d["pred3d"])
     frame_err = d["pa_errors"].mean(1)
     if args.frames:
-        pick = _frames(args.frames)
+        pick = args.frames
         bad = [i for i in pick if not 0 <= i < n]
         if bad:
             raise UserError(f"--frames: {bad} out of range 0..{n - 1} for {path}")
-    elif args.num < 1:
-        raise UserError(f"--num: expected a positive number of frames, got {args.num}")
     elif args.pick == "spread":
         pick = np.linspace(0, n - 1, min(args.num, n)).round().astype(int).tolist()
     else:
@@ -62,5 +62,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

@@ -10,6 +10,7 @@ representations_lsp           LSP: annotated and estimated 2D on the image, the 
 representations.md            the tables (rows, truncated slice, LSP, estimator, stage times) for the README
 """
 
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -265,8 +266,8 @@ def markdown(summary: dict, args) -> Path:
     return write_text(out_dir(args) / "representations.md", "\n".join(lines) + "\n")
 
 
-def main() -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/representations.py").parse_args()
+def plot(argv: list[str] | None) -> int:
+    args = parser(__doc__.splitlines()[0], "paper_plots/representations.py").parse_args(argv)
     summary = load_summary(args.results_dir, EXPERIMENT)
     for key in ("conditions", "estimator", "images", "truncated", "lsp", "files", "timing_s"):
         if key not in summary:
@@ -281,5 +282,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

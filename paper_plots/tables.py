@@ -6,6 +6,7 @@ Table 1: one row per ablation with PA-MPJPE (headline, mean +- std over seeds), 
 Table 2: per-action PA-MPJPE and the action-wise average. 'all' writes every table whose results exist.
 """
 
+import sys
 from pathlib import Path
 
 from lifting.experiments.plots import UserError, cli, done_rows, load_summary, out_dir, parser, row
@@ -57,10 +58,10 @@ def table_2(summary: dict) -> tuple[list[str], list[list[str]], str]:
     return header, rows, "Table 2: per-action PA-MPJPE (mm) on Human3.6M"
 
 
-def main() -> int:
+def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/tables.py")
     p.add_argument("--table", choices=("1", "2", "all"), default="all")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     wanted = ("1", "2") if args.table == "all" else (args.table,)
     written = 0
     for t in wanted:
@@ -81,5 +82,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli(plot, argv)
+
+
 if __name__ == "__main__":
-    cli(main)
+    sys.exit(main())

@@ -1,11 +1,14 @@
 """Every paper_plots script turns quick paper_exps results into PNG + PDF and the JSON of what it drew."""
 
+import contextlib
+import io
 import json
 import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -48,9 +51,22 @@ def results(tmp_path_factory):
 
 
 def plot(name, results_dir, *extra):
-    proc = subprocess.run([sys.executable, f"paper_plots/{name}.py", "--results-dir", str(results_dir), *extra],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    return proc
+    """paper_plots/<name>.py's main(argv) in-process: (returncode, stdout, stderr) as a subprocess would give."""
+    argv = ["--results-dir", str(results_dir), *map(str, extra)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = runpy.run_path(str(REPO / "paper_plots" / f"{name}.py"))["main"](argv)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def test_a_plot_script_runs_as_a_command(results, tmp_path):
+    proc = subprocess.run([sys.executable, "paper_plots/fig_4d.py", "--results-dir", str(results), "--out-dir",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fig_4d.png").stat().st_size > 1000
+    bad = subprocess.run([sys.executable, "paper_plots/fig_4d.py", "--results-dir", str(tmp_path / "none")], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1, bad.stderr
 
 
 def drawn(results_dir, stem):
@@ -234,6 +250,10 @@ def test_malformed_results_are_one_line_errors(results, tmp_path):
     for script in ("fig_4d", "fig_5"):
         proc = plot(script, tmp_path)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+    for rows in ([1, 2], {"noise_0": [1, 2]}, {"noise_0": "done"}):
+        (tmp_path / "fig_4d" / "summary.json").write_text(json.dumps({"rows": rows, "order": ["noise_0"]}))
+        proc = plot("fig_4d", tmp_path)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "summary.json" in proc.stderr, proc.stderr
     (tmp_path / "fig_4d" / "summary.json").write_text("{not json")
     proc = plot("fig_4d", tmp_path)
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr

@@ -15,15 +15,15 @@ matplotlib.use("Agg")
 
 import numpy as np
 
-from lifting.config import ArgumentParser
-from lifting.errors import UserError, run_cli
+from lifting.cli import ArgumentParser, run_cli
+from lifting.errors import UserError
 from lifting.fileio import read_json, read_npz, write_json
 from lifting.viz import save_figure
 
 SUP_COLOR = "tab:blue"
 OURS_COLOR = "darkorange"
 
-__all__ = ["ArgumentParser", "UserError", "run_cli", "cli", "parser", "load_summary", "done_rows", "row", "metric_cm",
+__all__ = ["ArgumentParser", "UserError", "cli", "parser", "load_summary", "done_rows", "row", "metric_cm",
            "save", "load_npz", "seed_dir", "SUP_COLOR", "OURS_COLOR"]
 
 
@@ -44,6 +44,11 @@ def load_summary(results_dir: str | Path, experiment: str) -> dict[str, Any]:
     data = read_json(path, "experiment summary", f"run `python paper_exps/{experiment}.py` first")
     if not isinstance(data, dict) or not isinstance(data.get("rows"), dict) or not isinstance(data.get("order"), list):
         raise UserError(f"{path}: expected an object with 'rows' and 'order' (a paper_exps summary)")
+    for name, r in data["rows"].items():
+        if not isinstance(r, dict):
+            raise UserError(f"{path}: row {name!r} is {type(r).__name__}, expected an object of results")
+    if not all(isinstance(n, str) for n in data["order"]):
+        raise UserError(f"{path}: 'order' must be a list of row names")
     data["_path"] = str(path)
     return data
 
@@ -95,14 +100,15 @@ def save(fig, args, name: str, plotted: dict[str, Any]) -> list[Path]:
     return paths
 
 
-def cli(main) -> None:
+def cli(plot, argv: list[str] | None) -> int:
     """run_cli for plot scripts: a results file with missing or mistyped fields is a one-line error too."""
 
-    def guarded() -> int:
+    def guarded(argv: list[str] | None) -> int:
         try:
-            return main()
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            what = f"missing field {e.args[0]!r}" if isinstance(e, KeyError) else f"{e.__class__.__name__}: {e}"
+            return plot(argv)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            text = " ".join(str(e).split())[:120]
+            what = f"missing field {e.args[0]!r}" if isinstance(e, KeyError) else f"{e.__class__.__name__}: {text}"
             raise UserError(f"malformed results file ({what}); rerun the paper_exps script that wrote it") from None
 
-    run_cli(guarded)
+    return run_cli(guarded, argv)
