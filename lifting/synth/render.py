@@ -61,12 +61,14 @@ PART_GROUPS = tuple(_G[g] for g in [limb[3] for limb in _LIMBS] + [b[2] for b in
 @dataclass
 class Rendering:
     """image (B, 3, H, W) in [0, 1]; depth (B, H, W) z in mm, inf off the body; mask (B, H, W) bool, body pixels
-    not covered by an occluder; joints2d_px (B, 17, 2) the exact projections (the 2D labels)."""
+    not covered by an occluder; joints2d_px (B, 17, 2) the exact projections (the 2D labels), (B, P, 17, 2) for
+    several people per image; person (B, H, W) int64, the index of the person seen at each pixel, -1 for none."""
 
     image: torch.Tensor
     depth: torch.Tensor
     mask: torch.Tensor
     joints2d_px: torch.Tensor
+    person: torch.Tensor
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -202,13 +204,13 @@ def _background(B: int, H: int, W: int, draw: _Draw, shapes: int = 6) -> torch.T
     return img.clamp(0, 1)
 
 
-def _occluders(img: torch.Tensor, joints2d: torch.Tensor, prob: float, draw: _Draw, count: int = 2):
-    """Paste up to `count` striped rectangles/ellipses near the person, each with probability `prob`.
+def _occluders(img: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, prob: float, draw: _Draw, count: int = 2):
+    """Paste up to `count` striped rectangles/ellipses inside the people's extent lo..hi (B, 2) px, each with
+    probability `prob`.
 
     Returns the new image and the (B, H, W) occluded-pixel mask."""
     B, _, H, W = img.shape
     dev = img.device
-    lo, hi = joints2d.amin(1), joints2d.amax(1)                     # (B, 2) person extent, px
     size = (hi - lo).amax(-1, keepdim=True).clamp_min(4.0)          # (B, 1)
     on = draw.uniform(B, count) < prob
     centre = lo[:, None] + draw.uniform(B, count, 2) * (hi - lo)[:, None]
@@ -228,14 +230,16 @@ def _occluders(img: torch.Tensor, joints2d: torch.Tensor, prob: float, draw: _Dr
     return img, mask
 
 
-def _markers(img: torch.Tensor, joints2d: torch.Tensor, radius: int) -> torch.Tensor:
-    """Draw a (2r+1)^2 square of MARKER_COLOUR centred on round(joint) for every joint (debug/tests)."""
+def _markers(img: torch.Tensor, joints2d: torch.Tensor, present: torch.Tensor, radius: int) -> torch.Tensor:
+    """Draw a (2r+1)^2 square of MARKER_COLOUR centred on round(joint) for every joint (B, P, 17, 2) of every
+    present (B, P) person (debug/tests)."""
     B, _, H, W = img.shape
     dev = img.device
-    c = torch.round(joints2d)
+    c = torch.round(joints2d).flatten(1, 2)                                           # (B, P * 17, 2)
+    on = present.repeat_interleave(joints2d.shape[2], dim=1)[..., None, None]
     y = torch.arange(H, device=dev, dtype=c.dtype)[:, None]
     x = torch.arange(W, device=dev, dtype=c.dtype)[None, :]
-    hit = (((x - c[..., 0, None, None]).abs() <= radius) & ((y - c[..., 1, None, None]).abs() <= radius)).any(1)
+    hit = (((x - c[..., 0, None, None]).abs() <= radius) & ((y - c[..., 1, None, None]).abs() <= radius) & on).any(1)
     colour = torch.tensor(MARKER_COLOUR, device=dev, dtype=img.dtype)[None, :, None, None]
     return torch.where(hit[:, None], colour, img)
 
@@ -307,23 +311,32 @@ def _cast_rays(d: torch.Tensor, q6: torch.Tensor, Qc: torch.Tensor, cQc: torch.T
 
 
 def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tuple[int, int],
-                     generator: torch.Generator | None = None, *, background: bool = True,
-                     occluder_prob: float = 0.3, markers: bool = False, marker_radius: int = 1) -> Rendering:
-    """Render B posed mannequins.
+                     generator: torch.Generator | None = None, *, present: torch.Tensor | None = None,
+                     background: bool = True, occluder_prob: float = 0.3, markers: bool = False,
+                     marker_radius: int = 1) -> Rendering:
+    """Render B images of one posed mannequin each, or of P mannequins each under one z-buffer (so people
+    occlude each other exactly).
 
-    joints_cam: (B, 17, 3) h36m_17 joints, mm, camera frame. K: (B, 3, 3) or (3, 3) intrinsics (no distortion).
-    image_size: (H, W) px. background: random backdrop if True, else black. occluder_prob: chance of each of two
-    random shapes pasted over the person. markers: draw MARKER_COLOUR squares of half-size `marker_radius` at
-    round(projected joint), on top of everything (debug and pixel tests).
+    joints_cam: (B, 17, 3) or (B, P, 17, 3) h36m_17 joints, mm, camera frame. present: (B, P) bool, which of the P
+    slots hold a person (default all); an absent slot is not drawn but must still hold a finite pose. K: (B, 3, 3)
+    or (3, 3) intrinsics (no distortion). image_size: (H, W) px. background: random backdrop if True, else black.
+    occluder_prob: chance of each of two random shapes pasted over the people. markers: draw MARKER_COLOUR squares
+    of half-size `marker_radius` at round(projected joint), on top of everything (debug and pixel tests).
     """
     H, W = int(image_size[0]), int(image_size[1])
     device = joints_cam.device
+    single = joints_cam.dim() == 3
     joints = joints_cam.to(torch.float32)
-    B = joints.shape[0]
+    joints = joints[:, None] if single else joints                                  # (B, P, 17, 3)
+    B, P = joints.shape[:2]
+    present = torch.ones(B, P, dtype=torch.bool, device=device) if present is None else present.to(device)
     K = torch.as_tensor(K, dtype=torch.float32, device=device).expand(B, 3, 3)
     draw = _Draw(generator, device)
-    centres, axes, semis = mannequin_ellipsoids(joints)
-    group = torch.tensor(PART_GROUPS, device=device)
+    centres, axes, semis = (v.view(B, -1, *v.shape[2:]) for v in mannequin_ellipsoids(joints.flatten(0, 1)))
+    E = len(PART_GROUPS)
+    G = len(GROUPS)
+    group = (torch.arange(P, device=device)[:, None] * G + torch.tensor(PART_GROUPS, device=device)).flatten()
+    drawn = present.repeat_interleave(E, dim=1)                                      # (B, P * E)
 
     # Quadric of every ellipsoid: (X - c)^T Q (X - c) = 1 with Q = U diag(1/s^2) U^T. A ray X = t d meets it where
     # (d^T Q d) t^2 - 2 (d^T Q c) t + c^T Q c - 1 = 0; d = K^-1 [u, v, 1] has d_z = 1, so t is the z depth.
@@ -332,7 +345,8 @@ def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tupl
                       2 * Q[..., 1, 2]], -1)                                         # (B, E, 6)
     Qc = (Q @ centres[..., None])[..., 0]                                            # (B, E, 3)
     cQc = (Qc * centres).sum(-1) - 1                                                  # (B, E)
-    bounds = ellipsoid_bounds(centres, axes, semis, K)
+    nowhere = torch.tensor([1e9, 1e9, -1e9, -1e9], device=device)                    # overlaps no tile
+    bounds = torch.where(drawn[..., None], ellipsoid_bounds(centres, axes, semis, K), nowhere)
     origin, h, w, Hc, Wc = _window(bounds, H, W, _TILE)
     ys = origin[:, 1, None] + torch.arange(h, device=device, dtype=torch.float32)        # (B, h)
     xs = origin[:, 0, None] + torch.arange(w, device=device, dtype=torch.float32)        # (B, w)
@@ -349,11 +363,10 @@ def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tupl
     rel = pnt - gather(centres)
     normal = _unit((gather(Q) @ rel[..., None])[..., 0])
     local = (rel[..., None, :] @ gather(axes))[..., 0, :] / gather(semis)            # on the unit sphere
-    palette = _palette(B, draw)
-    G = len(GROUPS)
-    kind = (draw.uniform(B, G) * 3).long()                                             # plain, stripes, checker
-    freq = draw.uniform(B, G, low=2.0, high=7.0)
-    contrast = draw.uniform(B, G, low=0.15, high=0.45)
+    palette = _palette(B * P, draw).view(B, P * G, 3)
+    kind = (draw.uniform(B, P * G) * 3).long()                                         # plain, stripes, checker
+    freq = draw.uniform(B, P * G, low=2.0, high=7.0)
+    contrast = draw.uniform(B, P * G, low=0.15, high=0.45)
     light = _unit(torch.stack([draw.uniform(B, low=-1, high=1), draw.uniform(B, low=-1.2, high=0.3),
                                -torch.ones(B, device=device)], -1))
     ambient = draw.uniform(B, 1, low=0.25, high=0.45)
@@ -374,11 +387,18 @@ def render_mannequin(joints_cam: torch.Tensor, K: torch.Tensor, image_size: tupl
     rgb = body.where(hit[..., None], torch.zeros_like(body)).transpose(1, 2)
     body_full = torch.zeros(B, 3, Hc * Wc, device=device).scatter(2, index[:, None].expand(-1, 3, -1), rgb)
     body_full = body_full.view(B, 3, Hc, Wc)[..., :H, :W]
+    who = torch.where(hit, part // E, -1)
+    person = torch.full((B, Hc * Wc), -1, device=device).scatter(1, index, who).view(B, Hc, Wc)[:, :H, :W]
     mask = torch.isfinite(depth)
     back = _background(B, H, W, draw) if background else torch.zeros(B, 3, H, W, device=device)
     image = torch.where(mask[:, None], body_full, back)
-    joints2d = project_joints(joints, K)
-    image, occluded = _occluders(image, joints2d, occluder_prob, draw)
+    joints2d = project_joints(joints.flatten(1, 2), K).view(B, P, -1, 2)
+    inf = torch.tensor(float("inf"), device=device)
+    lo = torch.where(present[..., None, None], joints2d, inf).amin((1, 2))
+    hi = torch.where(present[..., None, None], joints2d, -inf).amax((1, 2))
+    lo, hi = torch.where(present.any(1, keepdim=True), lo, 0.0), torch.where(present.any(1, keepdim=True), hi, 0.0)
+    image, occluded = _occluders(image, lo, hi, occluder_prob, draw)
     if markers:
-        image = _markers(image, joints2d, marker_radius)
-    return Rendering(image=image.clamp(0, 1), depth=depth, mask=mask & ~occluded, joints2d_px=joints2d)
+        image = _markers(image, joints2d, present, marker_radius)
+    return Rendering(image=image.clamp(0, 1), depth=depth, mask=mask & ~occluded,
+                     joints2d_px=joints2d[:, 0] if single else joints2d, person=person)
