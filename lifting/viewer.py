@@ -18,27 +18,10 @@ import numpy as np
 from lifting.errors import UserError
 from lifting.fileio import atomic_write
 from lifting.geometry.skeletons import Skeleton, get_skeleton
-from lifting.viz import limb_side, upright
+from lifting.viz import AXIS_LABELS, fitted_limits, limb_side, plot_coords
 
 SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "centre": "#4d4d4d"}  # the static figures' colours
 PERSON_COLORS = ("#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-AXES = {"camera": ("x right (mm)", "z depth (mm)", "-y up (mm)"), "world": ("x (mm)", "y (mm)", "z up (mm)")}
-
-
-def _plot_coords(poses3d: np.ndarray, frame: str) -> np.ndarray:
-    return upright(poses3d) if frame == "camera" else poses3d
-
-
-def _limits(points: np.ndarray, min_share: float = 0.25, pad: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Per-axis ranges (D, 2) around the finite points (..., D), each at least `min_share` of the largest, padded;
-    and the aspect ratios (D,) that keep one millimetre the same length on every axis."""
-    p = points.reshape(-1, points.shape[-1])
-    p = p[np.isfinite(p).all(-1)]
-    lo, hi = p.min(0), p.max(0)
-    span = max(float((hi - lo).max()), 1.0)
-    half = np.maximum(hi - lo, min_share * span) / 2 + pad * span
-    centre = (hi + lo) / 2
-    return np.stack([centre - half, centre + half], -1), half / half.max()
 
 
 def _limb_lines(pose: np.ndarray, skeleton: Skeleton, side: str) -> list[np.ndarray]:
@@ -64,8 +47,6 @@ def _check(poses3d, joints2d, images, skeleton: Skeleton, frame: str):
     if p3.ndim != 4 or p3.shape[2:] != (skeleton.num_joints, 3) or not np.isfinite(p3).any():
         raise UserError(f"write_html: poses3d must be (T, P, {skeleton.num_joints}, 3) mm for {skeleton.name} with "
                         f"some finite joints, got {p3.shape}")
-    if frame not in AXES:
-        raise UserError(f"write_html: frame {frame!r}: expected one of {', '.join(AXES)}")
     p2 = None if joints2d is None else np.asarray(joints2d, dtype=np.float64)
     if p2 is not None and p2.shape != p3.shape[:3] + (2,):
         raise UserError(f"write_html: joints2d must be (T, P, J, 2) px matching poses3d {p3.shape}, got {p2.shape}")
@@ -95,7 +76,7 @@ def write_html(path: str | Path, poses3d, skeleton: str | Skeleton, joints2d=Non
     num_frames, num_people = p3.shape[:2]
     names = [f"person {i}" for i in (range(num_people) if track_ids is None else track_ids)]
     labels = [str(f) for f in (range(num_frames) if frame_labels is None else frame_labels)]
-    plot3 = _plot_coords(p3, frame)
+    plot3 = plot_coords(p3, frame)
     has_2d = p2 is not None or im is not None
     fig = make_subplots(rows=1, cols=2 if has_2d else 1, column_widths=[0.4, 0.6] if has_2d else None,
                         specs=[[{"type": "xy"}, {"type": "scene"}]] if has_2d else [[{"type": "scene"}]],
@@ -133,15 +114,15 @@ def write_html(path: str | Path, poses3d, skeleton: str | Skeleton, joints2d=Non
     first = traces(0)
     for trace in first:
         fig.add_trace(trace, row=1, col=1 if isinstance(trace, (go.Image, go.Scatter)) else scene_col)
-    ranges, aspect = _limits(plot3)
+    ranges, aspect = fitted_limits(plot3)
     fig.update_scenes(aspectmode="manual", aspectratio=dict(zip("xyz", aspect)),
                       camera={"eye": {"x": 0.3, "y": -1.4, "z": 0.35} if frame == "camera" else
                               {"x": 1.1, "y": -1.1, "z": 0.6}, "up": {"x": 0, "y": 0, "z": 1}},
                       **{f"{a}axis": {"range": list(r), "title": {"text": t}}
-                         for a, r, t in zip("xyz", ranges, AXES[frame])})
+                         for a, r, t in zip("xyz", ranges, AXIS_LABELS[frame])})
     if has_2d:
         if im is None:
-            r2, _ = _limits(p2, min_share=1.0)
+            r2, _ = fitted_limits(p2, min_share=1.0)
             fig.update_xaxes(range=list(r2[0]), row=1, col=1)
             fig.update_yaxes(range=list(r2[1][::-1]), row=1, col=1)
         fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)

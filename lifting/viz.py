@@ -78,32 +78,65 @@ def upright(joints3d) -> np.ndarray:
     return np.stack([j[..., 0], j[..., 2], -j[..., 1]], axis=-1)
 
 
-def draw_pose_3d(ax, joints3d, skeleton: str | Skeleton, radius: float | None = None,
-                 linewidth: float = 2.0, markersize: float = 2.0, label_axes: bool = True) -> None:
-    """Draw one 3D pose `(J, 3)` in the camera frame (mm) on a matplotlib 3D axis, upright.
+FRAMES = ("camera", "world")
+AXIS_LABELS = {"camera": ("x right (mm)", "z depth (mm)", "-y up (mm)"), "world": ("x (mm)", "y (mm)", "z up (mm)")}
 
-    The view is a cube of half-size `radius` mm (default: enough to hold the pose) centred on the
-    root, so the aspect is equal on all three axes.
+
+def plot_coords(joints3d, frame: str = "camera") -> np.ndarray:
+    """(..., J, 3) mm in `frame` -> upright plot coordinates: camera frame via `upright`, world frame (z up) as is."""
+    if frame not in FRAMES:
+        raise UserError(f"3D frame {frame!r}: expected one of {', '.join(FRAMES)}")
+    return upright(joints3d) if frame == "camera" else np.asarray(joints3d, dtype=np.float64)
+
+
+def fitted_limits(points, min_share: float = 0.25, pad: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis ranges (D, 2) around the finite points (..., D), each at least `min_share` of the largest span and
+    padded by `pad` of it; and the aspect ratios (D,) that give one millimetre one length on every axis."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, np.shape(points)[-1])
+    p = p[np.isfinite(p).all(-1)]
+    if not len(p):
+        raise UserError("nothing to draw: every joint is missing (NaN)")
+    lo, hi = p.min(0), p.max(0)
+    span = max(float((hi - lo).max()), 1.0)
+    half = np.maximum(hi - lo, min_share * span) / 2 + pad * span
+    centre = (hi + lo) / 2
+    return np.stack([centre - half, centre + half], -1), half / half.max()
+
+
+def set_limits_3d(ax, limits) -> None:
+    """Set a 3D axis to plot-space `limits` (3, 2) with equal aspect (the box proportional to the ranges)."""
+    limits = np.asarray(limits, dtype=np.float64)
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    ax.set_zlim(*limits[2])
+    ax.set_box_aspect(np.diff(limits, axis=1).ravel(), zoom=1.1)
+
+
+def draw_pose_3d(ax, joints3d, skeleton: str | Skeleton, radius: float | None = None, limits=None,
+                 frame: str = "camera", linewidth: float = 2.0, markersize: float = 2.0,
+                 label_axes: bool = True) -> None:
+    """Draw one 3D pose `(J, 3)` mm in `frame` ('camera' or 'world') on a matplotlib 3D axis, upright.
+
+    Limits (equal aspect on all axes): `limits` (3, 2) in plot coordinates (`plot_coords`) as given, e.g. shared by
+    panels of one scale; else a cube of half-size `radius` mm around the root; else fitted to the pose.
     """
     skeleton = get_skeleton(skeleton)
-    p = upright(_joints(joints3d, skeleton, 3, "draw_pose_3d"))
+    p = plot_coords(_joints(joints3d, skeleton, 3, "draw_pose_3d"), frame)
     finite = np.isfinite(p).all(-1)
     for (a, b), color in zip(skeleton.limbs, limb_colors(skeleton)):
         if finite[a] and finite[b]:
             ax.plot(p[[a, b], 0], p[[a, b], 1], p[[a, b], 2], color=color, linewidth=linewidth)
     ax.plot(p[finite, 0], p[finite, 1], p[finite, 2], "o", color="k", markersize=markersize)
-    centre = p[skeleton.root] if finite[skeleton.root] else np.nanmean(p[finite], axis=0)
-    if radius is None:
-        extent = np.abs(p[finite] - centre).max() if finite.any() else 1.0
-        radius = max(float(extent) * 1.1, 1e-6)
-    ax.set_xlim(centre[0] - radius, centre[0] + radius)
-    ax.set_ylim(centre[1] - radius, centre[1] + radius)
-    ax.set_zlim(centre[2] - radius, centre[2] + radius)
-    ax.set_box_aspect((1, 1, 1))
+    if limits is None and radius is not None:
+        centre = p[skeleton.root] if finite[skeleton.root] else np.nanmean(p[finite], axis=0)
+        limits = np.stack([centre - radius, centre + radius], -1)
+    set_limits_3d(ax, fitted_limits(p)[0] if limits is None else limits)
+    ax.view_init(elev=12, azim=-70)
+    ax.locator_params(nbins=3)
+    ax.tick_params(labelsize=7, pad=0)
     if label_axes:
-        ax.set_xlabel("x (mm)")
-        ax.set_ylabel("z (mm)")
-        ax.set_zlabel("-y (mm)")
+        for set_label, text in zip((ax.set_xlabel, ax.set_ylabel, ax.set_zlabel), AXIS_LABELS[frame]):
+            set_label(text, fontsize=8, labelpad=0)
 
 
 def save_figure(fig, path: str | Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
@@ -133,16 +166,14 @@ def prediction_grid(joints2d_px, pred3d, gt3d, skeleton: str | Skeleton, titles=
         ax = fig.add_subplot(n, cols, cols * i + 1)
         draw_pose_2d(ax, joints2d_px[i], skeleton)
         ax.set_title("2D input (px)", fontsize=9)
-        radius = None
-        if gt3d is not None:
-            g = upright(gt3d[i])
-            radius = float(np.abs(g - g[skeleton.root]).max()) * 1.1
+        # Prediction and ground truth share limits fitted to both, so their scales compare.
+        limits = fitted_limits(upright(pred3d[i] if gt3d is None else np.stack([pred3d[i], gt3d[i]])))[0]
         ax = fig.add_subplot(n, cols, cols * i + 2, projection="3d")
-        draw_pose_3d(ax, pred3d[i], skeleton, radius=radius, label_axes=False)
+        draw_pose_3d(ax, pred3d[i], skeleton, limits=limits, label_axes=False)
         ax.set_title("prediction" + (f"\n{titles[i]}" if titles is not None else ""), fontsize=9)
         if gt3d is not None:
             ax = fig.add_subplot(n, cols, cols * i + 3, projection="3d")
-            draw_pose_3d(ax, gt3d[i], skeleton, radius=radius, label_axes=False)
+            draw_pose_3d(ax, gt3d[i], skeleton, limits=limits, label_axes=False)
             ax.set_title("ground truth", fontsize=9)
     fig.tight_layout()
     return fig
@@ -184,17 +215,6 @@ def save_prediction_figure(path: str | Path, joints2d_px, pred3d, gt3d, skeleton
     return Path(path)
 
 
-def _scene_limits(ax, points: np.ndarray) -> None:
-    """Equal-aspect cube around all finite plot-space points (P, 3)."""
-    points = points[np.isfinite(points).all(-1)]
-    centre = (points.max(0) + points.min(0)) / 2
-    radius = max(float((points.max(0) - points.min(0)).max()) / 2 * 1.1, 1.0)
-    ax.set_xlim(centre[0] - radius, centre[0] + radius)
-    ax.set_ylim(centre[1] - radius, centre[1] + radius)
-    ax.set_zlim(centre[2] - radius, centre[2] + radius)
-    ax.set_box_aspect((1, 1, 1))
-
-
 def save_image_poses_figure(path: str | Path, images: list, poses2d_px, poses3d_cam, image_index, boxes,
                             skeleton: str | Skeleton, description: str | None = None) -> Path:
     """One row per image: the image with its boxes and 2D poses | all its 3D poses in one camera-frame scene.
@@ -222,10 +242,9 @@ def save_image_poses_figure(path: str | Path, images: list, poses2d_px, poses3d_
         ax.set_title(f"image {i}: {len(rows)} people, 2D (px)", fontsize=9)
         ax.axis("off")
         ax = fig.add_subplot(len(images), 2, 2 * i + 2, projection="3d")
+        limits = fitted_limits(upright(poses3d[rows]))[0] if len(rows) else None
         for r in rows:
-            draw_pose_3d(ax, poses3d[r], skeleton, label_axes=False)
-        if len(rows):
-            _scene_limits(ax, upright(poses3d[rows]).reshape(-1, 3))
+            draw_pose_3d(ax, poses3d[r], skeleton, limits=limits, label_axes=False)
         ax.set_title("3D, camera frame (mm)", fontsize=9)
     fig.tight_layout()
     _save(fig, Path(path), 100, description)
@@ -233,49 +252,66 @@ def save_image_poses_figure(path: str | Path, images: list, poses2d_px, poses3d_
     return Path(path)
 
 
+def overlay_poses(image, poses2d_px, skeleton: str | Skeleton, linewidth: int = 3) -> np.ndarray:
+    """The image (H, W, 3) uint8 with the 2D poses (P, J, 2) px drawn on it (left/right/centre limb colours, NaN
+    joints skipped): a video frame's overlay."""
+    from matplotlib.colors import to_rgb
+    from PIL import Image, ImageDraw
+
+    skeleton = get_skeleton(skeleton)
+    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    colors = [tuple(int(255 * c) for c in to_rgb(name)) for name in limb_colors(skeleton)]
+    for pose in np.asarray(poses2d_px, dtype=np.float64).reshape(-1, skeleton.num_joints, 2):
+        for (a, b), color in zip(skeleton.limbs, colors):
+            if np.isfinite(pose[[a, b]]).all():
+                draw.line([tuple(pose[a]), tuple(pose[b])], fill=color, width=linewidth)
+    return np.asarray(canvas)
+
+
+def _figure_pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
 def save_pose_animation(path: str | Path, joints2d_px, poses3d, skeleton: str | Skeleton, fps: float = 10.0,
-                        description: str | None = None) -> Path:
-    """N frames of one person, the 2D input beside the 3D pose: a GIF (Pillow, `description` as its comment) or
-    an MP4 (needs ffmpeg; `description` as its comment tag). joints2d_px (N, J, 2) px; poses3d (N, J, 3) mm,
-    root-relative camera frame. Axis limits are fixed over the sequence."""
+                        frame: str = "camera", description: str | None = None) -> Path:
+    """A sequence, the 2D input beside the 3D view, as an MP4 or GIF (`lifting.datasets.videos.write_video`,
+    `description` as its comment). joints2d_px (T, J, 2) or (T, P, J, 2) px; poses3d (T, J, 3) or (T, P, J, 3) mm
+    in `frame`, NaN where a person is absent. Limits are fitted to everybody over the whole sequence and fixed."""
     import matplotlib.pyplot as plt
-    from matplotlib import animation
+
+    from lifting.datasets.videos import write_video
 
     skeleton = get_skeleton(skeleton)
     j2d, j3d = np.asarray(joints2d_px, dtype=np.float64), np.asarray(poses3d, dtype=np.float64)
-    path = Path(path)
-    fig = plt.figure(figsize=(7.0, 3.5))
+    if j2d.ndim == 3:
+        j2d, j3d = j2d[:, None], j3d[:, None]
+    if j2d.ndim != 4 or j2d.shape[:3] != j3d.shape[:3]:
+        raise UserError(f"{path}: expected 2D (T, [P,] J, 2) and 3D (T, [P,] J, 3) of the same people, got "
+                        f"{np.shape(joints2d_px)} and {np.shape(poses3d)}")
+    limits2d, limits3d = fitted_limits(j2d, min_share=1.0)[0], fitted_limits(plot_coords(j3d, frame))[0]
+    fig = plt.figure(figsize=(7.0, 3.5), dpi=100)
     ax2, ax3 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
-    lo, hi = np.nanmin(j2d, (0, 1)), np.nanmax(j2d, (0, 1))
-    pad = 0.05 * float((hi - lo).max()) + 1.0
-    radius = float(np.nanmax(np.abs(upright(j3d - j3d[:, skeleton.root:skeleton.root + 1])))) * 1.1
 
-    def draw(k: int) -> None:
-        ax2.clear()
-        ax3.clear()
-        draw_pose_2d(ax2, j2d[k], skeleton, invert_y=False)
-        ax2.set_aspect("equal", adjustable="box")
-        ax2.set_xlim(lo[0] - pad, hi[0] + pad)
-        ax2.set_ylim(hi[1] + pad, lo[1] - pad)
-        ax2.set_title(f"2D input, frame {k}", fontsize=9)
-        draw_pose_3d(ax3, j3d[k], skeleton, radius=radius, label_axes=False)
-        ax3.set_title("3D (mm)", fontsize=9)
+    def frames():
+        for t in range(len(j2d)):
+            ax2.clear()
+            ax3.clear()
+            people = np.flatnonzero(np.isfinite(j3d[t]).any((1, 2)) | np.isfinite(j2d[t]).any((1, 2)))
+            for k in people:
+                draw_pose_2d(ax2, j2d[t, k], skeleton, invert_y=False)
+                draw_pose_3d(ax3, j3d[t, k], skeleton, limits=limits3d, frame=frame, label_axes=False)
+            ax2.set_aspect("equal", adjustable="box")
+            ax2.set_xlim(*limits2d[0])
+            ax2.set_ylim(*limits2d[1][::-1])
+            ax2.set_title(f"2D input (px), frame {t}", fontsize=9)
+            set_limits_3d(ax3, limits3d)
+            ax3.set_title(f"3D, {frame} frame (mm)", fontsize=9)
+            yield _figure_pixels(fig)
 
-    if path.suffix.lower() == ".gif":
-        from PIL import Image
-
-        frames = []
-        for k in range(len(j2d)):
-            draw(k)
-            fig.canvas.draw()
-            frames.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).quantize(colors=128))
-        atomic_write(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                                                      duration=int(round(1000 / fps)), loop=0,
-                                                      comment=(description or "").encode()))
-    else:
-        writer = animation.FFMpegWriter(fps=fps, metadata={"comment": description or ""},
-                                        extra_args=["-f", path.suffix.lower().lstrip(".")])
-        anim = animation.FuncAnimation(fig, draw, frames=len(j2d))
-        atomic_write(path, lambda tmp: anim.save(tmp, writer=writer))
-    plt.close(fig)
-    return path
+    try:
+        write_video(path, frames(), fps, comment=description)
+    finally:
+        plt.close(fig)
+    return Path(path)

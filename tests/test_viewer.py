@@ -11,7 +11,7 @@ from PIL import Image
 
 from lifting.errors import UserError
 from lifting.geometry.skeletons import H36M_17
-from lifting.viewer import _limits, write_html
+from lifting.viewer import write_html
 
 RNG = np.random.default_rng(0)
 POSE = RNG.normal(0, 200, (17, 3)) + [0, 0, 5000]
@@ -65,14 +65,6 @@ def test_page_is_self_contained_with_frames_hover_and_fitted_equal_axes(tmp_path
     lo, hi = np.nanmin(points, (0, 1, 2)), np.nanmax(points, (0, 1, 2))
     x_range = scene["xaxis"]["range"]
     assert x_range[0] < lo[0] and x_range[1] > hi[0] and x_range[1] - x_range[0] < 1.2 * (hi[0] - lo[0])
-
-
-def test_limits_hand_computed():
-    points = np.array([[0.0, 0.0, 0.0], [1000.0, 100.0, 1800.0]])
-    ranges, aspect = _limits(points, min_share=0.25, pad=0.05)
-    # Spans 1000, 100 -> 450 (a quarter of 1800), 1800 around centres 500, 50, 900; each padded by 90 mm a side.
-    np.testing.assert_allclose(ranges, [[-90, 1090], [-265, 365], [-90, 1890]])
-    np.testing.assert_allclose(aspect, np.array([1180, 630, 1980]) / 1980)
 
 
 def test_bad_shapes_are_user_errors(tmp_path):

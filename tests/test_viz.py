@@ -8,7 +8,16 @@ import pytest
 
 from lifting.errors import UserError
 from lifting.geometry.skeletons import H36M_17, LSP_14
-from lifting.viz import draw_pose_2d, draw_pose_3d, limb_colors, save_figure, upright
+from lifting.viz import (
+    draw_pose_2d,
+    draw_pose_3d,
+    fitted_limits,
+    limb_colors,
+    overlay_poses,
+    plot_coords,
+    save_figure,
+    upright,
+)
 
 
 def test_limb_colours_separate_left_right_and_centre():
@@ -50,9 +59,12 @@ def test_draw_2d_and_3d_put_limbs_on_axes(tmp_path):
     # The first limb's line carries exactly the limb's endpoints (2D: pixels as given).
     a, b = H36M_17.limbs[0]
     np.testing.assert_allclose(ax2.lines[0].get_xdata(), pose2d[[a, b], 0])
-    # 3D: equal cube around the root.
-    xl, yl, zl = ax3.get_xlim(), ax3.get_ylim(), ax3.get_zlim()
-    assert np.isclose(xl[1] - xl[0], yl[1] - yl[0]) and np.isclose(yl[1] - yl[0], zl[1] - zl[0])
+    # 3D: limits fitted to the pose, the box proportional to them (one mm one length on every axis).
+    spans = np.array([np.diff(lim)[0] for lim in (ax3.get_xlim(), ax3.get_ylim(), ax3.get_zlim())])
+    extent = np.ptp(upright(pose3d), axis=0)
+    assert (spans > extent).all() and (spans < extent + 0.11 * extent.max()).all()
+    box = ax3.get_box_aspect()
+    np.testing.assert_allclose(box / box.max(), spans / spans.max())
     paths = save_figure(fig, tmp_path / "poses")
     plt.close(fig)
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
@@ -82,3 +94,59 @@ def test_prediction_figure_written(tmp_path):
     pred, gt = rng.normal(0, 300, (10, 17, 3)), rng.normal(0, 300, (10, 17, 3))
     out = save_prediction_figure(tmp_path / "figure.png", rng.uniform(0, 1000, (10, 17, 2)), pred, gt, "h36m_17", num=3)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fitted_limits_hand_computed():
+    points = np.array([[0.0, 0.0, 0.0], [1000.0, 100.0, 1800.0]])
+    ranges, aspect = fitted_limits(points, min_share=0.25, pad=0.05)
+    # Spans 1000, 100 -> 450 (a quarter of 1800), 1800 around centres 500, 50, 900; each padded by 90 mm a side.
+    np.testing.assert_allclose(ranges, [[-90, 1090], [-265, 365], [-90, 1890]])
+    np.testing.assert_allclose(aspect, np.array([1180, 630, 1980]) / 1980)
+    with pytest.raises(UserError, match="every joint is missing"):
+        fitted_limits(np.full((17, 3), np.nan))
+
+
+def test_plot_coords_stand_people_up_in_either_frame():
+    head_cam = np.array([0.0, -800.0, 5000.0])  # camera frame: up is -y
+    head_world = np.array([100.0, 200.0, 1700.0])  # world frame: up is +z
+    np.testing.assert_allclose(plot_coords(head_cam, "camera"), [0.0, 5000.0, 800.0])
+    np.testing.assert_allclose(plot_coords(head_world, "world"), head_world)
+    with pytest.raises(UserError, match="3D frame 'image'"):
+        plot_coords(head_cam, "image")
+
+
+def test_overlay_draws_limbs_in_their_colours_and_skips_missing_joints():
+    pose = np.full((17, 2), np.nan)
+    a, b = H36M_17.limbs[0]
+    pose[a], pose[b] = [10.0, 20.0], [50.0, 20.0]
+    out = overlay_poses(np.zeros((48, 64, 3), np.uint8), pose[None], "h36m_17", linewidth=1)
+    expected = {"tab:red": (214, 39, 40), "tab:blue": (31, 119, 180), "0.3": (76, 76, 76)}[limb_colors("h36m_17")[0]]
+    assert tuple(out[20, 30]) == expected
+    assert (out[:15] == 0).all() and (out[25:] == 0).all()  # nothing else drawn
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_pose_animation_of_two_tracks_with_a_gap(tmp_path, suffix):
+    from lifting.datasets.videos import read_frames
+    from lifting.viz import save_pose_animation
+
+    rng = np.random.default_rng(0)
+    poses3d = rng.normal(0, 300, (3, 2, 17, 3)) + [0, 0, 5000]
+    poses3d[1, 1] = np.nan  # the second person is missing in frame 1
+    joints2d = poses3d[..., :2] / poses3d[..., 2:] * 1000 + 500
+    out = save_pose_animation(tmp_path / f"anim{suffix}", joints2d, poses3d, "h36m_17", fps=5)
+    frames = np.concatenate(list(read_frames(out)))
+    assert frames.shape == (3, 350, 700, 3)
+    assert (frames.reshape(3, -1).std(1) > 5).all()  # drawn, not blank
+
+
+def test_prediction_figure_fills_its_panels():
+    from lifting.viz import prediction_grid
+
+    rng = np.random.default_rng(0)
+    gt = rng.normal(0, 100, (2, 17, 3)) * [1, 8, 1]  # a tall, thin person: 1.6 m up, 0.4 m across
+    fig = prediction_grid(rng.uniform(0, 1000, (2, 17, 2)), gt + 10, gt, "h36m_17")
+    ax = fig.axes[1]
+    height = np.ptp(upright(gt[0])[:, 2])
+    assert np.diff(ax.get_zlim())[0] < 1.15 * height  # the vertical range fits the person, not a 2 m cube
+    plt.close(fig)
