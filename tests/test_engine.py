@@ -6,11 +6,12 @@ from importlib import import_module
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from lifting.config import load_config
 from lifting.engine import RunOptions, TrainPlan, fit
 from lifting.engine.loop import subnormals_flushed
-from lifting.engine.optim import apply_max_norm, make_scheduler, optimizer_step
+from lifting.engine.optim import Optimisation, apply_max_norm, optimizer_step
 from lifting.errors import UserError
 from lifting.tasks import TASKS, build_task
 
@@ -20,8 +21,10 @@ torch.set_num_threads(1)
 class Regression:
     """A two-layer regression task that records the learning rate and the largest weight norm at every step."""
 
-    def __init__(self, crash_at=None, schedule="cosine"):
-        self.crash_at, self.schedule, self.lrs, self.norms = crash_at, schedule, [], []
+    kind = "regression"
+
+    def __init__(self, crash_at=None):
+        self.crash_at, self.lrs, self.norms = crash_at, [], []
 
     def setup(self, dist):
         g = torch.Generator().manual_seed(0)
@@ -30,9 +33,11 @@ class Regression:
         self.model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
         with torch.no_grad():
             self.model[0].weight.mul_(10)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.05)
-        scheduler = make_scheduler(self.optimizer, self.schedule, 40, warmup_steps=5)
-        return TrainPlan(self.model, self.optimizer, scheduler, steps_per_epoch=8, total_steps=40, batch_size=8)
+        first = self.model[0].weight
+        self.hook = register_optimizer_step_pre_hook(   # the engine's optimiser: this model's
+            lambda opt, *_: self.lrs.append(opt.param_groups[0]["lr"]) if opt.param_groups[0]["params"][0] is first
+            else None)
+        return TrainPlan(self.model, steps_per_epoch=8, batch_size=8, example_input=(self.x[:2],))
 
     def batches(self, epoch, start, generator):
         perm = torch.randperm(64, generator=torch.Generator().manual_seed(epoch))
@@ -42,7 +47,6 @@ class Regression:
     def loss(self, net, index, step):
         if step == self.crash_at:
             raise KeyboardInterrupt
-        self.lrs.append(self.optimizer.param_groups[0]["lr"])
         self.norms.append(max(float(torch.linalg.matrix_norm(m.weight.detach())) for m in self.model
                               if isinstance(m, torch.nn.Linear)))
         return (net(self.x[index]) - self.y[index]).pow(2).mean(), {}
@@ -57,12 +61,19 @@ class Regression:
     def load_state(self, state):
         pass
 
-    def summary(self, results):
-        return "regression\n"
+    def report(self, results):
+        self.hook.remove()
+        return {"regression": True}, "regression\n"
+
+    def artefacts(self, out_dir):
+        (out_dir / "artefact.txt").write_text("written by the task's artefacts step\n")
 
 
-def _opts(tmp_path, name, **kw):
-    return RunOptions(out_dir=str(tmp_path / name), device="cpu", tensorboard=False, progress=False, **kw)
+def _opts(tmp_path, name, compile=False, **kw):
+    """40 steps (5 epochs of 8) of Adam at 0.05, cosine schedule with 5 warm-up steps."""
+    optim = Optimisation(epochs=5, lr=0.05, lr_schedule="cosine", warmup_steps=5, compile=compile)
+    return RunOptions(out_dir=str(tmp_path / name), device="cpu", tensorboard=False, progress=False, optim=optim,
+                      resume_free_keys=frozenset({"out_dir"}), **kw)
 
 
 def test_scheduler_resumes_exactly_mid_epoch(tmp_path):
@@ -96,17 +107,11 @@ class NoLen(torch.nn.Module):
         raise TypeError("no len()")
 
 
-class CompiledRegression(Regression):
-    def setup(self, dist):
-        plan = super().setup(dist)
-        plan.train_model = self.wrapper = NoLen(plan.model)
-        return plan
-
-
-def test_the_loss_runs_through_the_tasks_train_model(tmp_path):
-    task = CompiledRegression()
-    fit(task, _opts(tmp_path, "c"), {})
-    assert task.wrapper.calls == 40                  # every training step went through the (compiled) wrapper
+def test_the_loss_runs_through_the_compiled_model(tmp_path, monkeypatch):
+    wrappers = []
+    monkeypatch.setattr(torch, "compile", lambda model: wrappers.append(NoLen(model)) or wrappers[-1])
+    fit(Regression(), _opts(tmp_path, "c", compile=True), {})
+    assert len(wrappers) == 1 and wrappers[0].calls == 1 + 40   # the probe, then every training step
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
@@ -235,3 +240,38 @@ def test_resume_config_check_refuses_a_changed_key_for_every_task(name, tmp_path
     run_task(name, _task_config(name, tmp_path, tiny_h36m, lsp_json))
     with pytest.raises(UserError, match=r"config differs from the run in out_dir in lr"):
         run_task(name, _task_config(name, tmp_path, tiny_h36m, lsp_json, "lr=0.123"), resume=True)
+
+
+def test_the_engine_writes_the_tasks_report_artefacts_and_history_through_the_checkpointer(tmp_path):
+    from lifting.engine.history import History
+
+    res = fit(Regression(), _opts(tmp_path, "r"), {})
+    run = tmp_path / "r"
+    assert res["regression"] is True and json.loads((run / "results.json").read_text())["regression"] is True
+    assert (run / "results.md").read_text() == "regression\n" and (run / "artefact.txt").is_file()
+    stored = torch.load(run / "last.pt", weights_only=True)
+    assert stored["kind"] == "regression" and (stored["step"], stored["epoch"]) == (40, 5)
+    history = History.from_dict(stored["extra"]["history"])
+    assert history.curve == res["curve"] and [p["epoch"] for p in history.curve] == [1, 2, 3, 4, 5]
+    assert history.samples == 40 * 8 and history.best == res["best"]
+
+
+def test_a_replaced_checkpointer_is_the_only_writer(tmp_path):
+    from lifting.engine import Checkpointer
+
+    calls = []
+
+    class Recording(Checkpointer):
+        def save_last(self):
+            calls.append(("last", self.training.step))
+
+        def maybe_save_best(self, metrics):
+            calls.append(("best", self.training.step))
+
+        def finish(self, results):
+            calls.append(("finish", results["iterations"]))
+            return results
+
+    fit(Regression(), _opts(tmp_path, "r"), {}, checkpointer=Recording)
+    assert calls == [c for s in (8, 16, 24, 32, 40) for c in (("best", s), ("last", s))] + [("finish", 40)]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".lock", "config.yaml"]

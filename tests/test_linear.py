@@ -45,13 +45,13 @@ def test_dropout_masks_drop_each_unit_with_probability_p(p):
 
 @pytest.mark.parametrize("p", [0.5, 0.25])
 def test_the_compiled_model_trains_with_dropout(p):
-    """The task's compile path (probed in eval mode at batch 2, then trained at batch 64) runs dropout."""
-    from lifting.tasks.common import maybe_compile
+    """The engine's compile path (probed in eval mode at batch 2, then trained at batch 64) runs dropout."""
+    from lifting.engine.optim import compiled as compile_probed
 
     torch.compiler.reset()   # no graphs (and shape guesses) left from another test
     torch.manual_seed(0)
     model = LinearModel(17, 17, linear_size=16, num_stage=1, dropout=p)
-    compiled = maybe_compile(model, True)
+    compiled = compile_probed(model, (torch.zeros(2, 34),))
     assert compiled is not model                      # compiled, not the eager fall-back
     x = torch.randn(64, 34)
     a, b = compiled(x)[0], compiled(x)[0]

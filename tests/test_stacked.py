@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from lifting.checkpoint import load_trained
 from lifting.config import load_config
 from lifting.errors import UserError
-from lifting.inference.lifter import load_lifter, predict
+from lifting.inference.lifter import predict
 from lifting.models.linear import LinearModel, StackedLinearModel
 from lifting.options.h36m import SCHEMA
 from lifting.tasks import run_stacked, run_task
-from lifting.tasks.stacked_lifting import StackedLiftingTask, stack_key
+from lifting.tasks.stacked_lifting import StackedCheckpointer, StackedLiftingTask, stack_key
 
 # Three runs that differ in kind, losses, reprojection, dropout and seed (Table 1 rows of a tiny network).
 MEMBERS = {
@@ -51,13 +52,15 @@ def test_stacked_runs_give_the_numbers_of_each_run_alone(tmp_path, tiny_h36m):
         # The member's run dir is a lone run's: results.json, predictions, and checkpoints load_lifter reads.
         stored = json.loads((tmp_path / "stacked" / name / "results.json").read_text())
         assert stored["stacked_runs"] == 3 and stored["mpjpe"] == got["mpjpe"]
-        model, _, _, state = load_lifter(tmp_path / "stacked" / name)
-        lone, _, _, _ = load_lifter(tmp_path / "alone" / name)
+        member, lone = (load_trained(tmp_path / d / name, "lifter") for d in ("stacked", "alone"))
+        model, state = member.model, member.checkpoint
         x = torch.randn(50, 2 * model.in_joints, generator=torch.Generator().manual_seed(0))
-        np.testing.assert_allclose(predict(model, x, 64, "cpu"), predict(lone, x, 64, "cpu"), atol=1.0)
+        np.testing.assert_allclose(predict(model, x, 64, "cpu"), predict(lone.model, x, 64, "cpu"), atol=1.0)
         pred = [np.load(tmp_path / d / name / "predictions.npz")["pred3d"] for d in ("stacked", "alone")]
         assert pred[0].shape == pred[1].shape and np.linalg.norm(pred[0] - pred[1], axis=-1).mean() < 0.2
-        assert state["step"] == want["iterations"]
+        assert state["step"] == want["iterations"] and state["kind"] == "lifter"
+        best = member.checkpoint["extra"]["history"]["best"]
+        assert (best["epoch"], best["step"]) == (want["best"]["epoch"], want["best"]["step"])
 
 
 def test_a_member_that_diverges_stops_alone(tmp_path, tiny_h36m, monkeypatch):
@@ -73,8 +76,8 @@ def test_a_member_that_diverges_stops_alone(tmp_path, tiny_h36m, monkeypatch):
     monkeypatch.setattr(task.members[1], "loss_of", poisoned)
     from lifting.engine import RunOptions, fit
 
-    fit(task, RunOptions.from_config({**cfgs[0], "out_dir": str(tmp_path / "group")}), {"runs": []})
-    task.release()
+    fit(task, RunOptions.from_config({**cfgs[0], "out_dir": str(tmp_path / "group")}), {"runs": []},
+        checkpointer=StackedCheckpointer)
     assert task.errors[0] is None and abs(task.results[0]["mpjpe"] - alone["sup"]["mpjpe"]) < 0.05
     assert task.results[1] is None and "diverged at step 7" in task.errors[1] and "\n" not in task.errors[1]
     assert not (tmp_path / "stacked" / "rel" / "results.json").exists()

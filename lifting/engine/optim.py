@@ -1,14 +1,80 @@
-"""The optimiser step (gradient clipping, weight max-norm) and learning-rate schedules as `LambdaLR`, whose
-state goes into every checkpoint so a resumed run has the same learning rate at every step."""
+"""The optimisation a run's config describes, built once for every task: the run's length, the optimiser, the
+learning-rate schedule (a `LambdaLR`, whose state goes into every checkpoint so a resumed run has the same learning
+rate at every step) and compilation; and the optimiser step (gradient clipping, weight max-norm)."""
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 import torch
 
+from lifting.engine.task import TrainPlan
 from lifting.errors import UserError
+
+log = logging.getLogger("lifting")
+
+
+@dataclass(frozen=True)
+class Optimisation:
+    """The optimisation keys of a config (`lifting.options.common.optimisation`, and `compile`)."""
+
+    epochs: int = 1
+    iterations: int | None = None            # total steps (None: epochs x steps per epoch)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    lr_decay: float = 0.96
+    lr_decay_steps: int = 100_000
+    lr_drop_fraction: float | None = None    # one decay after this fraction of the run (instead of lr_decay_steps)
+    phase2_fraction: float = 2 / 27
+    compile: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Optimisation:
+        return cls(**{f.name: cfg[f.name] for f in fields(cls) if f.name in cfg})
+
+    def total_steps(self, plan: TrainPlan) -> int:
+        """The step the run ends at (a fine-tuned run counts on from the loaded run's step)."""
+        return plan.start_step + ((self.iterations or self.epochs * plan.steps_per_epoch) if plan.train else 0)
+
+    def optimizer(self, plan: TrainPlan, total: int) -> tuple[torch.optim.Optimizer, Any]:
+        """The plan's optimiser over its model (with the loaded run's state when fine-tuning) and the schedule."""
+        params = plan.model.parameters()
+        if plan.optimizer == "adamw":  # MeTRo: decay per step wd * (eta_t / eta0) / sqrt(T); torch multiplies by lr
+            optimizer = torch.optim.AdamW(params, lr=self.lr, eps=1e-8,
+                                          weight_decay=self.weight_decay / (math.sqrt(max(total, 1)) * self.lr))
+        else:
+            optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay,
+                                         fused=True if plan.optimizer == "adam_fused" else None)
+        if plan.optimizer_state is not None:
+            optimizer.load_state_dict(plan.optimizer_state)
+        if plan.step_hook is not None:
+            optimizer.register_step_post_hook(lambda *_: plan.step_hook())
+        decay_steps = self.lr_decay_steps if self.lr_drop_fraction is None else \
+            max(1, round(self.lr_drop_fraction * total))
+        return optimizer, make_scheduler(optimizer, self.lr_schedule, total, self.warmup_steps, self.lr_decay,
+                                         decay_steps, self.phase2_fraction, plan.start_step, self.lr)
+
+
+def compiled(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.nn.Module:
+    """torch.compile'd `model`, probed once in eval mode on `example` inputs, so a platform that cannot compile
+    falls back to eager at once (with a warning) instead of failing at the first training step."""
+    try:
+        net = torch.compile(model)
+        model.eval()
+        with torch.no_grad():
+            net(*example)
+        model.train()
+        return net
+    except Exception as e:  # no C++ compiler, unsupported platform ...
+        model.train()
+        log.warning("torch.compile failed (%s); training eagerly", e.__class__.__name__)
+        return model
 
 
 def lr_factor(step: int, schedule: str, total_steps: int, warmup_steps: int = 0, decay: float = 0.96,

@@ -23,8 +23,9 @@ def build_task(name: str, cfg: dict[str, Any]):
 def run_task(name: str, cfg: dict[str, Any], resume: bool = False) -> dict[str, Any]:
     """Build the named task from a validated config and train/evaluate it in the one loop."""
     from lifting.engine import RunOptions, fit
+    from lifting.options.common import RESUME_FREE_KEYS
 
-    return fit(build_task(name, cfg), RunOptions.from_config(cfg), cfg, resume)
+    return fit(build_task(name, cfg), RunOptions.from_config(cfg, RESUME_FREE_KEYS), cfg, resume)
 
 
 def run_stacked(cfgs: list[dict[str, Any]], out_dir: str, resume: bool = False) -> list[dict[str, Any]]:
@@ -32,12 +33,10 @@ def run_stacked(cfgs: list[dict[str, Any]], out_dir: str, resume: bool = False) 
     per run {"results": its results} or {"error": why it stopped}, in the order of `cfgs`."""
     from lifting.engine import RunOptions, fit
     from lifting.options.common import RESUME_FREE_KEYS
-    from lifting.tasks.stacked_lifting import StackedLiftingTask
+    from lifting.tasks.stacked_lifting import StackedCheckpointer, StackedLiftingTask
 
     task = StackedLiftingTask(cfgs)
     config = {"runs": [{k: v for k, v in c.items() if k not in RESUME_FREE_KEYS} for c in cfgs]}
-    try:
-        fit(task, RunOptions.from_config({**cfgs[0], "out_dir": out_dir}), config, resume)
-    finally:
-        task.release()
+    fit(task, RunOptions.from_config({**cfgs[0], "out_dir": out_dir}, RESUME_FREE_KEYS), config, resume,
+        checkpointer=StackedCheckpointer)
     return [{"error": e} if e else {"results": r} for e, r in zip(task.errors, task.results)]

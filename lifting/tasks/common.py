@@ -1,33 +1,11 @@
-"""Pieces the tasks share: optional compilation and the skeleton loss's reference limb lengths."""
+"""What the lifting tasks share: the skeleton loss's reference limb lengths."""
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-import torch
 
 from lifting.errors import UserError
 from lifting.geometry.skeletons import Skeleton
-
-log = logging.getLogger("lifting")
-
-
-def maybe_compile(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    """torch.compile'd `model` (probed once, so a platform that cannot compile falls back to eager at once)."""
-    if not enabled:
-        return model
-    try:
-        compiled = torch.compile(model)
-        probe = torch.zeros(2, 2 * model.in_joints, device=next(model.parameters()).device)
-        model.eval()
-        with torch.no_grad():
-            compiled(probe)
-        model.train()
-        return compiled
-    except Exception as e:  # no C++ compiler, unsupported platform ...
-        log.warning("torch.compile failed (%s); training eagerly", e.__class__.__name__)
-        return model
 
 
 def reference_limbs(limb_type: str, skeleton: Skeleton, avg_human36: np.ndarray | None) -> np.ndarray | None:

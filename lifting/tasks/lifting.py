@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.h36m import load_h36m
 from lifting.datasets.lifting_split import SplitArrays, centre, make_split, noisy_2d
 from lifting.datasets.normalize import Stats
@@ -18,16 +19,15 @@ from lifting.datasets.pairs import PairSampler
 from lifting.datasets.samples import PoseSet, replace_2d_from_predictions, replace_3d_from_predictions
 from lifting.datasets.videopose3d import load_npz_detections, load_videopose3d
 from lifting.engine import Dist, TrainPlan
-from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
 from lifting.fileio import save_npz
 from lifting.geometry.skeletons import get_skeleton, mirror
-from lifting.inference.lifter import load_lifter, predict, predict_flip_averaged
+from lifting.inference.lifter import predict, predict_flip_averaged
 from lifting.losses import RelativeObjective, supervised_loss
 from lifting.metrics import evaluate_poses, pa_mpjpe_errors
 from lifting.models.linear import build_lifter, input_skeleton
 from lifting.synth.poses import pose_data_dir
-from lifting.tasks.common import maybe_compile, reference_limbs
+from lifting.tasks.common import reference_limbs
 from lifting.viz import save_prediction_figure
 
 
@@ -59,7 +59,7 @@ class LiftingTask:
 
     def setup(self, dist: Dist) -> TrainPlan:
         """Noise -> root-centring -> training statistics -> standardisation (the test split uses the training
-        statistics); then the network, Adam and the LR schedule."""
+        statistics); then the network (and its weight average)."""
         cfg, self.device = self.cfg, dist.device
         rng = np.random.default_rng(cfg["seed"])
         test_poses = load_split(cfg, train=False)
@@ -70,11 +70,12 @@ class LiftingTask:
         self.test_2d = {"input2d_px": test2d, "gt2d_px": gt_test2d}
         test2d_c, test3d_c = centre(test_poses, test2d, input_skeleton(cfg))
         if cfg["eval_only"]:
-            self.model, self.stats, self.lifter_cfg, _ = load_lifter(cfg["load"])
+            loaded = load_trained(cfg["load"], "lifter")
+            self.model, self.stats, self.lifter_cfg = loaded.model, Stats.from_dict(loaded.task["stats"]), loaded.config
             self.model.to(self.device)
             self.test = make_split(test_poses, test2d_c, test3d_c, self.stats, cfg["in_dropout_p"], rng,
                                    self._mirrored("flip_test"))
-            return TrainPlan(self.model, None, None, 1, 0, 0)
+            return TrainPlan(self.model, 1, 0, train=False)
         train_poses = load_split(cfg, train=True)
         if cfg["amt_train_data"] < 1.0:
             n = int(len(train_poses) * cfg["amt_train_data"])
@@ -100,7 +101,8 @@ class LiftingTask:
 
         self.model = build_lifter(cfg)
         if cfg["load"]:
-            self.model.load_state_dict(load_lifter(cfg["load"])[0].state_dict())
+            loaded = load_trained(cfg["load"], "lifter")
+            load_weights(self.model, loaded.model.state_dict(), loaded.path)
         if cfg["model"] == "supervised":
             self.model.set_output_stats(torch.tensor(self.stats.mean3d), torch.tensor(self.stats.std3d))
         self.model.to(self.device)
@@ -114,19 +116,15 @@ class LiftingTask:
                 self.skeleton, {k: cfg[f"loss_{k}"] for k in ("relative", "reproj", "root", "symm")},
                 cfg["distance_multiplier"], cfg["reprojection"], reference_limbs(
                     cfg["limb_type"], self.skeleton, self.stats.avg_limb_lengths), self.device)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                                     fused=True)
         if cfg["weight_average"] is not None:
             self.averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg["weight_average"]),
                                           use_buffers=True)
-            optimizer.register_step_post_hook(lambda *_: self.averaged.update_parameters(self.model))
-        per_epoch = len(self.train) // cfg["batch_size"] or 1
-        total = cfg["iterations"] or per_epoch * cfg["epochs"]
-        scheduler = make_scheduler(optimizer, cfg["lr_schedule"], total, cfg["warmup_steps"], cfg["lr_decay"],
-                                   cfg["lr_decay_steps"], cfg["phase2_fraction"])
-        best = "mpjpe" if cfg["model"] == "supervised" else "pa_mpjpe"
-        return TrainPlan(self.model, optimizer, scheduler, per_epoch, total, cfg["batch_size"],
-                         train_model=maybe_compile(self.model, cfg["compile"]), best_key=best,
+        return TrainPlan(self.model, len(self.train) // cfg["batch_size"] or 1, cfg["batch_size"],
+                         optimizer="adam_fused", example_input=(torch.zeros(2, 2 * self.model.in_joints,
+                                                                            device=self.device),),
+                         step_hook=None if self.averaged is None else lambda: self.averaged.update_parameters(
+                             self.model),
+                         best_key="mpjpe" if cfg["model"] == "supervised" else "pa_mpjpe",
                          curve_keys=("mpjpe", "n_mpjpe", "pa_mpjpe"))
 
     def _mirrored(self, key: str) -> str | None:
@@ -198,23 +196,27 @@ class LiftingTask:
             self.averaged.module.load_state_dict(state["averaged_model"])
             self.averaged.n_averaged.copy_(state["averaged_steps"])
 
-    def summary(self, res: dict[str, Any]) -> str:
+    def artefacts(self, out_dir: Path) -> None:
+        """predictions.npz (`save_predictions`) and figure.png (`figure`) of the last evaluation."""
         cfg, test = self.cfg, self.test
-        res["num_train_samples"] = len(self.train) if self.train is not None else 0
-        # How far the 2D the lifter saw (after predictions and noise) is from the GT 2D, mean px over joints.
-        res["input2d_error_px"] = float(np.linalg.norm(self.test_2d["input2d_px"] - self.test_2d["gt2d_px"],
-                                                       axis=-1).mean())
-        if self.train is not None:
-            res["train_input2d_error_px"] = self.train_input2d_error
         if cfg["save_predictions"]:
             p, gt = test.poses, test.joints3d_centred.numpy()
-            save_npz(Path(cfg["out_dir"]) / "predictions.npz", pred3d=self.pred, gt3d=gt,
+            save_npz(out_dir / "predictions.npz", pred3d=self.pred, gt3d=gt,
                      pa_errors=pa_mpjpe_errors(self.pred, gt).astype(np.float32), joints2d_px=p.joints2d_px,
                      subject=p.subject, action=p.action, subaction=p.subaction, camera=p.camera, frame=p.frame,
                      **self.test_2d)
         if cfg["figure"] and len(self.pred):
-            save_prediction_figure(Path(cfg["out_dir"]) / "figure.png", test.poses.joints2d_px, self.pred,
+            save_prediction_figure(out_dir / "figure.png", test.poses.joints2d_px, self.pred,
                                    test.joints3d_centred.numpy(), cfg["skeleton"])
+
+    def report(self, res: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        cfg = self.cfg
+        extra = {"num_train_samples": len(self.train) if self.train is not None else 0,
+                 # How far the 2D the lifter saw (after predictions and noise) is from the GT 2D, mean px over joints.
+                 "input2d_error_px": float(np.linalg.norm(self.test_2d["input2d_px"] - self.test_2d["gt2d_px"],
+                                                          axis=-1).mean())}
+        if self.train is not None:
+            extra["train_input2d_error_px"] = self.train_input2d_error
         lines = [f"# {cfg['model']} lifter, {cfg['skeleton']}, test subjects {cfg['test_subjects']}", "",
                  f"Errors in mm over {res['num_joints']} joints incl. the root; headline = mean of per-action means.",
                  "", "| metric | action-wise | frame-wise |", "|---|---|---|"]
@@ -228,4 +230,4 @@ class LiftingTask:
                   "| action | MPJPE | N-MPJPE | PA-MPJPE | frames |", "|---|---|---|---|---|"]
         lines += [f"| {a} | {v['mpjpe']:.1f} | {v['n_mpjpe']:.1f} | {v['pa_mpjpe']:.1f} | {v['num_frames']} |"
                   for a, v in res.get("per_action", {}).items()]
-        return "\n".join(lines) + "\n"
+        return extra, "\n".join(lines) + "\n"

@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from lifting.checkpoint import load_trained
 from lifting.config import validate
 from lifting.datasets.lsp import RelativeDepthSet, load_relative_depth_json
 from lifting.datasets.normalize import Stats
 from lifting.engine import Dist, TrainPlan
-from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
 from lifting.fileio import save_npz
 from lifting.geometry.skeletons import LSP_14
-from lifting.inference.lifter import load_lifter, predict
+from lifting.inference.lifter import predict
 from lifting.losses import RelativeObjective
 from lifting.metrics import pair_accuracy
 from lifting.models.linear import build_lifter
@@ -66,35 +66,28 @@ class LspTask:
         self.x_test = torch.from_numpy(self.stats.standardize_2d(self.test.centred()))
         self.h36m_stats, loaded = None, None
         if cfg["load"]:
-            self.model, h36m_stats, self.lifter_cfg, loaded = load_lifter(cfg["load"])
+            loaded = load_trained(cfg["load"], "lifter")
+            self.model, self.lifter_cfg, task = loaded.model, loaded.config, loaded.task
             if self.lifter_cfg["skeleton"] != "lsp_14":
                 raise UserError(f"load: {cfg['load']} is a {self.lifter_cfg['skeleton']} model; LSP needs a 14-joint "
                                 "model (train main_human36.py with skeleton=lsp_14)")
-            task = loaded["extra"]["task"]  # an LSP run keeps its H36M ancestor's statistics for later fine-tuning
-            self.h36m_stats = task["h36m_stats"] if "rel_depth" in task else h36m_stats.to_dict()
+            # an LSP run keeps its H36M ancestor's statistics for later fine-tuning
+            self.h36m_stats = task["h36m_stats"] if "rel_depth" in task else task["stats"]
         else:
             self.lifter_cfg = scratch_lifter_config(cfg)
             self.model = build_lifter(self.lifter_cfg)
         self.model.to(self.device)
+        keys = {"best_key": "pair_accuracy", "best_mode": "max", "curve_keys": ("pair_accuracy", "train_pair_accuracy")}
         if not self.training:
-            return TrainPlan(self.model, None, None, 1, 0, 0, best_key="pair_accuracy", best_mode="max",
-                             curve_keys=("pair_accuracy", "train_pair_accuracy"))
+            return TrainPlan(self.model, 1, 0, train=False, **keys)
         avg = None if self.h36m_stats is None else np.asarray(self.h36m_stats["avg_limb_lengths"])
         ref = reference_limbs(cfg["limb_type"], LSP_14, avg) if cfg["loss_symm"] > 0 else None
         self.objective = RelativeObjective(LSP_14, {k: cfg[f"loss_{k}"] for k in ("relative", "reproj", "root", "symm")},
                                            cfg["distance_multiplier"], "scaled_orthographic", ref, self.device)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
-        start = 0
-        if loaded is not None and loaded.get("optimizer") is not None:
-            optimizer.load_state_dict(loaded["optimizer"])
-            start = int(loaded.get("step", 0))
-        per_epoch = max(1, self.train.num_pairs // cfg["batch_size"])
-        total = start + (cfg["iterations"] or per_epoch * cfg["epochs"])
-        scheduler = make_scheduler(optimizer, cfg["lr_schedule"], total, cfg["warmup_steps"], cfg["lr_decay"],
-                                   cfg["lr_decay_steps"], cfg["phase2_fraction"], start_step=start, base_lr=cfg["lr"])
-        return TrainPlan(self.model, optimizer, scheduler, per_epoch, total, cfg["batch_size"],
-                         best_key="pair_accuracy", best_mode="max", curve_keys=("pair_accuracy", "train_pair_accuracy"),
-                         start_step=start)
+        resumed = loaded is not None and loaded.checkpoint.get("optimizer") is not None
+        return TrainPlan(self.model, max(1, self.train.num_pairs // cfg["batch_size"]), cfg["batch_size"],
+                         start_step=int(loaded.checkpoint.get("step", 0)) if resumed else 0,
+                         optimizer_state=loaded.checkpoint["optimizer"] if resumed else None, **keys)
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
         perm = torch.randperm(self.train.num_pairs, generator=generator)
@@ -133,17 +126,22 @@ class LspTask:
     def load_state(self, state: dict[str, Any]) -> None:
         pass
 
-    def summary(self, res: dict[str, Any]) -> str:
-        best = res["best"] or {"pair_accuracy": res["pair_accuracy"], "epoch": 0}
-        res.update(best_pair_accuracy=best["pair_accuracy"], best_epoch=best["epoch"], loaded_from=self.cfg["load"])
+    def artefacts(self, out_dir: Path) -> None:
+        """predictions.npz of the last evaluation (`save_predictions`), with whether each annotated pair is right."""
         if self.cfg["save_predictions"]:
             t, rows = self.test, self.test.ann_image
             correct = np.where(self.pred[rows, t.ann_pairs[:, 0], 2] < self.pred[rows, t.ann_pairs[:, 1], 2],
                                -1.0, 1.0) == t.ann_labels
-            save_npz(Path(self.cfg["out_dir"]) / "predictions.npz", pred3d=self.pred, joints2d_px=t.joints2d_px,
+            save_npz(out_dir / "predictions.npz", pred3d=self.pred, joints2d_px=t.joints2d_px,
                      image_file=t.image_files, occluded=t.occluded, ann_image=t.ann_image, ann_pairs=t.ann_pairs,
                      ann_labels=t.ann_labels, ann_correct=correct)
-        return "\n".join([
+
+    def report(self, res: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        best = res["best"] or {"pair_accuracy": res["pair_accuracy"], "epoch": 0}
+        extra = {"best_pair_accuracy": best["pair_accuracy"], "best_epoch": best["epoch"],
+                 "loaded_from": self.cfg["load"]}
+        res = {**res, **extra}
+        return extra, "\n".join([
             "# LSP relative depth", "", "Depth-order accuracy over annotated test pairs (per annotation).", "",
             "| metric | value |", "|---|---|",
             f"| test pair accuracy (last epoch) | {100 * res['pair_accuracy']:.1f} % |",

@@ -8,7 +8,7 @@ is a fixed, seeded list of index batches (one slice per rank), so an interrupted
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ import torch
 from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.crop_sources import CropOptions, online_source, rendered_source
 from lifting.engine import Dist, TrainPlan
-from lifting.engine.optim import make_scheduler
 from lifting.geometry.skeletons import H36M_17
 from lifting.models.metro import MetroNet, metro_losses, with_stride
 from lifting.tasks.crop_eval import (
@@ -36,14 +35,6 @@ def build_model(cfg: dict[str, Any]) -> MetroNet:
     return MetroNet(backbone=cfg["backbone"], stride=cfg["output_stride"], num_joints=H36M_17.num_joints,
                     depth_bins=cfg["depth_bins"], box_size=cfg["box_size"], crop_size=cfg["crop_size"],
                     weights_path=cfg["backbone_weights"])
-
-
-def make_optimizer(model: torch.nn.Module, cfg: dict[str, Any], total_steps: int):
-    """AdamW whose decoupled decay per step is wd * (eta_t / eta0) / sqrt(T) (torch multiplies it by lr)."""
-    decay = cfg["weight_decay"] / (math.sqrt(max(total_steps, 1)) * cfg["lr"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], eps=1e-8, weight_decay=decay)
-    return optimizer, make_scheduler(optimizer, cfg["lr_schedule"], total_steps, cfg["warmup_steps"], cfg["lr_decay"],
-                                     cfg["lr_decay_steps"], cfg["phase2_fraction"])
 
 
 class MetroTask:
@@ -67,10 +58,9 @@ class MetroTask:
         if self.rec.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.per_epoch = steps_per_epoch(self.data.num_train, cfg["batch_size"], dist.world)
-        total = 0 if cfg["eval_only"] else cfg["iterations"] or cfg["epochs"] * self.per_epoch
-        optimizer, scheduler = make_optimizer(self.model, cfg, total) if total else (None, None)
-        net = torch.compile(self.model) if cfg["compile"] else self.model
-        return TrainPlan(self.model, optimizer, scheduler, self.per_epoch, total, cfg["batch_size"], train_model=net,
+        S = cfg["crop_size"]
+        return TrainPlan(self.model, self.per_epoch, cfg["batch_size"], train=not cfg["eval_only"], optimizer="adamw",
+                         example_input=(torch.zeros(2, 3, S, S, device=dist.device),),
                          curve_keys=("mpjpe", "pa_mpjpe", "mrpe"))
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
@@ -111,8 +101,11 @@ class MetroTask:
         self.mean_sum = torch.tensor(np.asarray(state["mean_pose_sum"]), dtype=torch.float64)
         self.mean_count = int(state["mean_pose_count"])
 
-    def summary(self, r: dict[str, Any]) -> str:
-        r.update(best_mpjpe=(r["best"] or r)["mpjpe"], data=self.data.describe, out_dir=self.cfg["out_dir"])
+    def artefacts(self, out_dir: Path) -> None:
+        pass
+
+    def report(self, r: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        extra = {"best_mpjpe": (r["best"] or r)["mpjpe"], "data": self.data.describe, "out_dir": self.cfg["out_dir"]}
         rows = [("MPJPE (17 joints, root-relative, action-wise)", r["mpjpe"]), ("PA-MPJPE", r["pa_mpjpe"]),
                 ("mean-pose MPJPE", r["mean_pose_mpjpe"]),
                 ("MPJPE truncated crops, all joints", r["mpjpe_truncated_all"]),
@@ -122,4 +115,4 @@ class MetroTask:
                  f"{r['train_seconds']:.0f} s training ({r['train_samples_per_s']:.1f} crops/s).", "",
                  "| metric | mm |", "|---|---|"]
         lines += [f"| {name} | {v:.1f} |" if isinstance(v, float) else f"| {name} | {v} |" for name, v in rows]
-        return "\n".join(lines) + "\n"
+        return extra, "\n".join(lines) + "\n"

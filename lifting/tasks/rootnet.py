@@ -9,6 +9,7 @@ original camera frame, next to the prior alone (gamma = 1) and the prior times t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,6 @@ from lifting.augment.crops import ROOTNET_CROPS
 from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.crop_sources import CropOptions, online_source, rendered_source
 from lifting.engine import Dist, TrainPlan
-from lifting.engine.optim import make_scheduler
 from lifting.errors import UserError
 from lifting.geometry.root_prior import check_bbox_real, distance_prior
 from lifting.models.rootnet import RootNet, crop_px_to_cells, root_camera
@@ -99,17 +99,10 @@ class RootNetTask:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.per_epoch = steps_per_epoch(self.data.num_train, cfg["batch_size"], dist.world)
-        total = 0 if cfg["eval_only"] else cfg["iterations"] or cfg["epochs"] * self.per_epoch
-        optimizer = scheduler = None
-        if total:
-            optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-            drop = cfg["lr_drop_fraction"]
-            scheduler = make_scheduler(optimizer, cfg["lr_schedule"], total, cfg["warmup_steps"], cfg["lr_decay"],
-                                       max(1, round(drop * total)) if drop is not None else cfg["lr_decay_steps"],
-                                       cfg["phase2_fraction"])
-        net = torch.compile(self.model) if cfg["compile"] else self.model
-        return TrainPlan(self.model, optimizer, scheduler, self.per_epoch, total, cfg["batch_size"], train_model=net,
-                         best_key="mrpe", curve_keys=("mrpe", "mrpe_z"))
+        S = cfg["crop_size"]
+        example = (torch.zeros(2, 3, S, S, device=dist.device), torch.full((2,), 5000.0, device=dist.device))
+        return TrainPlan(self.model, self.per_epoch, cfg["batch_size"], train=not cfg["eval_only"],
+                         example_input=example, best_key="mrpe", curve_keys=("mrpe", "mrpe_z"))
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
         return epoch_crops(self.data, self.cfg["batch_size"], self.cfg["seed"], epoch, start, self.per_epoch,
@@ -152,8 +145,11 @@ class RootNetTask:
     def load_state(self, state: dict[str, Any]) -> None:
         self.gamma_sum, self.gamma_count = float(state["gamma_sum"]), int(state["gamma_count"])
 
-    def summary(self, r: dict[str, Any]) -> str:
-        r.update(best_mrpe=(r["best"] or r)["mrpe"], data=self.data.describe, out_dir=self.cfg["out_dir"])
+    def artefacts(self, out_dir: Path) -> None:
+        pass
+
+    def report(self, r: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        extra = {"best_mrpe": (r["best"] or r)["mrpe"], "data": self.data.describe, "out_dir": self.cfg["out_dir"]}
         lines = ["# RootNet results", "", f"{r['num_test_crops']} test crops, {r['iterations']} steps, "
                  f"{r['train_seconds']:.0f} s training ({r['train_samples_per_s']:.1f} crops/s). Original camera "
                  "frame, mm; AP_root@25cm scores every crop 1 (= squared share within 25 cm).", "",
@@ -166,4 +162,4 @@ class RootNetTask:
                          f"{'-' if trunc is None else f'{trunc:.1f}'} |")
         lines += ["", f"Mean gamma: training targets {r['gamma_train_mean']:.3f}, test targets "
                   f"{r['gamma_true_test_mean']:.3f}, predicted {r['gamma_test_mean']:.3f}."]
-        return "\n".join(lines) + "\n"
+        return extra, "\n".join(lines) + "\n"

@@ -5,9 +5,9 @@ once per run.
 Every member is the `LiftingTask` it would be alone, set up from the RNG state its lone run would have (seeded
 generators for data order and for dropout), so on a CPU it follows the same trajectory up to float rounding. Each
 member keeps its own loss, data, pair draws, best.pt/last.pt (the format of a lone run, resumable alone),
-results.json and predictions; a member whose loss stops being finite stops alone (its parameters are disjoint from
-the others', and its loss is masked out of the sum). The stacked run's own directory holds the joint state that
-resumes the group.
+results.json and predictions, written by `StackedCheckpointer`; a member whose loss stops being finite stops alone
+(its parameters are disjoint from the others', and its loss is masked out of the sum). The stacked run's own
+directory holds the joint state that resumes the group.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from lifting.engine import Dist, TrainPlan
-from lifting.engine.optim import make_scheduler
+from lifting.engine import Checkpointer, Dist, TrainPlan
+from lifting.engine.history import History
 from lifting.engine.run_dir import RunDir, prepare_run, write_results
-from lifting.engine.state import save_training_state, seed_everything
+from lifting.engine.state import Training, save_training_state, seed_everything
 from lifting.errors import UserError
 from lifting.models.linear import StackedLinearModel, stacked_layout
 from lifting.tasks.lifting import LiftingTask
@@ -52,16 +52,14 @@ class StackedLiftingTask:
             raise UserError("stacked lifter runs must share every setting but "
                             f"{', '.join(sorted(PER_RUN_KEYS))}, and not use eval_only, max_norm, compile or weight_average")
         self.cfgs, self.members = cfgs, [LiftingTask(c) for c in cfgs]
-        self.runs: list[RunDir] = []
-        self.errors: list[str | None] = [None] * len(cfgs)
-        self.results: list[dict[str, Any] | None] = [None] * len(cfgs)
+        self.results: list[dict[str, Any] | None] = [None] * len(cfgs)   # each member's, when the run finished
         self.history = [{"evaluations": [], "best": None} for _ in cfgs]
         self.final_metrics: list[dict[str, Any] | None] = [None] * len(cfgs)
-        self.step = self.epoch = 0
+        self.step = 0
 
     def setup(self, dist: Dist) -> TrainPlan:
         """Each member set up as `fit` would set it up alone (seeded, then its task's setup), its two generators
-        taken from that state; then the stacked model, one Adam over it and the shared schedule."""
+        taken from that state; then the stacked model (one fused Adam over it and the shared schedule)."""
         self.device, plans = dist.device, []
         self.generators, dropout_generators = [], []
         for member, cfg in zip(self.members, self.cfgs):
@@ -77,18 +75,12 @@ class StackedLiftingTask:
                                         dropout_generators).to(self.device)
         self.alive = torch.ones(len(self.members), dtype=torch.bool, device=self.device)
         self.diverged_at = torch.zeros(len(self.members), dtype=torch.long, device=self.device)
-        cfg, first = self.cfgs[0], plans[0]
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                                          fused=True)
-        self.scheduler = make_scheduler(self.optimizer, cfg["lr_schedule"], first.total_steps, cfg["warmup_steps"],
-                                        cfg["lr_decay"], cfg["lr_decay_steps"], cfg["phase2_fraction"])
-        self.runs = [prepare_run(c["out_dir"], c) for c in self.cfgs]
-        return TrainPlan(self.model, self.optimizer, self.scheduler, first.steps_per_epoch, first.total_steps,
-                         first.batch_size, best_mode="none", curve_keys=("mpjpe", "n_mpjpe", "pa_mpjpe"))
+        first = plans[0]
+        return TrainPlan(self.model, first.steps_per_epoch, first.batch_size, optimizer="adam_fused",
+                         curve_keys=("mpjpe", "n_mpjpe", "pa_mpjpe"))
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
         """Every member's batch of this step (its own permutation and pair draws); their inputs stacked."""
-        self.epoch = epoch
         streams = [m.batches(epoch, start, g) for m, g in zip(self.members, self.generators)]
         for parts in zip(*streams):
             yield {"x": torch.stack([p["x"] for p in parts]), "members": parts}
@@ -110,50 +102,26 @@ class StackedLiftingTask:
                                                              for k in range(len(self.members))}
 
     def evaluate(self, final: bool) -> dict[str, Any]:
-        """Each live member evaluated through its own `LinearModel`; its best.pt written when its metric improves.
-        Returns the mean over live members (the stacked run's curve)."""
+        """Each live member evaluated through its own `LinearModel`. Returns the mean over live members (the stacked
+        run's curve)."""
         rows = []
         for k, member in enumerate(self.members):
             if not self.alive[k]:
                 continue
             member.model.load_state_dict(self.model.member_state_dict(k))
             metrics = member.evaluate(final)
-            hist, key = self.history[k], self.plans[k].best_key
-            point = {m: metrics[m] for m in ("mpjpe", "n_mpjpe", "pa_mpjpe")}
-            hist["evaluations"].append(point)
-            if hist["best"] is None or metrics[key] < hist["best"][key]:
-                hist["best"] = {"epoch": self.epoch + 1, "step": self.step, **point}
-                self._save_member(k, self.runs[k].best)
+            self.history[k]["evaluations"].append({m: metrics[m] for m in ("mpjpe", "n_mpjpe", "pa_mpjpe")})
             self.final_metrics[k] = metrics
             rows.append(metrics)
         if not rows:
             raise UserError("every stacked run diverged; lower lr or check the data")
         return {m: sum(r[m] for r in rows) / len(rows) for m in ("mpjpe", "n_mpjpe", "pa_mpjpe")}
 
-    def _member_optimizer_state(self, k: int) -> dict[str, Any]:
-        """Member k's slice of the Adam state, in the layout its lone optimiser would have."""
-        state = self.optimizer.state_dict()
-        own = [n for n, _ in self.model.named_parameters()]
-        slots = [own.index(n.replace(".", "_")) for n, _ in self.members[k].model.named_parameters()]
-        group = {**state["param_groups"][0], "params": list(range(len(slots)))}
-        return {"state": {i: {"step": s["step"].clone(), "exp_avg": stacked_layout(s["exp_avg"][k]).contiguous(),
-                              "exp_avg_sq": stacked_layout(s["exp_avg_sq"][k]).contiguous()}
-                          for i, j in enumerate(slots) if (s := state["state"].get(j)) is not None},
-                "param_groups": [group]}
-
-    def _save_member(self, k: int, path: Path) -> None:
-        """A lone run's training state for member k (weights, Adam slice, schedule, its generators, history)."""
-        member = self.members[k]
-        member.model.load_state_dict(self.model.member_state_dict(k))
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self.dropout_generators[k].get_state())
-            save_training_state(path, member.kind, member.model, _Frozen(self._member_optimizer_state(k)), self.scheduler,
-                                self.step, self.epoch, self.generators[k],
-                                {"config": self.cfgs[k], "task": member.state(), "history": self._lone_history(k)})
-
-    def _lone_history(self, k: int) -> dict[str, Any]:
-        return {"train_seconds": 0.0, "outside_seconds": 0.0, "samples": 0, "curve": [],
-                "best": self.history[k]["best"]}
+    @property
+    def errors(self) -> list[str | None]:
+        """Why each member stopped (None: it did not diverge)."""
+        return [None if alive else f"training diverged at step {int(at)} (loss not finite); lower lr or check the data"
+                for alive, at in zip(self.alive.tolist(), self.diverged_at.tolist())]
 
     def state(self) -> dict[str, Any]:
         return {"members": [m.state() for m in self.members], "history": self.history,
@@ -170,34 +138,88 @@ class StackedLiftingTask:
         self.alive.copy_(state["alive"])
         self.diverged_at.copy_(state["diverged_at"])
 
-    def summary(self, res: dict[str, Any]) -> str:
-        """Each live member's results.json/results.md, predictions and last.pt, as its lone run writes them."""
-        shared = {k: res[k] for k in ("train_seconds", "train_samples_per_s", "outside_step_fraction",
-                                      "epochs_run", "iterations", "planned_iterations", "stopped_by_time_limit",
-                                      "world_size", "device")}
+    def report(self, res: dict[str, Any]) -> tuple[dict[str, Any], str]:
         lines = [f"# {len(self.members)} stacked lifter runs", "", "| run | status | MPJPE | PA-MPJPE |",
                  "|---|---|---|---|"]
-        for k, member in enumerate(self.members):
-            if not self.alive[k]:
-                self.errors[k] = (f"training diverged at step {int(self.diverged_at[k])} (loss not finite); "
-                                  "lower lr or check the data")
-                lines.append(f"| {self.cfgs[k]['out_dir']} | diverged | | |")
+        for cfg, out in zip(self.cfgs, self.results):
+            lines.append(f"| {cfg['out_dir']} | diverged | | |" if out is None else
+                         f"| {cfg['out_dir']} | done | {out['mpjpe']:.1f} | {out['pa_mpjpe']:.1f} |")
+        return {}, "\n".join(lines) + "\n"
+
+    def artefacts(self, out_dir: Path) -> None:
+        pass
+
+
+class StackedCheckpointer(Checkpointer):
+    """The joint state in the stacked run's directory; each member's best.pt, last.pt, results and artefacts in its
+    own directory, as its lone run writes them."""
+
+    SHARED = ("train_seconds", "train_samples_per_s", "outside_step_fraction", "epochs_run", "iterations",
+              "planned_iterations", "stopped_by_time_limit", "world_size", "device")
+
+    def __init__(self, training: Training, out_dir: str, config: dict[str, Any], resume: bool, main: bool):
+        super().__init__(training, out_dir, config, resume, main)
+        self.task: StackedLiftingTask = training.task
+        self.runs: list[RunDir] = []
+        try:
+            for cfg in self.task.cfgs:
+                self.runs.append(prepare_run(cfg["out_dir"], cfg))
+        except BaseException:
+            self.release()
+            raise
+
+    def maybe_save_best(self, metrics: dict[str, Any]) -> None:
+        """Each live member's best.pt when its own best metric improved."""
+        t, task = self.training, self.task
+        for k in range(len(task.members)):
+            hist, key, point = task.history[k], task.plans[k].best_key, task.history[k]["evaluations"][-1:]
+            if task.alive[k] and (hist["best"] is None or point[0][key] < hist["best"][key]):
+                hist["best"] = {"epoch": t.epoch, "step": t.step, **point[0]}
+                self._save_member(k, self.runs[k].best)
+
+    def finish(self, results: dict[str, Any]) -> dict[str, Any]:
+        """Each live member's results, artefacts and last.pt, then the joint results (a table of the members)."""
+        task, shared = self.task, {k: results[k] for k in self.SHARED}
+        for k, member in enumerate(task.members):
+            if not task.alive[k]:
                 continue
-            metrics = self.final_metrics[k]
             curve = [{**{n: p[n] for n in ("epoch", "step", "minutes")}, **e}
-                     for p, e in zip(res["curve"], self.history[k]["evaluations"])]
-            out = {**metrics, **shared, "stacked_runs": len(self.members), "best": self.history[k]["best"],
-                   "curve": curve, "config": self.cfgs[k]}
-            markdown = member.summary(out)
+                     for p, e in zip(results["curve"], task.history[k]["evaluations"])]
+            out = {**task.final_metrics[k], **shared, "stacked_runs": len(task.members),
+                   "best": task.history[k]["best"], "curve": curve, "config": task.cfgs[k]}
+            extra, markdown = member.report(out)
+            member.artefacts(self.runs[k].root)
             self._save_member(k, self.runs[k].last)
-            write_results(self.runs[k], out, markdown)
-            self.results[k] = out
-            lines.append(f"| {self.cfgs[k]['out_dir']} | done | {out['mpjpe']:.1f} | {out['pa_mpjpe']:.1f} |")
-        return "\n".join(lines) + "\n"
+            write_results(self.runs[k], {**out, **extra}, markdown)
+            task.results[k] = {**out, **extra}
+        return super().finish(results)
 
     def release(self) -> None:
+        super().release()
         for run in self.runs:
             run.release()
+
+    def _member_optimizer_state(self, k: int) -> dict[str, Any]:
+        """Member k's slice of the Adam state, in the layout its lone optimiser would have."""
+        state = self.training.optimizer.state_dict()
+        own = [n for n, _ in self.task.model.named_parameters()]
+        slots = [own.index(n.replace(".", "_")) for n, _ in self.task.members[k].model.named_parameters()]
+        group = {**state["param_groups"][0], "params": list(range(len(slots)))}
+        return {"state": {i: {"step": s["step"].clone(), "exp_avg": stacked_layout(s["exp_avg"][k]).contiguous(),
+                              "exp_avg_sq": stacked_layout(s["exp_avg_sq"][k]).contiguous()}
+                          for i, j in enumerate(slots) if (s := state["state"].get(j)) is not None},
+                "param_groups": [group]}
+
+    def _save_member(self, k: int, path: Path) -> None:
+        """A lone run's training state for member k (weights, Adam slice, schedule, its generators, history)."""
+        t, task, member = self.training, self.task, self.task.members[k]
+        member.model.load_state_dict(task.model.member_state_dict(k))
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(task.dropout_generators[k].get_state())
+            save_training_state(path, member.kind, member.model, _Frozen(self._member_optimizer_state(k)),
+                                t.scheduler, t.step, t.epoch, task.generators[k],
+                                {"config": task.cfgs[k], "task": member.state(),
+                                 "history": History(best=task.history[k]["best"]).to_dict()})
 
 
 class _Frozen:
