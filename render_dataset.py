@@ -1,15 +1,22 @@
-"""Render a COCO-style image dataset (parsed-Human3.6M layout) of the mannequin posed by Human3.6M 3D poses.
+"""Render a COCO-style image dataset of the mannequin posed by Human3.6M 3D poses: one person per camera view
+(parsed-Human3.6M layout), or with --scenes N, N scenes of several people each (MuCo-3DHP-like layout).
 
     python render_dataset.py --data-dir ../shared/data/h36m --subjects 1 5 6 7 8 --stride 50 --out data/h36m_rendered
     python render_dataset.py --data-dir synthetic --subjects 1 5 --stride 20 --size 256 --out data/synthetic_rendered
+    python render_dataset.py --data-dir ../shared/data/h36m --subjects 8 --stride 10 --scenes 500 \\
+        --people-per-image 1,4 --scene-size 640,480 --split test --out data/scenes
 """
 
-from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, ArgumentParser, opt, validate
-from lifting.errors import UserError, run_cli
+import sys
+
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, opt, validate
+from lifting.errors import UserError
 from lifting.fileio import check_output_dir
 from lifting.options.common import CAMERA_LIST, MAX_STRIDE, SUBJECT_LIST
 
-# What the numeric arguments may be (checked like config keys, before anything is read or written).
+# What the space-separated and numeric arguments may be (checked like config keys, before anything is read or
+# written).
 ARGS = {
     "--subjects": opt(list, None, "subjects", **SUBJECT_LIST),
     "--cameras": opt(list, None, "cameras", **CAMERA_LIST),
@@ -20,46 +27,85 @@ ARGS = {
     "--occluder-prob": opt(float, None, "occluder probability", **PROBABILITY),
     "--threads": opt(int, None, "threads", **AT_LEAST_ONE, maximum=1024),
 }
+# Scene mode (comma-separated MIN,MAX and WIDTH,HEIGHT values, typed and range-checked as they are parsed).
+SCENES = opt(int, 0, "render this many multi-person scenes instead of one image per camera view (0: off)",
+             **NON_NEGATIVE, maximum=10 ** 7)
+PEOPLE = opt(list, [1, 4], "MIN,MAX people per scene", item=int, nonempty=True, minimum=1, maximum=16)
+DISTANCE = opt(list, [2000.0, 9000.0], "MIN,MAX ground distance of a person from the camera, mm", item=float,
+               nonempty=True, minimum=500, maximum=50_000)
+SCENE_SIZE = opt(list, [640, 480], "WIDTH,HEIGHT of a scene image, px", item=int, nonempty=True, minimum=32,
+                 maximum=8192)
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True,
-                        help="h5-annotation data directory (cameras.h5 + S<s>/MyPoses/3D_positions), or 'synthetic'")
-    parser.add_argument("--subjects", type=int, nargs="+", default=[1, 5, 6, 7, 8])
-    parser.add_argument("--stride", type=int, default=10, help="keep frames 0, N, 2N ... of every recording")
-    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 3, 4])
-    parser.add_argument("--size", type=int, default=256, help="longer side of the rendered full camera image, px")
-    parser.add_argument("--out", required=True, help="output dataset root (images/, annotations/)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the renderer (appearance, occluders)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--occluder-prob", type=float, default=0.3)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--synthetic-size", default="default", choices=["default", "tiny"])
-    parser.add_argument("--cache-dir", default="cache", help="where the synthetic poses and pose caches live")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for rendering")
-    args = parser.parse_args()
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="render_dataset.py", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True,
+                   help="h5-annotation data directory (cameras.h5 + S<s>/MyPoses/3D_positions), or 'synthetic'")
+    p.add_argument("--subjects", type=int, nargs="+", default=[1, 5, 6, 7, 8])
+    p.add_argument("--stride", type=int, default=10, help="keep frames 0, N, 2N ... of every recording")
+    p.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 3, 4], help="cameras (single-person mode)")
+    p.add_argument("--size", type=int, default=256,
+                   help="longer side of the rendered full camera image, px (single-person mode)")
+    p.add_argument("--out", required=True, help="output dataset root (images/, annotations/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the renderer (appearance, occluders, scene layout)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--occluder-prob", type=float, default=0.3, help="single-person mode")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--synthetic-size", default="default", choices=["default", "tiny"])
+    p.add_argument("--cache-dir", default="cache", help="where the synthetic poses and pose caches live")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for rendering")
+    add_option(p, "--scenes", SCENES)
+    add_option(p, "--people-per-image", PEOPLE, count=2)
+    add_option(p, "--distance", DISTANCE, count=2)
+    add_option(p, "--scene-size", SCENE_SIZE, count=2)
+    p.add_argument("--split", default=None,
+                   help="scene mode: name of the annotation file and image folder (default: S<subjects>, e.g. S8)")
+    return p
+
+
+def run(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     validate(ARGS, {k: getattr(args, k[2:].replace("-", "_")) for k in ARGS}, "render_dataset.py")
+    for flag, values in (("--people-per-image", args.people_per_image), ("--distance", args.distance)):
+        if values[0] > values[1]:
+            raise UserError(f"{flag} {values[0]},{values[1]}: expected MIN,MAX with MIN <= MAX")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         raise UserError(f"--device {args.device!r}: expected cpu, cuda or cuda:N")
+    split = args.split or "S" + "_".join(str(s) for s in args.subjects)
+    if not split.replace("_", "").replace("-", "").isalnum():
+        raise UserError(f"--split {split!r}: expected letters, digits, '_' or '-' (it names a file and a folder)")
     check_output_dir(args.out, "--out")
     check_output_dir(args.cache_dir, "--cache-dir")
 
     import torch  # the heavy imports only once the arguments are known to be usable
+    from tqdm import tqdm
 
-    from lifting.datasets.h36m import load_h36m
-    from lifting.geometry.cameras import load_h36m_cameras
     from lifting.synth.poses import pose_data_dir
-    from lifting.synth.writer import write_rendered_dataset
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: cuda not available")
     torch.set_num_threads(args.threads)
     data_dir = pose_data_dir(args.data_dir, args.cache_dir, args.synthetic_size)
+    if args.scenes:
+        from lifting.synth.scenes import SceneOptions, load_pose_pool
+        from lifting.synth.writer import write_scene_dataset
+
+        options = SceneOptions(width=args.scene_size[0], height=args.scene_size[1],
+                               people=tuple(args.people_per_image), distance_mm=tuple(args.distance)).check()
+        pool = load_pose_pool(data_dir, args.subjects, args.stride)
+        with tqdm(total=args.scenes, desc="rendering scenes", unit="img") as bar:
+            images, people = write_scene_dataset(args.out, split, pool, args.scenes, options, seed=args.seed,
+                                                 batch_size=args.batch_size, device=args.device, progress=bar.update)
+        print(f"wrote {images} scenes with {people} people (poses of subjects {args.subjects}) to {args.out}: "
+              f"annotations/{split}.json")
+        return 0
+
+    from lifting.datasets.h36m import load_h36m
+    from lifting.geometry.cameras import load_h36m_cameras
+    from lifting.synth.writer import write_rendered_dataset
+
     poses = load_h36m(data_dir, args.subjects, stride=args.stride, cameras=args.cameras, cache_dir=args.cache_dir)
     cameras = load_h36m_cameras(data_dir / "cameras.h5")
-    from tqdm import tqdm
-
     with tqdm(total=len(poses), desc="rendering", unit="img") as bar:
         count = write_rendered_dataset(args.out, poses, image_size=args.size, stride=1, seed=args.seed,
                                        cameras=cameras, batch_size=args.batch_size, device=args.device,
@@ -68,5 +114,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

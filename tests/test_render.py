@@ -134,3 +134,35 @@ def test_nose_marks_the_facing_direction_also_for_mirrored_poses():
     for pose, towards_camera in ((facing, True), (turned, False), (mirrored, True)):
         centres, _, _ = mannequin_ellipsoids(pose)
         assert (centres[0, nose, 2] < centres[0, nose - 1, 2]) == towards_camera
+
+
+def test_people_share_one_z_buffer():
+    # A at 4 m; B 6 m away and 0.5 m to the side, partly behind A: together, each pixel shows the nearer surface
+    a, b = standing_pose(4000.0), standing_pose(6000.0) + torch.tensor([500.0, 0.0, 0.0])
+    both = render_mannequin(torch.stack([a, b])[None], intrinsics(), (256, 256), occluder_prob=0.0)
+    alone = render_mannequin(torch.stack([a, b]), intrinsics(), (256, 256), occluder_prob=0.0)
+    assert torch.allclose(both.depth[0], torch.minimum(alone.depth[0], alone.depth[1]), rtol=0, atol=0.5)  # mm, float32
+    nearest = torch.where(alone.depth[0] <= alone.depth[1], 0, 1)
+    assert torch.equal(both.person[0], torch.where(torch.isfinite(both.depth[0]), nearest, -1))
+    assert (both.person[0] == 1).sum() < alone.mask[1].sum()          # B is partly hidden
+    assert (both.person[0] == 0).sum() == alone.mask[0].sum()         # A is not
+    assert both.joints2d_px.shape == (1, 2, 17, 2)
+
+
+def test_absent_people_are_not_drawn():
+    a, b = standing_pose(4000.0), standing_pose(3000.0)           # b would cover a
+    two = render_mannequin(torch.stack([a, b])[None], intrinsics(), (128, 128), torch.Generator().manual_seed(2),
+                           present=torch.tensor([[True, False]]), occluder_prob=0.0)
+    one = render_mannequin(a[None], intrinsics(), (128, 128), occluder_prob=0.0)
+    assert torch.allclose(two.depth[0], one.depth[0], rtol=0, atol=0.5) and torch.equal(two.mask[0], one.mask[0])
+    assert set(two.person[0].unique().tolist()) == {-1, 0}
+    nobody = render_mannequin(torch.stack([a, b])[None], intrinsics(), (128, 128),
+                              present=torch.tensor([[False, False]]))
+    assert torch.isinf(nobody.depth).all() and (nobody.person == -1).all()
+
+
+def test_one_person_as_a_scene_is_the_single_person_rendering():
+    joints = standing_pose()[None]
+    single = render_mannequin(joints, intrinsics(), (96, 96), torch.Generator().manual_seed(4))
+    scene = render_mannequin(joints[:, None], intrinsics(), (96, 96), torch.Generator().manual_seed(4))
+    assert torch.equal(single.image, scene.image[:]) and torch.equal(single.joints2d_px, scene.joints2d_px[:, 0])

@@ -171,7 +171,8 @@ def render_scenes(scenes: Scenes, generator: torch.Generator, device: str | torc
     rows, cols = mine.any(3), mine.any(2)                                             # (B, P, H), (B, P, W)
     first = lambda m: m.float().argmax(-1).float()
     last = lambda m: (m.shape[-1] - 1 - m.flip(-1).float().argmax(-1)).float()
-    pixel_box = torch.stack([first(cols) - 0.5, first(rows) - 0.5, last(cols) + 0.5, last(rows) + 0.5], -1)
+    pixel_box = torch.stack([first(cols), first(rows), last(cols) + 1, last(rows) + 1], -1) - 0.5
+    pixel_box = pixel_box.clamp(min=0).minimum(torch.tensor([W, H, W, H], dtype=pixel_box.dtype))
     in_view = mine.any(3).any(2)
     boxes = torch.where(in_view[..., None], pixel_box, 0.0)
     uv = out.joints2d_px.cpu()                                                         # (B, P, 17, 2)

@@ -211,3 +211,44 @@ def write_rendered_lsp(root: str | Path, joints_cam: np.ndarray, seed: int = 0, 
                               np.zeros(n, bool), pairs_per_image=pairs_per_image, seed=seed)
     fileio.atomic_write(root / "joints.mat", write_mat)
     return n
+
+
+def write_scene_dataset(root: str | Path, name: str, pool, count: int, options, seed: int = 0, *,
+                        batch_size: int = 16, device: str = "cpu", jpeg_quality: int = 90,
+                        progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Render `count` multi-person scenes (`lifting.synth.scenes`, people drawn from the `PosePool` `pool` with
+    `SceneOptions` `options`) into `images/<name>/` and `annotations/<name>.json`, the layout
+    `lifting.datasets.scenes.SceneDataset` reads: one annotation per person with a body pixel in view. The
+    annotation file is written last and atomically. Returns (images, people) written."""
+    from lifting.synth.scenes import render_scenes, sample_scenes
+
+    root = Path(root)
+    rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    images, annotations = [], []
+    for start in range(0, count, batch_size):
+        scenes = sample_scenes(pool, min(batch_size, count - start), options, rng)
+        out = render_scenes(scenes, generator, device)
+        pixels = (out.image * 255).round().to(torch.uint8).cpu()
+        for b in range(len(pixels)):
+            image_id = start + b
+            file_name = f"{name}/scene_{image_id:06d}.jpg"
+            write_jpeg(root / "images" / file_name, pixels[b], jpeg_quality)
+            K = scenes.K[b]
+            images.append({"id": image_id, "file_name": file_name, "width": scenes.width, "height": scenes.height,
+                           "f": K[[0, 1], [0, 1]].tolist(), "c": K[:2, 2].tolist(), "R": scenes.R[b].tolist(),
+                           "t": scenes.t[b].tolist()})
+            for p in np.flatnonzero(out.in_view[b].numpy()):
+                x0, y0, x1, y1 = (round(float(v), 2) for v in out.boxes[b, p])
+                row = int(scenes.pose_index[b, p])
+                annotations.append({
+                    "id": len(annotations), "image_id": image_id, "bbox": [x0, y0, round(x1 - x0, 2),
+                                                                            round(y1 - y0, 2)],
+                    "keypoints_cam": np.round(scenes.joints_cam[b, p], 3).tolist(),
+                    "keypoints_img": np.round(out.joints2d_px[b, p].double().numpy(), 3).tolist(),
+                    "keypoints_vis": out.joint_visible[b, p].tolist(),
+                    "subject": int(pool.subject[row]), "action_idx": int(pool.action[row]),
+                    "subaction_idx": int(pool.subaction[row]), "frame_idx": int(pool.frame[row])})
+        if progress is not None:
+            progress(len(pixels))
+    fileio.write_json(root / "annotations" / f"{name}.json", {"images": images, "annotations": annotations})
+    return len(images), len(annotations)
