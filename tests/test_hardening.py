@@ -60,12 +60,15 @@ def _reached(*args, **kwargs):
     raise AssertionError("data was loaded or a model built before the outputs were checked")
 
 
-def _run_main(monkeypatch, capsys, module: str, argv: list[str], func: str = "main"):
-    """run_cli(<module>.main) with argv, as `python <module>.py argv` would; returns (exit code, stderr)."""
+def _run_main(monkeypatch, capsys, module: str, argv: list[str]):
+    """<module>.main(argv) in-process, as `python <module>.py argv` would run; returns (exit code, stderr)."""
     import importlib
+    import inspect
 
-    main = getattr(importlib.import_module(module), func)
-    monkeypatch.setattr(sys, "argv", [f"{module}.py", *map(str, argv)])
+    main = importlib.import_module(module).main
+    if inspect.signature(main).parameters:
+        return main([str(a) for a in argv]), capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [f"{module}.py", *map(str, argv)])  # a script not yet given main(argv)
     with pytest.raises(SystemExit) as e:
         run_cli(main)
     return e.value.code, capsys.readouterr().err
