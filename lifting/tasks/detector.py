@@ -1,0 +1,193 @@
+"""Task: the person detector on multi-person scenes.
+
+Training scenes are drawn and rendered on the fly from the training subjects' world poses (a new set every epoch,
+reproducible from seed and epoch); every person with a body pixel in view is a target. The test set is a fixed set
+of scenes from the test subjects' poses. Evaluation is COCO-style AP over the people with at least
+`MIN_VISIBLE_JOINTS` of 17 joints visible; the others are ignore regions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.ops import box_area, box_iou
+
+from lifting.checkpoint import load_trained, load_weights
+from lifting.engine import Dist, TrainPlan
+from lifting.errors import UserError
+from lifting.models.detector import PersonDetector
+from lifting.synth.poses import pose_data_dir
+from lifting.synth.scenes import MIN_VISIBLE_JOINTS, SceneOptions, load_pose_pool, render_scenes, sample_scenes
+
+IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+RECALL_POINTS = np.linspace(0, 1, 101)
+
+
+@dataclass
+class Truth:
+    """One image's people: boxes (n, 4) [x0, y0, x1, y1] px, ignore (n,) bool (too few visible joints)."""
+
+    boxes: torch.Tensor
+    ignore: torch.Tensor
+
+
+def _match(det: torch.Tensor, truth: Truth, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy COCO matching of one image's detections (sorted by falling score) -> (hit (m,), dropped (m,)) bool.
+
+    A detection takes the unmatched counted person it overlaps most at IoU >= threshold; failing that, it is dropped
+    (neither hit nor false alarm) if it lies in an ignore region: intersection over the detection's own area >=
+    threshold, COCO's rule for crowd regions, so a box on a mostly hidden person is not punished."""
+    m = len(det)
+    hit, dropped = np.zeros(m, bool), np.zeros(m, bool)
+    if m == 0 or len(truth.boxes) == 0:
+        return hit, dropped
+    iou = box_iou(det, truth.boxes).numpy()
+    lt = torch.maximum(det[:, None, :2], truth.boxes[None, :, :2])
+    rb = torch.minimum(det[:, None, 2:], truth.boxes[None, :, 2:])
+    inter = (rb - lt).clamp_min(0).prod(-1)
+    in_ignore = (inter / box_area(det)[:, None].clamp_min(1e-9)).numpy()
+    ignore = truth.ignore.numpy()
+    taken = np.zeros(len(truth.boxes), bool)
+    for i in range(m):
+        free = np.where(~ignore & ~taken & (iou[i] >= threshold), iou[i], -1.0)
+        if free.max() >= 0:
+            hit[i], taken[free.argmax()] = True, True
+        elif (in_ignore[i][ignore] >= threshold).any():
+            dropped[i] = True
+    return hit, dropped
+
+
+def detection_ap(detections: list[tuple[torch.Tensor, torch.Tensor]], truths: list[Truth]) -> dict[str, float]:
+    """COCO-style AP of per-image detections [(boxes (m, 4) px, scores (m,))] against `truths`: ap50 (IoU 0.5), ap
+    (mean over IoU 0.5:0.05:0.95), both 101-point interpolated, recall50 (share of counted people found at IoU
+    0.5 at any score); num_people counted, num_ignored."""
+    counted = sum(int((~t.ignore).sum()) for t in truths)
+    aps, recall50 = [], 0.0
+    for threshold in IOU_THRESHOLDS:
+        scores, hits = [], []
+        for (boxes, score), truth in zip(detections, truths):
+            order = torch.argsort(score, descending=True, stable=True)
+            hit, dropped = _match(boxes[order], truth, float(threshold))
+            scores.append(score[order].numpy()[~dropped])
+            hits.append(hit[~dropped])
+        score, hit = np.concatenate(scores) if scores else np.zeros(0), np.concatenate(hits) if hits else np.zeros(0)
+        order = np.argsort(-score, kind="stable")
+        tp = np.cumsum(hit[order])
+        recall = tp / max(counted, 1)
+        precision = tp / np.arange(1, len(tp) + 1)
+        envelope = np.append(np.maximum.accumulate(precision[::-1])[::-1], 0.0)   # 0 beyond the last recall
+        ap = float(envelope[np.searchsorted(recall, RECALL_POINTS, side="left")].mean())
+        aps.append(ap if counted else float("nan"))
+        if threshold == 0.5:
+            recall50 = float(tp[-1] if len(tp) else 0) / counted if counted else float("nan")
+    return {"ap50": aps[0], "ap": float(np.mean(aps)), "recall50": recall50, "num_people": counted,
+            "num_ignored": sum(int(t.ignore.sum()) for t in truths)}
+
+
+def scene_batch(images) -> tuple[torch.Tensor, list[Truth]]:
+    """A rendered `SceneImages` -> (images (B, 3, H, W), per image the Truth of its people in view)."""
+    truths = []
+    for b in range(len(images.image)):
+        keep = images.in_view[b]
+        truths.append(Truth(images.boxes[b][keep].float(),
+                            images.joint_visible[b][keep].sum(-1) < MIN_VISIBLE_JOINTS))
+    return images.image, truths
+
+
+class DetectorTask:
+    kind = "detector"
+
+    def __init__(self, cfg: dict[str, Any]):
+        if cfg["eval_only"] and not cfg["load"]:
+            raise UserError("eval_only: needs `load` (a main_detector.py run dir or checkpoint to evaluate)")
+        self.cfg = cfg
+        self.scene = SceneOptions(width=cfg["image_width"], height=cfg["image_height"],
+                                  people=tuple(cfg["people_per_image"]), distance_mm=tuple(cfg["distance_mm"])).check()
+
+    def setup(self, dist: Dist) -> TrainPlan:
+        cfg, self.dist = self.cfg, dist
+        data_dir = pose_data_dir(cfg["data_dir"], cfg["cache_dir"], cfg["synthetic_size"])
+        self.train_pool = load_pose_pool(data_dir, cfg["train_subjects"], cfg["stride"])
+        test_pool = load_pose_pool(data_dir, cfg["test_subjects"], cfg["test_stride"])
+        self.test = self._render(test_pool, cfg["test_scenes"], cfg["test_scene_seed"])
+        self.model = PersonDetector(cfg["backbone"], cfg["fpn_channels"], (cfg["image_height"], cfg["image_width"]),
+                                    cfg["score_thresh"], cfg["nms_iou"], cfg["max_detections"]).to(dist.device)
+        if cfg["load"]:
+            loaded = load_trained(cfg["load"], "detector")
+            load_weights(self.model, loaded.model.state_dict(), loaded.path)
+        self.per_epoch = max(1, cfg["scenes_per_epoch"] // (cfg["batch_size"] * dist.world))
+        return TrainPlan(self.model, self.per_epoch, cfg["batch_size"], train=not cfg["eval_only"], optimizer="adam",
+                         best_key="ap50", best_mode="max", curve_keys=("ap50", "ap", "recall50"))
+
+    def _render(self, pool, count: int, seed: int) -> list[tuple[torch.Tensor, list[Truth]]]:
+        """Scenes drawn and rendered from `seed`, in batches of eval_batch_size."""
+        rng, generator, size = np.random.default_rng(seed), torch.Generator().manual_seed(seed), self.cfg["eval_batch_size"]
+        return [scene_batch(render_scenes(sample_scenes(pool, min(size, count - i), self.scene, rng), generator))
+                for i in range(0, count, size)]
+
+    def batches(self, epoch: int, start: int, generator: torch.Generator):
+        """Scenes of (seed, epoch, rank), rendered as they are needed; flipped at random."""
+        cfg = self.cfg
+        seed = [cfg["seed"], epoch, self.dist.rank]
+        rng, render_gen = np.random.default_rng(seed), torch.Generator().manual_seed(int(np.random.SeedSequence(seed)
+                                                                                        .generate_state(1)[0]))
+        for step in range(self.per_epoch):
+            scenes = sample_scenes(self.train_pool, cfg["batch_size"], self.scene, rng)
+            flip = rng.random(cfg["batch_size"]) < cfg["flip_prob"]
+            if step < start:
+                continue
+            images, truths = scene_batch(render_scenes(scenes, render_gen))
+            targets = []
+            for b, truth in enumerate(truths):
+                boxes = truth.boxes
+                if flip[b]:
+                    images[b] = images[b].flip(-1)
+                    boxes = torch.stack([self.scene.width - boxes[:, 2], boxes[:, 1], self.scene.width - boxes[:, 0],
+                                         boxes[:, 3]], -1)
+                boxes = boxes[((boxes[:, 2:] - boxes[:, :2]) >= 2).all(-1)]
+                targets.append({"boxes": boxes.to(self.dist.device),
+                                "labels": torch.ones(len(boxes), dtype=torch.int64, device=self.dist.device)})
+            yield {"image": images.to(self.dist.device), "targets": targets}
+
+    def loss(self, net: torch.nn.Module, batch: dict[str, Any], step: int):
+        """FCOS: sigmoid focal classification + GIoU box regression + centre-ness BCE, summed."""
+        parts = net(batch["image"], batch["targets"])
+        return sum(parts.values()), {k: v.detach() for k, v in parts.items()}
+
+    @torch.no_grad()
+    def evaluate(self, final: bool) -> dict[str, Any]:
+        """AP50, AP (IoU 0.5:0.95) and recall at IoU 0.5 on the test scenes."""
+        self.model.eval()
+        detections, truths = [], []
+        for images, truth in self.test:
+            for out in self.model(images.to(self.dist.device)):
+                detections.append((out["boxes"].float().cpu(), out["scores"].float().cpu()))
+            truths += truth
+        self.model.train()
+        return {**detection_ap(detections, truths), "num_test_images": len(truths),
+                "detections_per_image": float(np.mean([len(d[0]) for d in detections]))}
+
+    def state(self) -> dict[str, Any]:
+        return {"arch": self.model.arch()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def artefacts(self, out_dir: Path) -> None:
+        pass
+
+    def report(self, r: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        best = r.get("best") or r
+        text = "\n".join([
+            "# Person detector results", "",
+            f"{r['num_test_images']} test scenes ({r['num_people']} people with >= {MIN_VISIBLE_JOINTS} of 17 "
+            f"joints visible, {r['num_ignored']} ignore regions), {r['iterations']} steps, "
+            f"{r['train_seconds']:.0f} s training.", "",
+            "| | AP50 | AP (IoU 0.5:0.95) | recall at IoU 0.5 |", "|---|---|---|---|",
+            f"| last | {r['ap50']:.3f} | {r['ap']:.3f} | {r['recall50']:.3f} |",
+            f"| best AP50 | {best['ap50']:.3f} | {best['ap']:.3f} | {best['recall50']:.3f} |"]) + "\n"
+        return {"best_ap50": best["ap50"], "out_dir": self.cfg["out_dir"]}, text
