@@ -210,3 +210,28 @@ def test_json_numbers_beyond_float64_are_refused(tmp_path):
         read_keypoints([path], None)
     path.write_text('{"a": NaN, "b": -Infinity}')
     assert str(fileio.read_json(path, "x")) == "{'a': nan, 'b': -inf}"
+
+
+ODD_ARRAYS = st.sampled_from([np.zeros(0), np.zeros((3, 17, 2)), np.zeros((3, 17)), np.array("S1"), np.array([True] * 3),
+                              np.full((3, 17, 2), 1e39), np.zeros((3, 17, 2), complex), np.array(["a", "b", "c"]),
+                              np.arange(3, dtype=np.uint64) + 2 ** 63, np.full((3, 17, 2), np.nan), np.arange(3)])
+
+
+def test_type_confused_predictions_files(tmp_path):
+    """A predictions .npz whose arrays have other shapes, dtypes or values than the lifting contract's."""
+    from lifting.datasets.samples import replace_2d_from_predictions
+
+    good = tmp_path / "good.npz"
+    np.savez(good, positions_3d={"S1": {"Walking": np.zeros((3, 32, 3))}})
+    poses = load_videopose3d(good, [1], cameras=[1])
+    valid = {"joints2d_px": poses.joints2d_px, **{k: getattr(poses, k) for k in ("subject", "action", "subaction",
+                                                                                  "camera", "frame")}}
+    path = tmp_path / "predictions.npz"
+
+    @FAST
+    @given(st.dictionaries(st.sampled_from(sorted(valid) + ["skeleton", "cam_f"]), ODD_ARRAYS, max_size=3))
+    def check(swapped):
+        np.savez(path, **{**valid, **swapped})
+        expect_clean(lambda: replace_2d_from_predictions(poses, path), path)
+
+    check()
