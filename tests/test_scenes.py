@@ -1,6 +1,8 @@
 """Multi-person scenes: placement geometry, labels from the shared z-buffer, the written layout read back."""
 
 import json
+import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +134,25 @@ def test_broken_scene_files_are_one_line_errors(pool, tmp_path):
         read_scenes(tmp_path, "s")
     with pytest.raises(UserError, match="nope.json"):
         read_scenes(tmp_path, "nope")
+
+
+def test_render_dataset_writes_scenes_and_refuses_bad_scene_options(tiny_h36m, tmp_path, capsys):
+    main = runpy.run_path(str(Path(__file__).resolve().parents[1] / "render_dataset.py"), run_name="test")["main"]
+    base = ["--data-dir", str(tiny_h36m), "--subjects", "8", "--stride", "1", "--cache-dir", str(tmp_path / "c"),
+            "--threads", "1"]
+    assert main([*base, "--out", str(tmp_path / "out"), "--scenes", "3", "--people-per-image", "2,3",
+                 "--scene-size", "80,60"]) == 0
+    ds = read_scenes(tmp_path / "out", "S8")
+    assert len(ds.images) == 3 and set(ds.subject.tolist()) == {8} and ds.width[0] == 80 and ds.height[0] == 60
+    assert np.bincount(ds.image_index, minlength=3).max() <= 3
+    capsys.readouterr()
+    for flags, message in [(["--people-per-image", "3,2"], "--people-per-image 3,2: expected MIN,MAX"),
+                           (["--people-per-image", "0,2"], "--people-per-image"),
+                           (["--people-per-image", "17,20"], "--people-per-image"),
+                           (["--distance", "100,9000"], "--distance"),
+                           (["--scene-size", "640"], "--scene-size '640': expected 2"),
+                           (["--split", "../x"], "--split")]:
+        assert main([*base, "--out", str(tmp_path / "bad"), "--scenes", "2", *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "bad").exists()
