@@ -3,8 +3,12 @@ every schema, malformed arrays for the predictions / pose-set .npz readers and t
 Each must be one `UserError` line naming the key or file (in process), and through an entry point one stderr
 line, exit code 2, no traceback and nothing written (a subprocess sample)."""
 
+import contextlib
+import inspect
+import io
 import math
 import os
+import runpy
 import string
 import subprocess
 import sys
@@ -338,13 +342,24 @@ def test_truncated_joints_mat_is_a_one_line_error(cut, junk, tmp_path_factory):
     assert_one_line_naming(e.value, str(path))
 
 
-# ---------------------------------------------------------------- the entry points' contract, in subprocesses
+# ---------------------------------------------------------------- the entry points' contract
 
-def run_entry_point(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run a script of this checkout from an empty folder (so anything it writes there would show)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+def run_entry_point(script: str, args: list[str], cwd: Path):
+    """Run a script of this checkout from an empty folder (so anything it writes there would show): its main(argv)
+    in-process, or a subprocess for a script without one yet."""
+    main = runpy.run_path(str(ROOT / script), run_name="in_process")["main"]
+    if not inspect.signature(main).parameters:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=120)
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(script, code, out.getvalue(), err.getvalue())
 
 
 def assert_usage_error(proc: subprocess.CompletedProcess, cwd: Path, *fragments: str) -> None:
