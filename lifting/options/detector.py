@@ -15,6 +15,9 @@ OPTIONS = {
                             maximum=16),
     "distance_mm": opt(list, [2000.0, 9000.0], "[min, max] ground distance of a person from the camera, mm",
                        item=float, nonempty=True, minimum=500, maximum=50_000),
+    "scene_dir": opt(str, None, "train and test on the scenes render_dataset.py --scenes wrote here (splits "
+                                "S<train_subjects> and S<test_subjects>, e.g. S1_5_6_7 and S8) instead of rendering "
+                                "them on the fly", nullable=True),
     "scenes_per_epoch": opt(int, 800, "training scenes per epoch (each one drawn and rendered anew)",
                             **AT_LEAST_ONE, maximum=10 ** 8),
     "test_scenes": opt(int, 200, "test scenes (the same for every run: drawn from test_scene_seed)",

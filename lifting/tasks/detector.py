@@ -1,8 +1,9 @@
 """Task: the person detector on multi-person scenes.
 
-Training scenes are drawn and rendered on the fly from the training subjects' world poses (a new set every epoch,
-reproducible from seed and epoch); every person with a body pixel in view is a target. The test set is a fixed set
-of scenes from the test subjects' poses. Evaluation is COCO-style AP over the people with at least
+Training scenes are drawn and rendered on the fly from the training subjects' world poses (new ones every step,
+reproducible from seed, epoch and step), or read from a folder `render_dataset.py --scenes` wrote (`scene_dir`);
+every person with a body pixel in view is a target. The test set is a fixed set of scenes from the test subjects'
+poses (rendered from `test_scene_seed`, or the folder's test split). Evaluation is COCO-style AP over the people with at least
 `MIN_VISIBLE_JOINTS` of 17 joints visible; the others are ignore regions.
 """
 
@@ -16,7 +17,10 @@ import numpy as np
 import torch
 from torchvision.ops import box_area, box_iou
 
+from lifting.augment.crops import seeded_generator
 from lifting.checkpoint import load_trained, load_weights
+from lifting.datasets.images import read_image
+from lifting.datasets.scenes import SceneDataset, read_scenes
 from lifting.engine import Dist, TrainPlan
 from lifting.errors import UserError
 from lifting.models.detector import PersonDetector
@@ -98,6 +102,29 @@ def scene_batch(images) -> tuple[torch.Tensor, list[Truth]]:
     return images.image, truths
 
 
+def split_name(subjects) -> str:
+    """The scene set `render_dataset.py --scenes` writes for these subjects by default: 'S1_5_6_7'."""
+    return "S" + "_".join(str(s) for s in subjects)
+
+
+def folder_batches(scenes: SceneDataset, images: np.ndarray, size: int) -> list[tuple[torch.Tensor, list[Truth]]]:
+    """Images (by index into `scenes.images`) of a scene folder with their people, in batches of `size`."""
+    out = []
+    for start in range(0, len(images), size):
+        pixels, truths = [], []
+        for i in images[start:start + size]:
+            rows = scenes.people_of(int(i))
+            box = torch.as_tensor(scenes.boxes[rows], dtype=torch.float32).view(-1, 4)
+            truths.append(Truth(torch.cat([box[:, :2], box[:, :2] + box[:, 2:]], 1),
+                                torch.as_tensor(scenes.keypoints_vis[rows].sum(-1) < MIN_VISIBLE_JOINTS)))
+            pixels.append(read_image(scenes.image_dir / str(scenes.images[int(i)]["file_name"])))
+        if len({p.shape for p in pixels}) > 1:
+            raise UserError(f"{scenes.image_dir}: scene images differ in size ({pixels[0].shape[1:]} and others); "
+                            "a scene set is rendered at one size")
+        out.append((torch.stack(pixels), truths))
+    return out
+
+
 class DetectorTask:
     kind = "detector"
 
@@ -110,16 +137,23 @@ class DetectorTask:
 
     def setup(self, dist: Dist) -> TrainPlan:
         cfg, self.dist = self.cfg, dist
-        data_dir = pose_data_dir(cfg["data_dir"], cfg["cache_dir"], cfg["synthetic_size"])
-        self.train_pool = load_pose_pool(data_dir, cfg["train_subjects"], cfg["stride"])
-        test_pool = load_pose_pool(data_dir, cfg["test_subjects"], cfg["test_stride"])
-        self.test = self._render(test_pool, cfg["test_scenes"], cfg["test_scene_seed"])
+        if cfg["scene_dir"]:
+            self.train_set = read_scenes(cfg["scene_dir"], split_name(cfg["train_subjects"]))
+            test_set = read_scenes(cfg["scene_dir"], split_name(cfg["test_subjects"]))
+            self.test = folder_batches(test_set, np.arange(len(test_set.images)), cfg["eval_batch_size"])
+            scenes = len(self.train_set.images)
+        else:
+            data_dir = pose_data_dir(cfg["data_dir"], cfg["cache_dir"], cfg["synthetic_size"])
+            self.train_pool = load_pose_pool(data_dir, cfg["train_subjects"], cfg["stride"])
+            test_pool = load_pose_pool(data_dir, cfg["test_subjects"], cfg["test_stride"])
+            self.test = self._render(test_pool, cfg["test_scenes"], cfg["test_scene_seed"])
+            scenes = cfg["scenes_per_epoch"]
         self.model = PersonDetector(cfg["backbone"], cfg["fpn_channels"], (cfg["image_height"], cfg["image_width"]),
                                     cfg["score_thresh"], cfg["nms_iou"], cfg["max_detections"]).to(dist.device)
         if cfg["load"]:
             loaded = load_trained(cfg["load"], "detector")
             load_weights(self.model, loaded.model.state_dict(), loaded.path)
-        self.per_epoch = max(1, cfg["scenes_per_epoch"] // (cfg["batch_size"] * dist.world))
+        self.per_epoch = max(1, scenes // (cfg["batch_size"] * dist.world))
         return TrainPlan(self.model, self.per_epoch, cfg["batch_size"], train=not cfg["eval_only"], optimizer="adam",
                          best_key="ap50", best_mode="max", curve_keys=("ap50", "ap", "recall50"))
 
@@ -130,24 +164,29 @@ class DetectorTask:
                 for i in range(0, count, size)]
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
-        """Scenes of (seed, epoch, rank), rendered as they are needed; flipped at random."""
-        cfg = self.cfg
-        seed = [cfg["seed"], epoch, self.dist.rank]
-        rng, render_gen = np.random.default_rng(seed), torch.Generator().manual_seed(int(np.random.SeedSequence(seed)
-                                                                                        .generate_state(1)[0]))
-        for step in range(self.per_epoch):
-            scenes = sample_scenes(self.train_pool, cfg["batch_size"], self.scene, rng)
-            flip = rng.random(cfg["batch_size"]) < cfg["flip_prob"]
-            if step < start:
-                continue
-            images, truths = scene_batch(render_scenes(scenes, render_gen))
+        """Training scenes of (seed, epoch, rank, step): rendered as they are needed, or a shuffled pass over the
+        scene folder; each flipped at random."""
+        cfg, B = self.cfg, self.cfg["batch_size"]
+        order = None
+        if cfg["scene_dir"]:
+            order = np.random.default_rng([cfg["seed"], epoch]).permutation(len(self.train_set.images))
+        for step in range(start, self.per_epoch):
+            key = [cfg["seed"], epoch, self.dist.rank, step]
+            rng = np.random.default_rng(key)
+            if order is None:
+                scenes = sample_scenes(self.train_pool, B, self.scene, rng)
+                images, truths = scene_batch(render_scenes(scenes, seeded_generator(*key)))
+            else:
+                first = (step * self.dist.world + self.dist.rank) * B
+                images, truths = folder_batches(self.train_set, order[first:first + B], B)[0]
+            flip = rng.random(len(truths)) < cfg["flip_prob"]
             targets = []
             for b, truth in enumerate(truths):
                 boxes = truth.boxes
                 if flip[b]:
+                    width = images.shape[-1]
                     images[b] = images[b].flip(-1)
-                    boxes = torch.stack([self.scene.width - boxes[:, 2], boxes[:, 1], self.scene.width - boxes[:, 0],
-                                         boxes[:, 3]], -1)
+                    boxes = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], -1)
                 boxes = boxes[((boxes[:, 2:] - boxes[:, :2]) >= 2).all(-1)]
                 targets.append({"boxes": boxes.to(self.dist.device),
                                 "labels": torch.ones(len(boxes), dtype=torch.int64, device=self.dist.device)})
