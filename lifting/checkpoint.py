@@ -123,6 +123,7 @@ KINDS = {
     "lifter": Kind("a lifter", "main_human36.py or main_lsp.py", "lifting.models:lifter_from_state"),
     "estimator": Kind("an estimator", "main_metro.py", "lifting.models:estimator_from_state"),
     "rootnet": Kind("a RootNet", "main_rootnet.py", "lifting.models:rootnet_from_state"),
+    "detector": Kind("a detector", "main_detector.py", "lifting.models:detector_from_state"),
     "stacked": Kind("a stacked lifter runs' joint state", "the paper runner"),
 }
 # Checkpoints written before kinds were recorded: the task-state key only that kind's task writes.

@@ -203,6 +203,11 @@ def _task_config(name, tmp_path, data_dir, lsp_json, *extra):
         from lifting.options.h36m import SCHEMA
         sets = [f"data_dir={data_dir}", f"cache_dir={tmp_path / 'cache'}", "linear_size=32", "num_stage=1",
                 "batch_size=64", "epochs=1", "train_subjects=[1]", "test_subjects=[9]", "compile=false"]
+    elif name == "detector":
+        from lifting.options.detector import SCHEMA
+        sets = [f"data_dir={data_dir}", "image_width=96", "image_height=64", "iterations=4", "warmup_steps=1",
+                "batch_size=2", "scenes_per_epoch=4", "test_scenes=2", "eval_batch_size=2", "stride=1",
+                "test_stride=1"]
     elif name == "lsp":
         from lifting.options.lsp import SCHEMA
         sets = [f"rel_depth_json={lsp_json}", "linear_size=32", "epochs=1", "batch_size=16"]

@@ -28,3 +28,9 @@ def rootnet_from_state(task: dict[str, Any], config: dict[str, Any], where: str)
     from lifting.models.rootnet import RootNet
 
     return RootNet(**task["arch"]), config
+
+
+def detector_from_state(task: dict[str, Any], config: dict[str, Any], where: str) -> tuple[nn.Module, dict[str, Any]]:
+    from lifting.models.detector import PersonDetector
+
+    return PersonDetector(**task["arch"]), config

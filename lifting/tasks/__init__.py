@@ -12,6 +12,7 @@ TASKS = {
     "lsp": ("lifting.tasks.lsp", "LspTask"),
     "metro": ("lifting.tasks.metro", "MetroTask"),
     "rootnet": ("lifting.tasks.rootnet", "RootNetTask"),
+    "detector": ("lifting.tasks.detector", "DetectorTask"),
 }
 
 
