@@ -9,7 +9,7 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lifting.experiments.plots import UserError, cli, done_rows, load_summary, out_dir, parser, save
+from lifting.experiments.plots import UserError, cli, done_rows, load_summary, out_dir, parse, parser, save
 from lifting.fileio import write_text
 
 COLUMNS = (("MRPE", "mrpe", 1), ("x", "mrpe_x", 1), ("y", "mrpe_y", 1), ("z", "mrpe_z", 1),
@@ -36,7 +36,7 @@ def table(summary: dict, names: list[str]) -> str:
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/absolute.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/absolute.py"), argv)
     summary = load_summary(args.results_dir, "absolute")
     names = done_rows(summary)
     sets = summary.get("test_sets") or []

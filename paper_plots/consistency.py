@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lifting.cli import add_option
 from lifting.config import opt
-from lifting.experiments.plots import UserError, cli, load_summary, out_dir, parser, row
+from lifting.experiments.plots import UserError, cli, load_summary, out_dir, parse, parser, row
 from lifting.fileio import write_json, write_text
 
 RELATIVE_ROWS = ("row_ours", "row_3", "row_4", "row_6", "row_7")
@@ -85,7 +85,7 @@ def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/consistency.py")
     add_option(p, "--tolerance-mm", opt(float, 1.0, "run-to-run allowance of the <= and 'clearly worst' checks (mm)",
                                         minimum=0, maximum=1000))
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     summaries = {e: load_summary(args.results_dir, e) for e in ("table_1", "fig_1d", "fig_4d")
                  if (Path(args.results_dir) / e / "summary.json").is_file()}
     if not summaries:

@@ -18,6 +18,7 @@ from lifting.experiments.plots import (
     done_rows,
     load_summary,
     metric_cm,
+    parse,
     parser,
     row,
     save,
@@ -41,7 +42,7 @@ def label_megabytes(r: dict) -> float:
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_1d.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/fig_1d.py"), argv)
     summary = load_summary(args.results_dir, "fig_1d")
     names = done_rows(summary)
     if not names:

@@ -11,7 +11,18 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lifting.experiments.plots import OURS_COLOR, SUP_COLOR, cli, load_npz, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import (
+    OURS_COLOR,
+    SUP_COLOR,
+    cli,
+    load_npz,
+    load_summary,
+    parse,
+    parser,
+    row,
+    save,
+    seed_dir,
+)
 
 PERCENTILES = (25.0, 50.0, 68.3, 95.4)
 
@@ -23,7 +34,7 @@ def frame_errors_cm(results_dir, summary, name) -> np.ndarray:
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4a.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/fig_4a.py"), argv)
     summary = load_summary(args.results_dir, "fig_4ab")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     twin = ax.twinx()

@@ -17,6 +17,7 @@ from lifting.experiments.plots import (
     cli,
     load_npz,
     load_summary,
+    parse,
     parser,
     row,
     save,
@@ -39,7 +40,7 @@ def joint_groups(skeleton_name: str) -> dict[str, list[int]]:
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4b.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/fig_4b.py"), argv)
     summary = load_summary(args.results_dir, "fig_4ab")
     series = {}
     for name in ("sup", "ours"):

@@ -18,6 +18,7 @@ from lifting.experiments.plots import (
     done_rows,
     load_summary,
     metric_cm,
+    parse,
     parser,
     save,
 )
@@ -26,7 +27,7 @@ LEVELS = {"0": ("o", "σ²=0"), "10": ("s", "σ²=10"), "20": ("^", "σ²=20"), 
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4c.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/fig_4c.py"), argv)
     test = load_summary(args.results_dir, "fig_4c_test_noise")
     both = load_summary(args.results_dir, "fig_4c_train_test_noise")
     fig, ax = plt.subplots(figsize=(6, 6))

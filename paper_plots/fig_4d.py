@@ -8,11 +8,21 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lifting.experiments.plots import OURS_COLOR, UserError, cli, done_rows, load_summary, metric_cm, parser, save
+from lifting.experiments.plots import (
+    OURS_COLOR,
+    UserError,
+    cli,
+    done_rows,
+    load_summary,
+    metric_cm,
+    parse,
+    parser,
+    save,
+)
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/fig_4d.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/fig_4d.py"), argv)
     summary = load_summary(args.results_dir, "fig_4d")
     names = done_rows(summary)
     if not names:

@@ -19,6 +19,7 @@ from lifting.experiments.plots import (
     done_rows,
     load_npz,
     load_summary,
+    parse,
     parser,
     row,
     save,
@@ -34,7 +35,7 @@ def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/fig_5.py")
     add_option(p, "--image-index", opt(int, None, "LSP test image to draw (default: a fixed random one)", nullable=True,
                                        minimum=0, maximum=10 ** 6))
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
     summary = load_summary(args.results_dir, "fig_5")

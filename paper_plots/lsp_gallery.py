@@ -15,7 +15,7 @@ import numpy as np
 
 from lifting.cli import add_option
 from lifting.config import opt
-from lifting.experiments.plots import UserError, cli, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import UserError, cli, load_summary, parse, parser, row, save, seed_dir
 
 DEFAULT_JOINTS = "../shared/data/lsp/joints.mat"
 
@@ -27,7 +27,7 @@ def plot(argv: list[str] | None) -> int:
     p.add_argument("--joints-mat", default=DEFAULT_JOINTS, help=f"LSP joints.mat (default {DEFAULT_JOINTS})")
     add_option(p, "--num", opt(int, 8, "number of images", minimum=1, maximum=100))
     add_option(p, "--seed", opt(int, 0, "which random images", minimum=0, maximum=2 ** 32 - 1))
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     import torch
 
     from lifting.datasets.lsp import centre_on_neck, read_joints_mat

@@ -12,7 +12,7 @@ import numpy as np
 
 from lifting.cli import add_option
 from lifting.config import opt
-from lifting.experiments.plots import UserError, cli, load_npz, load_summary, parser, row, save, seed_dir
+from lifting.experiments.plots import UserError, cli, load_npz, load_summary, parse, parser, row, save, seed_dir
 
 KEYS = ("pred3d", "gt3d", "pa_errors", "joints2d_px", "subject", "action", "camera", "frame")
 
@@ -29,7 +29,7 @@ def plot(argv: list[str] | None) -> int:
     add_option(p, "--frames", FRAMES)
     add_option(p, "--num", NUM)
     p.add_argument("--pick", choices=("spread", "best", "worst"), default="spread")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     from lifting.metrics import procrustes_align
     from lifting.viz import prediction_grid
 

@@ -24,6 +24,7 @@ from lifting.experiments.plots import (
     load_npz,
     load_summary,
     out_dir,
+    parse,
     parser,
     save,
 )
@@ -267,7 +268,7 @@ def markdown(summary: dict, args) -> Path:
 
 
 def plot(argv: list[str] | None) -> int:
-    args = parser(__doc__.splitlines()[0], "paper_plots/representations.py").parse_args(argv)
+    args = parse(parser(__doc__.splitlines()[0], "paper_plots/representations.py"), argv)
     summary = load_summary(args.results_dir, EXPERIMENT)
     for key in ("conditions", "estimator", "images", "truncated", "lsp", "files", "timing_s"):
         if key not in summary:

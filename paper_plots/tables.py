@@ -9,7 +9,7 @@ Table 2: per-action PA-MPJPE and the action-wise average. 'all' writes every tab
 import sys
 from pathlib import Path
 
-from lifting.experiments.plots import UserError, cli, done_rows, load_summary, out_dir, parser, row
+from lifting.experiments.plots import UserError, cli, done_rows, load_summary, out_dir, parse, parser, row
 from lifting.fileio import write_json, write_text
 
 
@@ -61,7 +61,7 @@ def table_2(summary: dict) -> tuple[list[str], list[list[str]], str]:
 def plot(argv: list[str] | None) -> int:
     p = parser(__doc__.splitlines()[0], "paper_plots/tables.py")
     p.add_argument("--table", choices=("1", "2", "all"), default="all")
-    args = p.parse_args(argv)
+    args = parse(p, argv)
     wanted = ("1", "2") if args.table == "all" else (args.table,)
     written = 0
     for t in wanted:

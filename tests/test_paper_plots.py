@@ -261,3 +261,12 @@ def test_malformed_results_are_one_line_errors(results, tmp_path):
     shutil.copytree(results / "fig_4c_test_noise", tmp_path / "fig_4c_test_noise")
     proc = plot("fig_4c", tmp_path)
     assert proc.returncode == 2 and "fig_4c_train_test_noise" in proc.stderr
+
+
+@pytest.mark.parametrize("script", ["fig_4d", "tables", "pose_gallery", "consistency"])
+def test_unwritable_out_dir_is_refused_before_reading(script, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    proc = plot(script, tmp_path / "no_results", "--out-dir", blocker / "figures")
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: --out-dir {blocker / 'figures'}: "), proc.stderr
+    assert sorted(tmp_path.iterdir()) == [blocker]

@@ -17,13 +17,13 @@ import numpy as np
 
 from lifting.cli import ArgumentParser, run_cli
 from lifting.errors import UserError
-from lifting.fileio import read_json, read_npz, write_json
+from lifting.fileio import check_output_dir, read_json, read_npz, write_json
 from lifting.viz import save_figure
 
 SUP_COLOR = "tab:blue"
 OURS_COLOR = "darkorange"
 
-__all__ = ["ArgumentParser", "UserError", "cli", "parser", "load_summary", "done_rows", "row", "metric_cm",
+__all__ = ["ArgumentParser", "UserError", "cli", "parser", "parse", "load_summary", "done_rows", "row", "metric_cm",
            "save", "load_npz", "seed_dir", "SUP_COLOR", "OURS_COLOR"]
 
 
@@ -36,6 +36,13 @@ def parser(description: str, prog: str) -> ArgumentParser:
 
 def out_dir(args) -> Path:
     return Path(args.out_dir) if args.out_dir else Path(args.results_dir) / "figures"
+
+
+def parse(p: ArgumentParser, argv: list[str] | None):
+    """The parsed arguments, with the figures folder checked before anything is read or drawn."""
+    args = p.parse_args(argv)
+    check_output_dir(out_dir(args), "--out-dir")
+    return args
 
 
 def load_summary(results_dir: str | Path, experiment: str) -> dict[str, Any]:
