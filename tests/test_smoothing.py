@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lifting.errors import UserError
-from lifting.smoothing import mpjve_errors, one_euro, savgol, segments, smooth
+from lifting.inference.smoothing import mpjve_errors, one_euro, savgol, segments, smooth
 
 
 def test_segments_are_the_runs_of_finite_frames():

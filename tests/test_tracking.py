@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lifting.errors import UserError
-from lifting.tracking import frame_order, track_poses
+from lifting.inference.tracking import frame_order, track_poses
 
 RNG = np.random.default_rng(0)
 SHAPE_A = RNG.normal(0, 40, (17, 3))
