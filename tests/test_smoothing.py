@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lifting.errors import UserError
-from lifting.inference.smoothing import mpjve_errors, one_euro, savgol, segments, smooth
+from lifting.inference.smoothing import mpjve_errors, one_euro, savgol, segments, smooth, smooth_tracks
 
 
 def test_segments_are_the_runs_of_finite_frames():
@@ -30,6 +30,18 @@ def test_gaps_split_the_sequence_and_stay_missing():
         np.testing.assert_allclose(out[12:22], 100.0, atol=1e-9)  # no pull from the zeros before the gap
     # A two-frame segment is too short for a quadratic fit: kept as it is.
     np.testing.assert_allclose(savgol(x, window=7)[-2:, 0, 0], [5.0, 6.0])
+
+
+def test_tracks_are_smoothed_each_on_its_own_segments():
+    t = np.arange(12.0)
+    tracks = np.stack([np.stack([t, t ** 2], -1), np.stack([-t, 3 * t], -1)], 1)[:, :, None]  # (T, 2, 1, 2)
+    tracks[5, 1] = np.nan  # person 1 absent in frame 5: person 0 keeps one 12-frame segment
+    out = smooth_tracks(tracks + np.where(np.arange(12) % 2, 1.0, -1.0)[:, None, None, None], window=5, order=2)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(tracks))
+    # An alternating +-1 jitter is all but removed by a 5-frame quadratic fit in every segment's interior.
+    assert np.abs(out[2:10, 0] - tracks[2:10, 0]).max() < 0.5
+    np.testing.assert_allclose(out[:, 0], smooth(tracks[:, 0] + np.where(np.arange(12) % 2, 1.0, -1.0)[:, None, None],
+                                                 window=5, order=2))
 
 
 def test_one_euro_step_response_matches_the_hand_computed_low_pass():

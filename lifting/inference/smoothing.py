@@ -88,6 +88,15 @@ def smooth(sequence, method: str = "savgol", fps: float = 10.0, **params) -> np.
     raise UserError(f"smoothing method {method!r}: expected one of {', '.join(METHODS)}")
 
 
+def smooth_tracks(tracks, method: str = "savgol", fps: float = 10.0, **params) -> np.ndarray:
+    """Per-track arrays `(T, K, J, D)` (NaN where a track is absent, `lifting.inference.tracking.Tracks.joints`)
+    smoothed track by track, so one person's absence never splits another's segments."""
+    x = np.asarray(tracks, dtype=np.float64)
+    if x.ndim < 2:
+        raise UserError(f"smooth_tracks: expected (T, K, ...) per-track arrays, got shape {x.shape}")
+    return np.stack([smooth(x[:, k], method, fps, **params) for k in range(x.shape[1])], 1) if x.shape[1] else x
+
+
 def mpjve_errors(pred, gt) -> np.ndarray:
     """Per-joint velocity errors (T-1, J) mm/frame of `pred, gt (T, J, 3)` mm: |(p[t+1]-p[t]) - (g[t+1]-g[t])|,
     NaN where either frame is missing. MPJVE (VideoPose3D's mean per-joint velocity error) is their mean."""
