@@ -1,0 +1,96 @@
+"""Benchmark: temporal smoothing of lifted sequences with noisy 2D, MPJPE and MPJVE with and without it.
+
+    python bench/smoothing.py --data-dir DIR [--ckpt RUN | --epochs 6] [--noise 10] [--window 7 --order 2]
+
+Human3.6M S8 sequences (one per action recording and camera) at `--fps` (the shared data holds every 5th frame of
+the 50 Hz capture: 10 fps; `--stride` thins it further), Gaussian noise of `--noise` px on each
+2D coordinate, lifted frame by frame by a lifter trained on S1,5,6,7 (opts/h36.yaml with `--epochs`, trained here
+unless `--ckpt` names a run), then smoothed in time (lifting.inference.smoothing) either on the 3D output or on the 2D
+input. Prints MPJPE (mm, action-wise mean, root-relative camera frame) and MPJVE (VideoPose3D's mean per-joint
+velocity error, mm per frame, frame-wise mean) for each.
+"""
+
+import numpy as np
+
+from lifting.config import ArgumentParser, load_config
+from lifting.errors import run_cli
+from lifting.options.h36m import SCHEMA
+
+
+def sequences(poses) -> list[np.ndarray]:
+    """Row indices of each (subject, action, subaction, camera) sequence, in frame order."""
+    keys = np.stack([poses.subject.astype(str), poses.action, poses.subaction.astype(str),
+                     poses.camera.astype(str)], 1)
+    _, seq = np.unique(keys, axis=0, return_inverse=True)
+    return [np.flatnonzero(seq.ravel() == s)[np.argsort(poses.frame[seq.ravel() == s])] for s in range(seq.max() + 1)]
+
+
+def main() -> int:
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--ckpt", default=None, help="a trained lifting run (default: train one on S1,5,6,7 here)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--out", default="runs/bench_smoothing")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate of the data dir's sequences")
+    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame of each sequence")
+    p.add_argument("--noise", type=float, default=10.0, help="2D noise std, px")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window", type=int, nargs="+", default=None, help="Savitzky-Golay windows to try, frames")
+    p.add_argument("--order", type=int, default=None)
+    p.add_argument("--min-cutoff", type=float, nargs="+", default=None, help="One-Euro min cutoffs to try, Hz")
+    p.add_argument("--beta", type=float, default=None)
+    a = p.parse_args()
+
+    from lifting.datasets.h36m import load_h36m
+    from lifting.geometry.skeletons import get_skeleton
+    from lifting.inference import smoothing
+    from lifting.inference.lifter import lift, load_lifter
+    from lifting.metrics import evaluate_poses
+
+    ckpt = a.ckpt
+    if ckpt is None:
+        from lifting.tasks import run_task
+
+        cfg = load_config(SCHEMA, "opts/h36.yaml", [f"data_dir={a.data_dir}", "train_subjects=[1,5,6,7]",
+                                                    "test_subjects=[8]", f"epochs={a.epochs}", f"out_dir={a.out}",
+                                                    "progress=false", "threads=1"])
+        run_task("lifting", cfg)
+        ckpt = a.out
+    model, stats, cfg, _ = load_lifter(ckpt)
+    skeleton = get_skeleton(cfg["skeleton"])
+    root = skeleton.root
+    poses = load_h36m(a.data_dir, [8], stride=a.stride, skeleton=skeleton.name)
+    fps = a.fps / a.stride
+    rng = np.random.default_rng(a.seed)
+    noisy = poses.joints2d_px + rng.normal(0.0, a.noise, poses.joints2d_px.shape)
+    gt = poses.joints3d_cam - poses.joints3d_cam[:, root:root + 1]
+    seqs = sequences(poses)
+    lifted = lift(model, stats, noisy, root)
+    print(f"lifter {ckpt}; S8 at {fps:g} fps: {len(seqs)} sequences, {len(gt)} frames; 2D noise {a.noise:g} px")
+
+    def report(name: str, pred: np.ndarray) -> None:
+        mpjpe = evaluate_poses(pred, gt, poses.action, root)["mpjpe"]
+        vel = np.concatenate([smoothing.mpjve_errors(pred[s], gt[s]).ravel() for s in seqs])
+        print(f"{name:<40} MPJPE {mpjpe:6.1f} mm   MPJVE {np.nanmean(vel):6.2f} mm/frame")
+
+    def per_sequence(x: np.ndarray, method: str, **params) -> np.ndarray:
+        out = x.copy()
+        for s in seqs:
+            out[s] = smoothing.smooth(x[s], method, fps, **params)
+        return out
+
+    report("no smoothing", lifted)
+    sg = {} if a.order is None else {"order": a.order}
+    for w in a.window or [smoothing.DEFAULT_WINDOW]:
+        report(f"savgol window {w} (3D output)", per_sequence(lifted, "savgol", window=w, **sg))
+        smoothed_in = lift(model, stats, per_sequence(noisy, "savgol", window=w, **sg), root)
+        report(f"savgol window {w} (2D input)", smoothed_in)
+        report(f"savgol window {w} (2D input and 3D output)", per_sequence(smoothed_in, "savgol", window=w, **sg))
+    oe = {} if a.beta is None else {"beta": a.beta}
+    for c in a.min_cutoff or [smoothing.DEFAULT_MIN_CUTOFF_HZ]:
+        report(f"one_euro min_cutoff {c:g} Hz (3D output)", per_sequence(lifted, "one_euro", min_cutoff=c, **oe))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
