@@ -116,8 +116,8 @@ def write_html(path: str | Path, poses3d, skeleton: str | Skeleton, joints2d=Non
         fig.add_trace(trace, row=1, col=1 if isinstance(trace, (go.Image, go.Scatter)) else scene_col)
     ranges, aspect = fitted_limits(plot3)
     fig.update_scenes(aspectmode="manual", aspectratio=dict(zip("xyz", aspect)),
-                      camera={"eye": {"x": 0.3, "y": -1.4, "z": 0.35} if frame == "camera" else
-                              {"x": 1.1, "y": -1.1, "z": 0.6}, "up": {"x": 0, "y": 0, "z": 1}},
+                      camera={"eye": {"x": 0.35, "y": -1.7, "z": 0.45} if frame == "camera" else
+                              {"x": 1.25, "y": -1.25, "z": 0.7}, "up": {"x": 0, "y": 0, "z": 1}},
                       **{f"{a}axis": {"range": list(r), "title": {"text": t}}
                          for a, r, t in zip("xyz", ranges, AXIS_LABELS[frame])})
     if has_2d:
