@@ -3,8 +3,8 @@
 Training scenes are drawn and rendered on the fly from the training subjects' world poses (new ones every step,
 reproducible from seed, epoch and step), or read from a folder `render_dataset.py --scenes` wrote (`scene_dir`);
 every person with a body pixel in view is a target. The test set is a fixed set of scenes from the test subjects'
-poses (rendered from `test_scene_seed`, or the folder's test split). Evaluation is COCO-style AP over the people with at least
-`MIN_VISIBLE_JOINTS` of 17 joints visible; the others are ignore regions.
+poses (rendered from `test_scene_seed`, or the folder's test split). Evaluation is COCO-style AP over the people
+with at least `MIN_VISIBLE_JOINTS` of 17 joints visible; the others are ignore regions.
 """
 
 from __future__ import annotations
