@@ -12,7 +12,7 @@ import pytest
 
 from lifting.config import load_config
 from lifting.engine.run_dir import prepare_run
-from lifting.errors import UserError, run_cli
+from lifting.errors import UserError
 from lifting.fileio import check_output_dir, check_output_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,18 +60,11 @@ def _reached(*args, **kwargs):
     raise AssertionError("data was loaded or a model built before the outputs were checked")
 
 
-def _run_main(monkeypatch, capsys, module: str, argv: list[str]):
+def _run_main(capsys, module: str, argv: list[str]):
     """<module>.main(argv) in-process, as `python <module>.py argv` would run; returns (exit code, stderr)."""
     import importlib
-    import inspect
 
-    main = importlib.import_module(module).main
-    if inspect.signature(main).parameters:
-        return main([str(a) for a in argv]), capsys.readouterr().err
-    monkeypatch.setattr(sys, "argv", [f"{module}.py", *map(str, argv)])  # a script not yet given main(argv)
-    with pytest.raises(SystemExit) as e:
-        run_cli(main)
-    return e.value.code, capsys.readouterr().err
+    return importlib.import_module(module).main([str(a) for a in argv]), capsys.readouterr().err
 
 
 @pytest.fixture
@@ -106,7 +99,7 @@ def test_unwritable_output_is_found_before_any_work(case, blocker, tmp_path, mon
         "metro_out_dir": ("main_metro", ["--set", f"out_dir={bad}", f"cache_dir={tmp_path}"], f"out_dir {bad}"),
         "metro_cache_dir": ("main_metro", ["--set", f"cache_dir={bad}"], f"cache_dir {bad}"),
         "metro_predict_out": ("main_metro", ["--set", "load=run", "--predict", tmp_path, "--out", tmp_path],
-                              f"--out {tmp_path}: is a directory"),
+                              f"--out {tmp_path}: "),
         "render_out": ("render_dataset", ["--data-dir", "synthetic", "--out", blocker, "--cache-dir", tmp_path],
                        f"--out {blocker}"),
         "render_cache": ("render_dataset", ["--data-dir", "synthetic", "--out", tmp_path / "o", "--cache-dir", bad],
@@ -123,7 +116,7 @@ def test_unwritable_output_is_found_before_any_work(case, blocker, tmp_path, mon
             runner.main(experiment)
         code, err = e.value.code, capsys.readouterr().err
     else:
-        code, err = _run_main(monkeypatch, capsys, module, argv)
+        code, err = _run_main(capsys, module, argv)
     assert code == 2
     assert err.startswith(f"error: {named}") and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]  # nothing written
