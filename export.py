@@ -8,20 +8,24 @@ RGB in [0, 1] -> pose3d_rel (N, 17, 3) mm and pose2d (N, 17, 2) crop px, at a fi
 export needs `pip install 'lifting[export]'` (onnx; onnxruntime to run the file).
 """
 
+import sys
 from pathlib import Path
 
-from lifting.cli import check_output
-from lifting.config import ArgumentParser
-from lifting.errors import run_cli
+from lifting.cli import ArgumentParser, add_option, check_output, run_cli
+from lifting.options.metro import SCHEMA
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", type=Path, required=True, help="run directory or checkpoint (lifter or estimator)")
-    parser.add_argument("--format", choices=("onnx", "torchscript"), required=True, help="file format")
-    parser.add_argument("--out", type=Path, required=True, help="output file (.onnx, or .pt / .ts for TorchScript)")
-    parser.add_argument("--stride", type=int, default=None, help="estimator output stride (default: the trained one)")
-    args = parser.parse_args()
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="export.py", description=__doc__.splitlines()[0])
+    p.add_argument("--ckpt", type=Path, required=True, help="run directory or checkpoint (lifter or estimator)")
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True, help="file format")
+    p.add_argument("--out", type=Path, required=True, help="output file (.onnx, or .pt / .ts for TorchScript)")
+    add_option(p, "--stride", SCHEMA["test_output_stride"], help="estimator output stride (default: the trained one)")
+    return p
+
+
+def run(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     check_output(args.out, "--out", (".onnx",) if args.format == "onnx" else (".pt", ".ts"))
 
     from lifting.export import export_model
@@ -36,5 +40,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -7,41 +7,23 @@
     python main_metro.py --opt opts/metro_tiny.yaml --set load=RUN_DIR --predict DATASET_DIR --out preds.npz
 """
 
-from lifting.config import ArgumentParser, add_config_args, load_config, opt, validate
-from lifting.errors import UserError, run_cli
-from lifting.fileio import check_output_dir, check_output_file
-from lifting.options.common import SUBJECT_LIST
+import sys
+
+from lifting.cli import ArgumentParser, add_config_args, run_cli
+from lifting.config import load_config
+from lifting.fileio import check_output_dir
+from lifting.inference.predict import add_predict_args, check_predict, predict_to_file
 from lifting.options.metro import SCHEMA
 
-PREDICT_ARGS = {"--subjects": opt(list, None, "subjects to predict", **SUBJECT_LIST)}
 
-
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="main_metro.py", description=__doc__.splitlines()[0])
     add_config_args(parser)
-    parser.add_argument("--predict", metavar="DATASET_DIR", default=None,
-                        help="write predictions for every annotated person of a COCO-layout dataset (needs load=RUN_DIR)")
-    parser.add_argument("--subjects", type=int, nargs="+", default=None,
-                        help="subjects to predict (default: all with annotations in DATASET_DIR)")
-    parser.add_argument("--out", metavar="FILE.npz", default=None, help="predictions file for --predict")
-    args = parser.parse_args()
+    add_predict_args(parser, "2D and 3D poses")
+    args = parser.parse_args(argv)
     cfg = load_config(SCHEMA, args.opt, args.set)
-
-    if args.predict is None and (args.out is not None or args.subjects is not None):
-        raise UserError("--out and --subjects go with --predict DATASET_DIR (training writes into out_dir)")
-    if args.predict is not None:
-        if cfg["load"] is None or args.out is None:
-            raise UserError("--predict needs --set load=RUN_DIR (a trained run or checkpoint) and --out FILE.npz")
-        if args.subjects is not None:
-            validate(PREDICT_ARGS, {"--subjects": args.subjects}, "main_metro.py")
-        check_output_file(args.out, "--out")
-        from lifting.engine.state import select_device
-        from lifting.inference import load_model, predict_dataset
-
-        model = load_model(cfg["load"], cfg["test_output_stride"], select_device(cfg["device"]))
-        n = predict_dataset(model, args.predict, args.out, subjects=args.subjects, batch_size=cfg["eval_batch_size"],
-                            flip_tta=cfg["flip_tta"], mix=cfg["mix_3d_inside_fov"], ridge=cfg["ridge"])
-        print(f"{args.out}: predictions for {n} persons (joints2d_px image px, joints3d_cam camera mm, h36m_17)")
+    if check_predict(args, cfg):
+        print(predict_to_file("estimator", cfg, args.predict, args.out, args.subjects))
         return 0
 
     check_output_dir(cfg["cache_dir"], "cache_dir")  # out_dir: checked by the training loop before any work
@@ -56,5 +38,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -7,34 +7,22 @@
     python main_rootnet.py --opt opts/rootnet_tiny.yaml --set load=RUN_DIR --predict DATASET_DIR --out roots.npz
 """
 
-from lifting.config import ArgumentParser, add_config_args, load_config
-from lifting.errors import UserError, run_cli
+import sys
+
+from lifting.cli import ArgumentParser, add_config_args, run_cli
+from lifting.config import load_config
+from lifting.inference.predict import add_predict_args, check_predict, predict_to_file
 from lifting.options.rootnet import SCHEMA
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="main_rootnet.py", description=__doc__.splitlines()[0])
     add_config_args(parser)
-    parser.add_argument("--predict", metavar="DATASET_DIR", default=None,
-                        help="write root predictions for every annotated person of a COCO-layout dataset "
-                             "(needs load=RUN_DIR)")
-    parser.add_argument("--subjects", type=int, nargs="+", default=None,
-                        help="subjects to predict (default: all with annotations in DATASET_DIR)")
-    parser.add_argument("--out", metavar="FILE.npz", default=None, help="predictions file for --predict")
-    args = parser.parse_args()
+    add_predict_args(parser, "root positions")
+    args = parser.parse_args(argv)
     cfg = load_config(SCHEMA, args.opt, args.set)
-
-    if args.predict is not None:
-        if cfg["load"] is None or args.out is None:
-            raise UserError("--predict needs --set load=RUN_DIR (a trained run or checkpoint) and --out FILE.npz")
-        from lifting.engine.state import select_device
-        from lifting.inference import load_rootnet, predict_roots_dataset
-
-        model = load_rootnet(cfg["load"], select_device(cfg["device"]))
-        n = predict_roots_dataset(model, args.predict, args.out, subjects=args.subjects,
-                                  batch_size=cfg["eval_batch_size"], assumed_focal_px=cfg["assumed_focal_px"])
-        frame = "focal-normalised" if cfg["assumed_focal_px"] else "camera"
-        print(f"{args.out}: roots of {n} persons (root_cam {frame} mm, root2d_px image px, h36m_17 pelvis)")
+    if check_predict(args, cfg):
+        print(predict_to_file("rootnet", cfg, args.predict, args.out, args.subjects))
         return 0
 
     from lifting.tasks import run_task
@@ -48,5 +36,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -15,13 +15,25 @@ A list of numbers that starts with a minus sign needs the `=` form: `--box=-20,4
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from lifting.cli import CAMERA_FRAME, IMAGE_FRAME, check_output, parse_numbers
-from lifting.config import ArgumentParser
-from lifting.errors import UserError, run_cli
+from lifting.cli import CAMERA_FRAME, IMAGE_FRAME, ArgumentParser, add_option, check_output, parse_numbers, run_cli
+from lifting.config import opt
+from lifting.errors import UserError
+from lifting.geometry.keypoint_formats import OUTPUT_FORMATS
+from lifting.options.metro import SCHEMA
+
+FOV = opt(float, 55.0, "field of view over the longer side, deg", exclusive_minimum=0, exclusive_maximum=180)
+NUM_AUG = opt(int, 1, "test-time augmentations per box (1 = off; 5 = the released MeTRAbs rolls, zooms, mirrors and "
+              "brightness, for models trained with augment: true)", minimum=1, maximum=64)
+BATCH = opt(int, 32, "crops per forward pass", minimum=1, maximum=4096)
+INTRINSICS = opt(float, None, "pinhole intrinsics fx,fy,cx,cy, px", nullable=True, minimum=-1e6, maximum=1e6)
+DISTORTION = opt(float, None, "OpenCV lens distortion k1,k2,p1,p2[,k3]", nullable=True, minimum=-1e3, maximum=1e3)
+EXTRINSICS = opt(float, None, "world-to-camera rotation (9, row-major) and translation (3, mm): X_cam = R X_world + t",
+                 nullable=True, minimum=-1e9, maximum=1e9)
 
 
 def parse_boxes(texts: list[str], num_images: int) -> list[np.ndarray | None]:
@@ -40,72 +52,72 @@ def parse_boxes(texts: list[str], num_images: int) -> list[np.ndarray | None]:
     return [np.array(b) if b else None for b in per_image]
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", type=Path, nargs="+", help="image files (anything Pillow reads)")
-    parser.add_argument("--ckpt", type=Path, default=Path("runs/metro_tiny"),
-                        help="run directory (last.pt, else best.pt) or checkpoint of a trained estimator")
-    parser.add_argument("--box", action="append", default=[], metavar="[I:]x,y,w,h", help="person box, px (repeat)")
-    camera = parser.add_mutually_exclusive_group()
-    camera.add_argument("--intrinsics", default=None, metavar="fx,fy,cx,cy", help="pinhole intrinsics, px")
-    camera.add_argument("--fov", type=float, default=55.0, help="field of view over the longer side, deg (default 55)")
-    parser.add_argument("--distortion", default=None, metavar="k1,k2,p1,p2[,k3]", help="OpenCV lens distortion")
-    parser.add_argument("--extrinsics", default=None, metavar="R(9),t(3)",
-                        help="world-to-camera rotation (row-major) and translation (mm): X_cam = R X_world + t")
-    parser.add_argument("--num-aug", type=int, default=1,
-                        help="test-time augmentations per box (default 1 = off; 5 = the released MeTRAbs rolls, "
-                        "zooms, mirrors and brightness, for models trained with augment: true)")
-    parser.add_argument("--skeleton", default="h36m_17", help="joint set of the outputs: h36m_17 (default), h36m_16, "
-                        "lsp_14, mpii_16")
-    parser.add_argument("--stride", type=int, default=None, help="run the backbone at this output stride (default: "
-                        "the trained one)")
-    parser.add_argument("--no-antialias", action="store_true", help="sample crops from the full-resolution image")
-    parser.add_argument("--batch-size", type=int, default=32, help="crops per forward pass (default 32)")
-    parser.add_argument("--out", type=Path, default=None, help="poses .npz (default <first image>_poses.npz)")
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="figure .png/.pdf/.svg of the 2D and 3D poses (default <first image>_poses.png)")
-    args = parser.parse_args()
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="run_estimator.py", description=__doc__.splitlines()[0])
+    p.add_argument("images", type=Path, nargs="+", help="image files (anything Pillow reads)")
+    p.add_argument("--ckpt", type=Path, default=Path("runs/metro_tiny"),
+                   help="run directory (last.pt, else best.pt) or checkpoint of a trained estimator")
+    p.add_argument("--box", action="append", default=[], metavar="[I:]x,y,w,h", help="person box, px (repeat)")
+    camera = p.add_mutually_exclusive_group()
+    add_option(camera, "--intrinsics", INTRINSICS, count=4, metavar="fx,fy,cx,cy")
+    add_option(camera, "--fov", FOV)
+    add_option(p, "--distortion", DISTORTION, count=(4, 5), metavar="k1,k2,p1,p2[,k3]")
+    add_option(p, "--extrinsics", EXTRINSICS, count=12, metavar="R(9),t(3)")
+    add_option(p, "--num-aug", NUM_AUG)
+    p.add_argument("--skeleton", default="h36m_17", help=f"joint set of the outputs ({', '.join(OUTPUT_FORMATS)})")
+    add_option(p, "--stride", SCHEMA["test_output_stride"], help="run the backbone at this output stride (default: "
+               "the trained one)")
+    p.add_argument("--no-antialias", action="store_true", help="sample crops from the full-resolution image")
+    add_option(p, "--batch-size", BATCH)
+    p.add_argument("--out", type=Path, default=None, help="poses .npz (default <first image>_poses.npz)")
+    p.add_argument("--figure", type=Path, default=None,
+                   help="figure .png/.pdf/.svg of the 2D and 3D poses (default <first image>_poses.png)")
+    return p
+
+
+def run(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
 
     from lifting.geometry.keypoint_formats import from_h36m17, output_format
 
     names = output_format(args.skeleton).joint_names
-    if args.num_aug < 1 or args.batch_size < 1:
-        raise UserError("--num-aug and --batch-size must be >= 1")
     first = args.images[0]
     out = check_output(args.out or first.with_name(first.stem + "_poses.npz"), "--out", (".npz",))
     figure = check_output(args.figure or first.with_name(first.stem + "_poses.png"), "--figure",
                           (".png", ".pdf", ".svg"))
-    distortion = None
-    if args.distortion:
-        distortion = np.array(parse_numbers(args.distortion, (4, 5), "--distortion") + (0.0,))[:5]
+    distortion = None if args.distortion is None else np.array([*args.distortion, 0.0])[:5]
     extrinsics = None
-    if args.extrinsics:
-        values = parse_numbers(args.extrinsics, 12, "--extrinsics")
+    if args.extrinsics is not None:
+        values = args.extrinsics
         extrinsics = np.concatenate([np.reshape(values[:9], (3, 3)), np.reshape(values[9:], (3, 1))], 1)
 
     from lifting import fileio
+    from lifting.checkpoint import load_trained
     from lifting.datasets.images import read_image
     from lifting.geometry.cameras import default_intrinsics, split_extrinsics
-    from lifting.inference.estimator import estimate_poses, image_boxes, load_model
+    from lifting.inference.estimator import estimate_poses, image_boxes
+    from lifting.models.metro import with_stride
     from lifting.viz import save_image_poses_figure
 
     if extrinsics is not None:
         split_extrinsics(extrinsics, "--extrinsics")
+    model = load_trained(args.ckpt, "estimator").model
+    if args.stride not in (None, model.stride):
+        model = with_stride(model, args.stride)
     for path in args.images:
         if not path.is_file():
             raise UserError(f"{path}: image file not found")
     images = [read_image(p) for p in args.images]
     sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
     boxes = image_boxes(parse_boxes(args.box, len(images)), sizes)
-    if args.intrinsics:
-        fx, fy, cx, cy = parse_numbers(args.intrinsics, 4, "--intrinsics")
+    if args.intrinsics is not None:
+        fx, fy, cx, cy = args.intrinsics
         if fx <= 0 or fy <= 0:
-            raise UserError(f"--intrinsics {args.intrinsics}: focal lengths must be positive")
+            raise UserError(f"--intrinsics {','.join(map(str, args.intrinsics))}: focal lengths must be positive")
         K = np.tile(np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), (len(images), 1, 1))
     else:
         K = np.stack([default_intrinsics(w, h, args.fov) for w, h in sizes])
 
-    model = load_model(args.ckpt, args.stride)
     res = estimate_poses(model, images, boxes, K, distortion=distortion, extrinsics=extrinsics,
                          num_aug=args.num_aug, antialias=not args.no_antialias, batch_size=args.batch_size)
     meta = {"content": f"3D and 2D poses estimated by {args.ckpt} (MeTRo/MeTRAbs), one row per box",
@@ -136,5 +148,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

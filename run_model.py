@@ -14,52 +14,59 @@ z forward); .npz outputs and a .json beside a .npy output carry the joint names,
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from lifting.cli import CAMERA_FRAME, check_output, parse_numbers
-from lifting.config import ArgumentParser
-from lifting.errors import UserError, run_cli
+from lifting.cli import CAMERA_FRAME, ArgumentParser, add_option, check_output, run_cli
+from lifting.config import opt
+from lifting.errors import UserError
+from lifting.geometry.keypoint_formats import FORMATS
+
+FOCAL = opt(float, None, "focal length of your camera, px: scale the 2D by the training cameras' focal length over "
+            "this (people about 5 m away); default: scale every pose to the training data's 2D size", nullable=True,
+            exclusive_minimum=0, maximum=1e6)
+IMAGE_SIZE = opt(int, None, "image size W,H in px: keypoints more than one image size outside it are an error",
+                 nullable=True, minimum=1, maximum=100_000)
+MIN_CONFIDENCE = opt(float, 0.1, "keypoints with a lower confidence are missing", minimum=0, maximum=1)
+MIN_KEYPOINTS = opt(int, 4, "poses with fewer present keypoints are skipped", minimum=1, maximum=1000)
+FPS = opt(float, 10.0, "animation frame rate", exclusive_minimum=0, maximum=1000)
+MAX_FIGURE_POSES = opt(int, 4, "poses drawn in the figure", minimum=1, maximum=100)
 
 
-def main() -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("poses", type=Path, nargs="+", help=".npy, .json (COCO-style or OpenPose; a directory: its "
-                        "*.json files in name order) or LSP joints.mat keypoint files")
-    parser.add_argument("--format", default=None, help="keypoint format of the input (h36m_17, h36m_16, coco_17, "
-                        "openpose_25, mpii_16, lsp_14); default: see above")
-    parser.add_argument("--focal", type=float, default=None,
-                        help="focal length of your camera, px: scale the 2D by the training cameras' focal length "
-                        "over this (people about 5 m away); default: scale every pose to the training data's 2D size")
-    parser.add_argument("--image-size", default=None, metavar="W,H",
-                        help="image size in px: keypoints more than one image size outside it are an error")
-    parser.add_argument("--min-confidence", type=float, default=0.1,
-                        help="keypoints with a lower confidence are missing (default 0.1)")
-    parser.add_argument("--missing", choices=("fill", "error"), default="fill",
-                        help="fill: place missing joints on the nearest present joint and skip poses with fewer than "
-                        "--min-keypoints keypoints (default); error: stop at the first missing keypoint")
-    parser.add_argument("--min-keypoints", type=int, default=4, help="poses with fewer present keypoints are skipped")
-    parser.add_argument("--ckpt", type=Path, default=Path("runs/quickstart"),
-                        help="run directory (last.pt, else best.pt) or checkpoint file of a trained lifter")
-    parser.add_argument("--out", type=Path, default=None, help="figure (.png/.pdf/.svg); default <first input>_3d.png")
-    parser.add_argument("--save-3d", type=Path, default=None,
-                        help="write the 3D poses: .npy (plus a .json of metadata beside it) or .npz (with metadata)")
-    parser.add_argument("--animation", type=Path, default=None,
-                        help="animate N frames of one person, 2D beside 3D: .gif (Pillow) or .mp4 (needs ffmpeg)")
-    parser.add_argument("--fps", type=float, default=10.0, help="animation frame rate (default 10)")
-    parser.add_argument("--max-figure-poses", type=int, default=4, help="poses drawn in the figure")
-    args = parser.parse_args()
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="run_model.py", description=__doc__.splitlines()[0])
+    p.add_argument("poses", type=Path, nargs="+", help=".npy, .json (COCO-style or OpenPose; a directory: its "
+                   "*.json files in name order) or LSP joints.mat keypoint files")
+    p.add_argument("--format", default=None, help=f"keypoint format of the input ({', '.join(FORMATS)}); default: "
+                   "see above")
+    add_option(p, "--focal", FOCAL)
+    add_option(p, "--image-size", IMAGE_SIZE, count=2, metavar="W,H")
+    add_option(p, "--min-confidence", MIN_CONFIDENCE)
+    p.add_argument("--missing", choices=("fill", "error"), default="fill",
+                   help="fill: place missing joints on the nearest present joint and skip poses with fewer than "
+                   "--min-keypoints keypoints (default); error: stop at the first missing keypoint")
+    add_option(p, "--min-keypoints", MIN_KEYPOINTS)
+    p.add_argument("--ckpt", type=Path, default=Path("runs/quickstart"),
+                   help="run directory (last.pt, else best.pt) or checkpoint file of a trained lifter")
+    p.add_argument("--out", type=Path, default=None, help="figure (.png/.pdf/.svg); default <first input>_3d.png")
+    p.add_argument("--save-3d", type=Path, default=None,
+                   help="write the 3D poses: .npy (plus a .json of metadata beside it) or .npz (with metadata)")
+    p.add_argument("--animation", type=Path, default=None,
+                   help="animate N frames of one person, 2D beside 3D: .gif (Pillow) or .mp4 (needs ffmpeg)")
+    add_option(p, "--fps", FPS)
+    add_option(p, "--max-figure-poses", MAX_FIGURE_POSES)
+    return p
 
+
+def run(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     from lifting.geometry.keypoint_formats import get_format
 
     if args.format is not None:
         get_format(args.format)
-    image_size = parse_numbers(args.image_size, 2, "--image-size") if args.image_size else None
-    if image_size is not None and min(image_size) <= 0:
-        raise UserError(f"--image-size {args.image_size}: width and height must be positive")
-    if args.focal is not None and not args.focal > 0:
-        raise UserError(f"--focal {args.focal}: expected a positive focal length in px")
+    image_size = args.image_size
     first = args.poses[0]
     out = check_output(args.out or first.with_name(first.stem + "_3d.png"), "--out", (".png", ".pdf", ".svg"))
     save_3d = check_output(args.save_3d, "--save-3d", (".npy", ".npz"))
@@ -73,13 +80,16 @@ def main() -> int:
             raise UserError(f"--animation {animation}: writing .mp4 needs ffmpeg on the PATH; use a .gif")
 
     from lifting import fileio
+    from lifting.checkpoint import load_trained
     from lifting.datasets.keypoints import prepare_h36m17, read_keypoints
+    from lifting.datasets.normalize import Stats
     from lifting.geometry.skeletons import convert, get_skeleton
-    from lifting.inference.lifter import REFERENCE_FOCAL_PX, lift, load_lifter, rescale_2d, training_scale_px
+    from lifting.inference.lifter import REFERENCE_FOCAL_PX, lift, rescale_2d, training_scale_px
     from lifting.models.linear import input_skeleton
     from lifting.viz import save_pose_animation, save_prediction_figure
 
-    model, stats, cfg, _ = load_lifter(args.ckpt)
+    trained = load_trained(args.ckpt, "lifter")
+    model, stats, cfg = trained.model, Stats.from_dict(trained.task["stats"]), trained.config
     in_skel, out_skel = get_skeleton(input_skeleton(cfg)), get_skeleton(cfg["skeleton"])
     npy_only = all(p.suffix.lower() == ".npy" for p in args.poses)
     fmt = args.format or (in_skel.name if npy_only else None)
@@ -117,5 +127,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from lifting import metrics
+from lifting.checkpoint import load_trained
 from lifting.datasets.crop_sources import evenly_spaced, person_boxes
 from lifting.datasets.h36m import load_h36m
 from lifting.geometry.calibration import CAMERA_IDS, IMAGE_SIZES
-from lifting.inference import estimate_poses, load_model
+from lifting.inference import estimate_poses
 from lifting.synth.poses import pose_data_dir
 from lifting.synth.render import project_joints, render_mannequin
 
@@ -35,7 +36,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model(args.ckpt)
+    model = load_trained(args.ckpt, "estimator").model
     poses = load_h36m(pose_data_dir(args.data_dir, "cache"), [8], cache_dir="cache")
     poses = poses.subset(evenly_spaced(len(poses), args.images))
     images, boxes, K = [], [], []

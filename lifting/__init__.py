@@ -3,8 +3,8 @@
 The public API, imported on first use so that `import lifting` stays light:
 
     from lifting import load_config, run_task            # train / evaluate any task from a config
-    from lifting import load_lifter, lift                 # lift 2D poses with a trained lifter
-    from lifting import load_estimator, estimate_poses    # the image estimator on your images
+    from lifting import load_trained                      # any trained model: lifter, estimator, RootNet, detector
+    from lifting import lift, estimate_poses              # a trained lifter on 2D poses, an estimator on images
 """
 
 from importlib import import_module
@@ -15,23 +15,21 @@ _API = {
     "UserError": "lifting.errors",
     "load_config": "lifting.config",
     "fit": "lifting.engine", "RunOptions": "lifting.engine", "Task": "lifting.engine", "TrainPlan": "lifting.engine",
+    "Checkpointer": "lifting.engine",
     "run_task": "lifting.tasks", "build_task": "lifting.tasks", "TASKS": "lifting.tasks",
-    "load_lifter": "lifting.inference", "lift": "lifting.inference", "build_lifter": "lifting.models.linear",
-    "estimate_poses": "lifting.inference",
+    "load_trained": "lifting.checkpoint", "Trained": "lifting.checkpoint", "KINDS": "lifting.checkpoint",
+    "lift": "lifting.inference", "build_lifter": "lifting.models.linear",
+    "estimate_poses": "lifting.inference", "estimate_roots": "lifting.inference",
     "load_h36m": "lifting.datasets.h36m", "PoseSet": "lifting.datasets.samples",
     "Camera": "lifting.geometry.cameras", "project": "lifting.geometry.cameras", "unproject": "lifting.geometry.cameras",
     "get_skeleton": "lifting.geometry.skeletons", "convert": "lifting.geometry.skeletons",
     "evaluate_poses": "lifting.metrics",
 }
-_RENAMED = {"load_estimator": ("lifting.inference", "load_model")}
 
-__all__ = sorted([*_API, *_RENAMED])
+__all__ = sorted(_API)
 
 
 def __getattr__(name: str):
     if name in _API:
         return getattr(import_module(_API[name]), name)
-    if name in _RENAMED:
-        module, attr = _RENAMED[name]
-        return getattr(import_module(module), attr)
     raise AttributeError(f"module 'lifting' has no attribute {name!r}")

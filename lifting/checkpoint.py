@@ -84,14 +84,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def task_state(state: dict[str, Any], kind: str, required: tuple[str, ...]) -> dict[str, Any]:
-    """The task part of a loaded checkpoint, checked to hold `required` keys (else: not a `kind` checkpoint)."""
-    extra = state.get("extra", {})
-    task = extra.get("task", {}) if isinstance(extra, dict) else {}
-    missing = [k for k in required if k not in task]
-    if missing or "config" not in extra:
-        raise UserError(f"{state['path']}: not a {kind} checkpoint (lacks {', '.join(missing or ['config'])})")
-    return task
+def select_device(name: str) -> torch.device:
+    """'auto' (CUDA when available), 'cpu' or 'cuda' (refused in one line where there is none)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device: 'cuda' requested but no CUDA device is available; use device=cpu or auto")
+    return torch.device(name)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -170,9 +169,11 @@ def check_kind(state: dict[str, Any], expect: str | Iterable[str]) -> str:
     return kind
 
 
-def load_trained(path: str | Path, expect: str | Iterable[str] = tuple(KINDS)) -> Trained:
+def load_trained(path: str | Path, expect: str | Iterable[str] = tuple(KINDS), device: str = "cpu") -> Trained:
     """The trained model in a run directory (last.pt, else best.pt) or checkpoint file, of one of the `expect`ed
-    kinds (`KINDS`); another kind is one line naming both. A weight average, when the run kept one, is the model."""
+    kinds (`KINDS`), in eval mode on `device` ('cpu', 'cuda' or 'auto'); another kind is one line naming both. A
+    weight average, when the run kept one, is the model."""
+    device = select_device(device)
     state = load_checkpoint(path)
     kind = check_kind(state, expect)
     extra = state.get("extra")
@@ -186,4 +187,4 @@ def load_trained(path: str | Path, expect: str | Iterable[str] = tuple(KINDS)) -
         raise UserError(f"{state['path']}: an incomplete {_named(kind)} checkpoint ({e.__class__.__name__}: "
                         f"{str(e)[:80]})") from None
     load_weights(model, task.get("averaged_model", state["model"]), state["path"])
-    return Trained(kind, model.eval(), config, task, Path(state["path"]), state)
+    return Trained(kind, model.to(device).eval(), config, task, Path(state["path"]), state)

@@ -1,9 +1,11 @@
 """The estimator on your images: several boxes per image, world-space output, test-time augmentation undone in the
 original camera, lens undistortion inside the crop warp, gamma-correct anti-aliasing, and run_estimator.py."""
 
+import contextlib
+import importlib.util
+import io
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +16,10 @@ from tiny_models import render, sample_poses, train_estimator
 
 from lifting.augment.crops import crop_camera, to_crop_frame, warp_to_crop
 from lifting.augment.warp import crop_images, undistort_boxes
+from lifting.checkpoint import load_trained
 from lifting.errors import UserError
 from lifting.geometry.cameras import camera_to_world, default_intrinsics, split_extrinsics, undistort_opencv
-from lifting.inference.estimator import estimate_poses, load_model, tta_schedule
+from lifting.inference.estimator import estimate_poses, tta_schedule
 from lifting.models.metro import MetroNet
 from lifting.synth.render import project_joints
 
@@ -55,7 +58,7 @@ def random_rotation(seed: int) -> np.ndarray:
 
 def test_several_boxes_per_image_world_space_and_joint_sets(estimator, scene):
     joints, images = scene
-    model = load_model(estimator)
+    model = load_trained(estimator, "estimator").model
     boxes = [np.stack([person_box(joints[0], K), person_box(joints[1], K)]), None]
     R, t = random_rotation(0), np.array([300.0, -1200.0, 5000.0])
     E = np.concatenate([R, t[:, None]], 1)
@@ -84,7 +87,7 @@ def test_camera_to_world_and_bad_extrinsics():
 
 
 def test_boxes_outside_the_image_and_bad_cameras(estimator, scene):
-    model = load_model(estimator)
+    model = load_trained(estimator, "estimator").model
     images = list(scene[1])
     with pytest.raises(UserError, match=r"image 1: box \[700, 10, 50, 50\] lies outside the 640x480 image"):
         estimate_poses(model, images, [None, np.array([700.0, 10, 50, 50])], K)
@@ -201,9 +204,18 @@ def test_antialiased_gamma_correct_downscaling():
 
 
 def run(tmp_path, *args):
-    proc = subprocess.run([sys.executable, str(ROOT / "run_estimator.py"), *map(str, args)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
+    """run_estimator.py's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
+    spec = importlib.util.spec_from_file_location("run_estimator", ROOT / "run_estimator.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = module.main([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture()

@@ -57,11 +57,14 @@ def export(runs, kind, fmt, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_exported_lifter_equals_pytorch(runs, tmp_path, tiny_h36m, fmt):
+    from lifting.checkpoint import load_trained
     from lifting.datasets.h36m import load_h36m
-    from lifting.inference.lifter import lift, load_lifter
+    from lifting.datasets.normalize import Stats
+    from lifting.inference.lifter import lift
 
     path = export(runs, "lifter", fmt, tmp_path)
-    model, stats, cfg, _ = load_lifter(runs["lifter"])
+    trained = load_trained(runs["lifter"], "lifter")
+    model, stats = trained.model, Stats.from_dict(trained.task["stats"])
     joints2d = load_h36m(tiny_h36m, [9], cameras=(1,)).joints2d_px[:7].astype(np.float64)    # batch != example's 2
     (out,), meta = run_file(path, joints2d)
     close(out, lift(model, stats, joints2d, 0))
@@ -73,10 +76,10 @@ def test_exported_lifter_equals_pytorch(runs, tmp_path, tiny_h36m, fmt):
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_exported_estimator_equals_pytorch(runs, tmp_path, fmt):
-    from lifting.inference import load_model
+    from lifting.checkpoint import load_trained
 
     path = export(runs, "estimator", fmt, tmp_path)
-    model = load_model(runs["estimator"])
+    model = load_trained(runs["estimator"], "estimator").model
     crops = torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     (rel, pose2d), meta = run_file(path, crops.numpy())
     with torch.no_grad():
@@ -99,10 +102,12 @@ def run_script(tmp_path, *args):
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_run_exported_without_the_package(runs, tmp_path, tiny_h36m, fmt):
+    from lifting.checkpoint import load_trained
     from lifting.datasets.h36m import load_h36m
     from lifting.datasets.images import write_jpeg
-    from lifting.inference import estimate_poses, load_model
-    from lifting.inference.lifter import lift, load_lifter, rescale_2d
+    from lifting.datasets.normalize import Stats
+    from lifting.inference import estimate_poses
+    from lifting.inference.lifter import lift, rescale_2d
 
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
@@ -111,7 +116,8 @@ def test_run_exported_without_the_package(runs, tmp_path, tiny_h36m, fmt):
     np.save(tmp_path / "poses.npy", joints2d)
     code, out, err = run_script(tmp_path, lifter, "poses.npy", "--out", "lifted.npz")
     assert code == 0, err
-    model, stats, _, _ = load_lifter(runs["lifter"])
+    trained = load_trained(runs["lifter"], "lifter")
+    model, stats = trained.model, Stats.from_dict(trained.task["stats"])
     close(np.load(tmp_path / "lifted.npz")["poses3d"], lift(model, stats, rescale_2d(joints2d, 0, stats), 0))
 
     joints = sample_poses(tiny_h36m, 1)
@@ -125,7 +131,7 @@ def test_run_exported_without_the_package(runs, tmp_path, tiny_h36m, fmt):
     got = np.load(tmp_path / "pose.npz")
     from lifting.datasets.images import read_image
 
-    ref = estimate_poses(load_model(runs["estimator"]), [read_image(tmp_path / "person.jpg")], [np.array(box)], K)
+    ref = estimate_poses(load_trained(runs["estimator"], "estimator").model, [read_image(tmp_path / "person.jpg")], [np.array(box)], K)
     close(got["poses3d"], ref["poses3d_abs"], atol_mm=0.01)          # float64 NumPy crop + solve vs float32 torch
     close(got["poses2d"], ref["poses2d"], atol_mm=0.01)
     assert json.loads(str(got["metadata"]))["kind"] == "estimator"

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from lifting.checkpoint import load_trained
 from lifting.config import load_config
+from lifting.datasets.normalize import Stats
 from lifting.engine import Dist
 from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import flip_lr, get_skeleton, mirror
-from lifting.inference.lifter import load_lifter, predict_flip_averaged
+from lifting.inference.lifter import predict_flip_averaged
 from lifting.options.h36m import SCHEMA
 from lifting.tasks import run_task
 from lifting.tasks.lifting import LiftingTask
@@ -68,7 +70,8 @@ def test_flipped_training_samples_stay_consistent_pairs(tmp_path, tiny_h36m, per
 
 def test_flip_averaged_lifter_mirrors_its_output_for_a_mirrored_image(tmp_path, tiny_h36m):
     res = run_task("lifting", _cfg(tmp_path, tiny_h36m, "flip_augment=true", "flip_test=true"))
-    model, stats, _, _ = load_lifter(tmp_path / "run")
+    trained = load_trained(tmp_path / "run", "lifter")
+    model, stats = trained.model, Stats.from_dict(trained.task["stats"])
     K = np.array([[1145.0, 0, 512.5], [0, 1144.0, 515.0], [0, 0, 1]])
     uv = project_joints(_pose_abs(20, seed=1), K)
     uv_m = flip_lr(np.stack([1000.0 - uv[..., 0], uv[..., 1]], -1), "h36m_17")   # the mirror image, in pixels
@@ -91,7 +94,7 @@ def test_weight_average_is_the_exponential_average_of_the_trained_weights(tmp_pa
         run_task("lifting", _cfg(tmp_path / str(steps), tiny_h36m, f"iterations={steps}", "weight_average=0.5", "lr_schedule=constant",
                                  "eval_every=1000"))
     w1, w2 = (load_checkpoint(tmp_path / s / "run" / "last.pt")["model"] for s in ("1", "2"))
-    averaged = load_lifter(tmp_path / "2" / "run")[0].state_dict()
+    averaged = load_trained(tmp_path / "2" / "run").model.state_dict()
     for name, value in averaged.items():
         if value.is_floating_point():
             torch.testing.assert_close(value, 0.5 * (w1[name] + w2[name]), atol=1e-6, rtol=1e-5)

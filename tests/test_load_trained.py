@@ -15,17 +15,13 @@ from lifting.errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name):
+def _run_script(name, argv, tmp_path, monkeypatch):
+    """The script's `run(argv)` in-process (what its `main` turns into an exit code and one stderr line)."""
     spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main
-
-
-def _run_script(name, argv, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "argv", [name, *argv])
     monkeypatch.chdir(tmp_path)
-    return _script(name)()
+    return module.run(argv)
 
 
 def _image(tmp_path):

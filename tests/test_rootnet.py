@@ -241,14 +241,15 @@ def test_smoke_training_writes_results_with_the_metrics(smoke_run):
 
 
 def test_predictions_file_is_aligned_with_the_dataset_frames(smoke_run, tiny_h36m, tmp_path):
+    from lifting.checkpoint import load_trained
     from lifting.datasets.h36m import load_h36m
     from lifting.datasets.images import ImageDataset
-    from lifting.inference import load_rootnet, predict_roots_dataset
+    from lifting.inference import predict_roots_dataset
     from lifting.synth.writer import write_rendered_dataset
 
     poses = load_h36m(tiny_h36m, [9], stride=3)
     write_rendered_dataset(tmp_path / "images", poses.subset(np.arange(6)), image_size=96)
-    model = load_rootnet(smoke_run[0])
+    model = load_trained(smoke_run[0], "rootnet").model
     n = predict_roots_dataset(model, tmp_path / "images", tmp_path / "roots.npz", batch_size=4)
     data = np.load(tmp_path / "roots.npz")
     dataset = ImageDataset(tmp_path / "images", [9])

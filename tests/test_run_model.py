@@ -1,9 +1,11 @@
 """run_model.py on your own keypoints: COCO-style and OpenPose JSON, .npy, the real LSP joints.mat; figure,
 3D file and animation metadata; bad input is one line, exit code 2, nothing written."""
 
+import contextlib
+import importlib.util
+import io
 import json
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +39,23 @@ def gt2d(tiny_h36m):
     return load_h36m(tiny_h36m, [9], cameras=(2,)).joints2d_px[:6].astype(np.float64)
 
 
+def _main():
+    spec = importlib.util.spec_from_file_location("run_model", ROOT / "run_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
 def run(tmp_path, *args):
-    proc = subprocess.run([sys.executable, str(ROOT / "run_model.py"), *map(str, args)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
+    """run_model.py's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = _main()([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
 
 
 def coco_person(pose17: np.ndarray) -> list[float]:
@@ -130,13 +145,13 @@ def test_lifts_the_real_lsp_annotations(tmp_path, lifter):
     """All 10,000 LSP-extended poses lift to finite 3D. Plausible limbs: the median over all poses of every one of
     the 16 limb lengths lies within 0.5 - 2 x the lifter's training mean of that limb, and at least 90 % of the
     poses have a total limb length within 0.5 - 2.5 x the training total."""
-    from lifting.inference.lifter import load_lifter
+    from lifting.checkpoint import load_trained
 
     code, out, err = run(tmp_path, LSP_MAT, "--ckpt", lifter, "--save-3d", "lsp.npz", "--out", "lsp.png")
     assert code == 0, err
     poses = np.load(tmp_path / "lsp.npz")["poses3d"]
     assert poses.shape == (10_000, 17, 3) and np.isfinite(poses).all()
-    ref = load_lifter(lifter)[1].avg_limb_lengths
+    ref = np.asarray(load_trained(lifter, "lifter").task["stats"]["avg_limb_lengths"])
     ratio = H36M_17.limb_lengths(poses.astype(np.float64)) / ref
     median = np.median(ratio, 0)
     assert ((median > 0.5) & (median < 2.0)).all(), median

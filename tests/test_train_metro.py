@@ -183,18 +183,40 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
-def _cli(monkeypatch, capsys, *args):
-    """Run main_metro.py in-process -> (exit code, stdout, stderr)."""
-    import runpy
-    import sys
+def _script(name):
+    """A script's module (main(argv) -> exit code; run(argv) raises UserError)."""
+    import importlib.util
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "main_metro.py"
-    monkeypatch.setattr(sys, "argv", ["main_metro.py", *map(str, args)])
-    with pytest.raises(SystemExit) as e:
-        runpy.run_path(str(script), run_name="__main__")
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"),
+                                                  Path(__file__).resolve().parents[1] / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cli(monkeypatch, capsys, *args):
+    """Run main_metro.py in-process -> (exit code, stdout, stderr)."""
+    code = _script("main_metro.py").main([str(a) for a in args])
     out = capsys.readouterr()
-    return e.value.code, out.out, out.err
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("script", ["main_metro.py", "main_rootnet.py"])
+def test_predict_flags_are_checked_before_any_work(script, tmp_path):
+    from lifting.errors import UserError
+
+    run = _script(script).run
+    with pytest.raises(UserError, match="--out and --subjects go with --predict"):
+        run(["--out", str(tmp_path / "p.npz")])
+    with pytest.raises(UserError, match=r"--subjects items must be one of"):
+        run(["--set", "load=missing", "--predict", str(tmp_path), "--subjects", "3", "--out", str(tmp_path / "p.npz")])
+    # --out is refused before the checkpoint (missing here) is looked for
+    with pytest.raises(UserError, match=r"--out .*p\.txt: expected a file ending in \.npz"):
+        run(["--set", "load=missing", "--predict", str(tmp_path), "--out", str(tmp_path / "p.txt")])
+    with pytest.raises(UserError, match="missing: checkpoint not found"):
+        run(["--set", "load=missing", "--predict", str(tmp_path), "--out", str(tmp_path / "p.npz")])
+    assert not (tmp_path / "p.npz").exists()
 
 
 TINY = ["backbone=resnet18", "crop_size=64", "batch_size=2", "eval_batch_size=4", "iterations=2", "threads=1",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-from lifting.engine.state import select_device
+from lifting.checkpoint import select_device
 
 
 @dataclass

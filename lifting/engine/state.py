@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lifting.checkpoint import load_checkpoint, load_weights, rng_state, save_checkpoint, set_rng_state, unwrap
+from lifting.checkpoint import (  # noqa: F401 (select_device: imported from here by the experiments)
+    load_checkpoint,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    select_device,
+    set_rng_state,
+    unwrap,
+)
 from lifting.engine.history import History
 from lifting.engine.optim import Optimisation, compiled, optimizer_step
 from lifting.engine.task import Task, TrainPlan
@@ -28,14 +36,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device: 'cuda' requested but no CUDA device is available; use device=cpu or auto")
-    return torch.device(name)
 
 
 def save_training_state(path: str | os.PathLike, kind: str, model: torch.nn.Module,
