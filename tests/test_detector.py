@@ -82,8 +82,10 @@ def test_ap_pools_detections_of_all_images_by_score():
 
 
 def test_bad_scene_options_are_one_line_errors():
-    with pytest.raises(UserError, match="people_per_image"):
-        load_config(SCHEMA, None, ["people_per_image=[3,2]"])
+    with pytest.raises(UserError, match="min_people 3 > max_people 2"):
+        load_config(SCHEMA, None, ["min_people=3", "max_people=2"])
+    with pytest.raises(UserError, match="max_people"):
+        load_config(SCHEMA, None, ["max_people=17"])
     with pytest.raises(UserError, match="distance_mm"):
         load_config(SCHEMA, None, ["distance_mm=[100,9000]"])
 

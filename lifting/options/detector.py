@@ -11,8 +11,8 @@ OPTIONS = {
     **common.pose_data(train_subjects=[1, 5, 6, 7], test_subjects=[8], stride=5, test_stride=10),
     "image_width": opt(int, 256, "scene image width, px", minimum=32, maximum=4096),
     "image_height": opt(int, 192, "scene image height, px", minimum=32, maximum=4096),
-    "people_per_image": opt(list, [1, 4], "[min, max] people per scene", item=int, nonempty=True, minimum=1,
-                            maximum=16),
+    "min_people": opt(int, 1, "fewest people in a scene", minimum=1, maximum=16),
+    "max_people": opt(int, 4, "most people in a scene", minimum=1, maximum=16),
     "distance_mm": opt(list, [2000.0, 9000.0], "[min, max] ground distance of a person from the camera, mm",
                        item=float, nonempty=True, minimum=500, maximum=50_000),
     "scene_dir": opt(str, None, "train and test on the scenes render_dataset.py --scenes wrote here (splits "
@@ -41,11 +41,12 @@ OPTIONS = {
 
 
 def ranges_are_ordered(cfg) -> str | None:
-    """people_per_image and distance_mm are [min, max] with min <= max."""
-    for key in ("people_per_image", "distance_mm"):
-        v = cfg[key]
-        if len(v) != 2 or v[0] > v[1]:
-            return f"{key} must be [min, max] with min <= max, got {v}"
+    """min_people <= max_people; distance_mm is [min, max] with min <= max."""
+    if cfg["min_people"] > cfg["max_people"]:
+        return f"min_people {cfg['min_people']} > max_people {cfg['max_people']}"
+    d = cfg["distance_mm"]
+    if len(d) != 2 or d[0] > d[1]:
+        return f"distance_mm must be [min, max] with min <= max, got {d}"
     return None
 
 

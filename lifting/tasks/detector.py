@@ -133,7 +133,7 @@ class DetectorTask:
             raise UserError("eval_only: needs `load` (a main_detector.py run dir or checkpoint to evaluate)")
         self.cfg = cfg
         self.scene = SceneOptions(width=cfg["image_width"], height=cfg["image_height"],
-                                  people=tuple(cfg["people_per_image"]), distance_mm=tuple(cfg["distance_mm"])).check()
+                                  people=(cfg["min_people"], cfg["max_people"]), distance_mm=tuple(cfg["distance_mm"])).check()
 
     def setup(self, dist: Dist) -> TrainPlan:
         cfg, self.dist = self.cfg, dist
