@@ -49,7 +49,7 @@ def test_stacked_runs_give_the_numbers_of_each_run_alone(tmp_path, tiny_h36m):
             assert abs(got[metric] - want[metric]) < 0.05, (name, metric, got[metric], want[metric])
         np.testing.assert_allclose([p["pa_mpjpe"] for p in got["curve"]], [p["pa_mpjpe"] for p in want["curve"]],
                                    atol=0.05)
-        # The member's run dir is a lone run's: results.json, predictions, and checkpoints load_lifter reads.
+        # The member's run dir is a lone run's: results.json, predictions, and checkpoints load_trained reads.
         stored = json.loads((tmp_path / "stacked" / name / "results.json").read_text())
         assert stored["stacked_runs"] == 3 and stored["mpjpe"] == got["mpjpe"]
         member, lone = (load_trained(tmp_path / d / name, "lifter") for d in ("stacked", "alone"))

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,10 +27,12 @@ from lifting.augment.crops import (
     seeded_generator,
     to_crop_frame,
 )
-from lifting.engine.distributed import Dist
 from lifting.errors import UserError
 from lifting.geometry.cameras import intrinsic_matrix, project_joints
 from lifting.synth.poses import pose_data_dir
+
+if TYPE_CHECKING:
+    from lifting.engine.distributed import Dist  # where this process sits: rank, world, device
 
 log = logging.getLogger("lifting")
 BatchStream = Callable[[list[list[int]], int, int], Iterator[dict[str, Any]]]

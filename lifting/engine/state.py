@@ -100,7 +100,8 @@ class Training:
         self.total = optim.total_steps(plan)
         self.optimizer, self.scheduler = optim.optimizer(plan, self.total) if self.total > plan.start_step \
             else (None, None)
-        self.net = compiled(plan.model, plan.example_input) if optim.compile and self.optimizer else plan.model
+        self.net = compiled(plan.model, plan.example_input) if optim.compile and self.optimizer is not None \
+            else plan.model
         if dist.distributed and self.optimizer is not None:
             self.net = torch.nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)

@@ -183,7 +183,7 @@ class LiftingTask:
                               root=self.skeleton.root)
 
     def state(self) -> dict[str, Any]:
-        """`averaged_model`: the weight average, which `load_lifter` loads instead of the trained weights."""
+        """`averaged_model`: the weight average, which `load_trained` loads instead of the trained weights."""
         out = {"stats": self.stats.to_dict(), "lifter_config": self.lifter_cfg, "perm_state": self.perm_state}
         if self.averaged is not None:
             out["averaged_model"] = self.averaged.module.state_dict()
