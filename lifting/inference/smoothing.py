@@ -9,6 +9,8 @@ Two filters:
   polynomial of `order`; needs the whole sequence (offline), keeps peaks better than a moving average.
 * `one_euro`: the One-Euro filter (Casiez et al., CHI 2012), causal (usable live): a low-pass whose cutoff
   rises with speed, `min_cutoff` and `d_cutoff` in Hz at `fps` frames per second.
+Lifted sequences gain most when the tracked 2D is smoothed before lifting and the 3D again after it
+(bench/smoothing.py).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from scipy.signal import savgol_filter
 from lifting.errors import UserError
 
 METHODS = ("savgol", "one_euro")
-# Tuned with bench/smoothing.py on Human3.6M S8 at 10 fps with 10 px noise on the 2D input.
-DEFAULT_WINDOW = 7
+# Tuned with bench/smoothing.py on Human3.6M S8 at 10 fps: with 10 px 2D noise, a 9-frame window on the 2D input and
+# again on the 3D output cuts MPJVE by 83 % and MPJPE by 39 %; on clean 2D it costs 0.6 mm MPJPE.
+DEFAULT_WINDOW = 9
 DEFAULT_ORDER = 2
 DEFAULT_MIN_CUTOFF_HZ = 1.0
 DEFAULT_BETA = 0.0
