@@ -7,7 +7,9 @@ then evaluates every row on the test subjects of DIR and on the synthetic subjec
 results/absolute/summary.json, drawn by paper_plots/absolute.py.
 """
 
+import sys
+
 from lifting.experiments.absolute import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,7 +3,10 @@
     python paper_exps/fig_1d.py --data-dir DIR [--seeds N] [--jobs N] [--quick]
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 
 def _sup(pct: str, amt: float) -> Row:
@@ -23,5 +26,10 @@ EXPERIMENT = Experiment("fig_1d", __doc__.splitlines()[0], (
     _rel(1, 25), _rel(1, 50), _rel(1, 100), _rel(17, 100), _rel("all", 100),
 ))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

@@ -5,12 +5,20 @@
 Both runs save predictions.npz (per-joint Procrustes errors of every test frame) for the plots.
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 EXPERIMENT = Experiment("fig_4ab", __doc__.splitlines()[0], (
     Row("sup", "3D Supervised", "sup", params={"series": "sup"}),
     Row("ours", "Ours Relative", "ours", params={"series": "ours"}),
 ))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

@@ -9,7 +9,10 @@ evaluate the level-0 model of the same seed (training is on clean 2D for all of 
 effect of the test noise differs between points.
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 LEVELS = (0, 5, 10, 15, 20, "dts")
 EXPERIMENT = Experiment("fig_4c_test_noise", __doc__.splitlines()[0], tuple(
@@ -17,5 +20,10 @@ EXPERIMENT = Experiment("fig_4c_test_noise", __doc__.splitlines()[0], tuple(
         load_from=f"{model}_0" if level not in (0, "dts") else None, params={"series": model, "level": level})
     for model, name in (("sup", "3D Supervised"), ("ours", "Ours Relative")) for level in LEVELS))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

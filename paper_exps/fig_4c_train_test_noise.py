@@ -7,7 +7,10 @@ Levels: variance 0, 5, 10, 15, 20 px^2 and 'dts' = SH detections for training an
 --detections-dir and are skipped without it.
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 LEVELS = (0, 5, 10, 15, 20, "dts")
 EXPERIMENT = Experiment("fig_4c_train_test_noise", __doc__.splitlines()[0], tuple(
@@ -15,5 +18,10 @@ EXPERIMENT = Experiment("fig_4c_train_test_noise", __doc__.splitlines()[0], tupl
         params={"series": model, "level": level})
     for model, name in (("sup", "3D Supervised"), ("ours", "Ours Relative")) for level in LEVELS))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

@@ -7,7 +7,10 @@ fine-tune Ours on the LSP crowd labels; train Ours on LSP only. The LSP rows nee
 label file and are skipped without it (the H36M rows still run).
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 EXPERIMENT = Experiment("fig_5", __doc__.splitlines()[0], (
     Row("h36m_sup_14", "3D Supervised H36 (14 joints)", "sup"),
@@ -18,5 +21,10 @@ EXPERIMENT = Experiment("fig_5", __doc__.splitlines()[0], (
     Row("lsp_rel_scratch", "Ours Relative LSP only", "lsp"),
 ))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

@@ -3,7 +3,10 @@
     python paper_exps/table_1.py --data-dir DIR [--seeds N] [--jobs N] [--device cuda] [--quick]
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 EXPERIMENT = Experiment("table_1", __doc__.splitlines()[0], (
     Row("row_sup", "3D Supervised", "sup"),
@@ -15,5 +18,10 @@ EXPERIMENT = Experiment("table_1", __doc__.splitlines()[0], (
     Row("row_7", "Distance tolerance", "ours"),
 ))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

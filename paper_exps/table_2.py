@@ -5,7 +5,10 @@
 The 16-joint rows (SH/SH) need stacked-hourglass detections; without --detections-dir they are skipped.
 """
 
-from lifting.experiments.runner import Experiment, Row, main
+import sys
+
+from lifting.experiments import runner
+from lifting.experiments.experiment import Experiment, Row
 
 EXPERIMENT = Experiment("table_2", __doc__.splitlines()[0], (
     Row("sup_17_gt_gt", "3D Supervised (17, GT/GT)", "sup", params={"joints": 17, "inputs": "GT/GT", "noise": False}),
@@ -18,5 +21,10 @@ EXPERIMENT = Experiment("table_2", __doc__.splitlines()[0], (
         params={"joints": 16, "inputs": "SH/SH", "noise": True}),
 ))
 
+
+def main(argv: list[str] | None = None) -> int:
+    return runner.main(EXPERIMENT, argv)
+
+
 if __name__ == "__main__":
-    main(EXPERIMENT)
+    sys.exit(main())

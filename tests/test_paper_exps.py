@@ -1,9 +1,14 @@
-"""Every paper_exps script end to end with --quick on the built-in synthetic data (tiny, 1 epoch)."""
+"""Every paper_exps script end to end with --quick on the built-in synthetic data (tiny, 1 epoch), called in-process
+(`main(argv)`); one test runs a script as a command."""
 
+import contextlib
+import io
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,10 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ("table_1", "table_2", "fig_1d", "fig_4ab", "fig_4c_test_noise", "fig_4c_train_test_noise", "fig_4d", "fig_5")
 
 
+def quick(results, cache, *extra):
+    return ["--quick", "--data-dir", "synthetic", "--results-dir", str(results), "--cache-dir", str(cache),
+            "--device", "cpu", *map(str, extra)]
+
+
 def run_script(name, results, cache, *extra):
-    return subprocess.run([sys.executable, f"paper_exps/{name}.py", "--quick", "--data-dir", "synthetic",
-                           "--results-dir", str(results), "--cache-dir", str(cache), "--device", "cpu", *extra],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    """The script's main(argv) in this process: its exit code and what it printed."""
+    main = runpy.run_path(str(REPO / "paper_exps" / f"{name}.py"), run_name="paper_exps_test")["main"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(quick(results, cache, *extra))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def load(path):
@@ -143,7 +156,9 @@ def test_lsp_rows_are_skipped_without_the_label_file(tmp_path, results):
 
 @pytest.mark.parametrize("args, message", [
     (("--rows", "row_sup,nope"), "unknown row(s) nope"),
-    (("--seeds", "0"), "positive integer"),
+    (("--seeds", "0"), "--seeds must be in [1, 1000], got 0"),
+    (("--launcher", "slurm", "--cpus-per-run", "0"), "--cpus-per-run must be in [1, 4096], got 0"),
+    (("--launcher", "slurm", "--slurm-opts", "partiton=gpu"), "partiton: not an sbatch option submitit knows"),
     (("--set", "no_such_key=1"), "no_such_key"),
     (("--train-subjects", "S1,x"), "subject numbers"),
 ])
@@ -151,6 +166,13 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, message):
     proc = run_script("table_1", tmp_path, tmp_path / "cache", *args)
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "table_1").exists()
+
+
+def test_a_script_is_a_command_that_refuses_bad_input_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "paper_exps/table_1.py", *quick(tmp_path, tmp_path / "cache"), "--jobs", "0"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr == "error: --jobs must be in [1, 1024], got 0\n"
     assert not (tmp_path / "table_1").exists()
 
 
@@ -172,7 +194,7 @@ def test_a_training_shared_by_experiments_runs_once(results):
 
 def test_a_twin_is_a_finished_run_with_the_same_training_settings(tmp_path):
     from lifting.config import save_config
-    from lifting.experiments.runner import finished_twin
+    from lifting.experiments.training import finished_twin
 
     def finished(path, **cfg):
         path.mkdir(parents=True)

@@ -20,7 +20,7 @@ from lifting.datasets.lsp import read_lsp_images
 from lifting.datasets.samples import KEY_FIELDS, PoseSet, replace_2d_from_predictions
 from lifting.engine import Dist
 from lifting.errors import UserError
-from lifting.experiments.representations import CONDITIONS
+from lifting.experiments.representations.design import CONDITIONS
 from lifting.fileio import save_npz
 from lifting.options.h36m import SCHEMA
 from lifting.tasks.lifting import LiftingTask, load_split
@@ -91,7 +91,7 @@ def test_options_that_need_the_predictions_file(tmp_path, tiny_h36m):
 
 def test_a_distorted_projection_maps_back_from_the_rendered_image_within_0_01_px(tmp_path, tiny_h36m):
     from lifting.datasets.images import ImageDataset
-    from lifting.experiments.representations import image_rows
+    from lifting.experiments.representations.predict import image_rows
     from lifting.synth.writer import write_rendered_dataset
 
     poses = load_split(lifting_cfg(tmp_path, tiny_h36m), True)
@@ -259,7 +259,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(quick, tmp_path):
     cache = tmp / "cache"
     lifter_run = tmp / "results" / "representations" / "sup_gt" / "seed_0"
     _one_line_error(study(tmp_path / "a", cache, "--estimator", lifter_run), tmp_path / "a",
-                    "not a MeTRo estimator (main_metro.py) checkpoint")
+                    "expected an estimator (main_metro.py)")
     (tmp_path / "empty").mkdir()
     _one_line_error(study(tmp_path / "b", cache, "--images", tmp_path / "empty"), tmp_path / "b",
                     "no annotations/ directory")

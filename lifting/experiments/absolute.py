@@ -26,12 +26,17 @@ import torch
 
 from lifting import metrics
 from lifting.augment.crops import METRO_CROPS, ROOTNET_CROPS, to_original_frame
-from lifting.checkpoint import load_checkpoint, task_state
-from lifting.config import ArgumentParser, load_config, validate
+from lifting.checkpoint import Trained, load_trained
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import load_config, opt, validate
 from lifting.datasets.crop_sources import CropOptions, online_source
 from lifting.engine.distributed import Dist
+from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
 from lifting.engine.state import select_device
-from lifting.errors import UserError, run_cli
+from lifting.errors import UserError
+from lifting.experiments.arguments import subjects
+from lifting.experiments.estimator import Estimator
+from lifting.experiments.training import ensure_trained
 from lifting.fileio import write_json
 from lifting.options import metro as metro_options
 from lifting.options import rootnet as rootnet_options
@@ -47,9 +52,9 @@ ROWS = (("prior", "k prior alone (γ = 1) + MeTRo pose"),
         ("rootnet", "RootNet root + MeTRo pose"),
         ("metrabs", "MeTRAbs reconstruction"))
 ROOT_KEYS = {"prior": "prior_root_cam", "prior_calibrated": "prior_calibrated_root_cam", "rootnet": "root_cam"}
-# kind -> (schema, tiny config, task, entry point, task-state keys its checkpoints have)
-MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro", "main_metro.py", ("arch", "mean_pose_sum")),
-          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet", "main_rootnet.py", ("arch", "gamma_sum"))}
+# kind (`checkpoint.KINDS`) -> (schema, tiny config, task)
+MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro"),
+          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet")}
 SYNTHETIC_TEST_SUBJECTS = [9, 11]     # never training subjects of the shipped configs
 EVAL_SEED = 0
 
@@ -67,41 +72,36 @@ class TestSet:
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(prog="paper_exps/absolute.py", description=TITLE)
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schemas')")
-    p.add_argument("--train-subjects", type=_subjects, help="training subjects of runs trained here (default 1,5,6,7)")
-    p.add_argument("--test-subjects", type=_subjects, help="test subjects of --data-dir (default 8)")
+    p.add_argument("--train-subjects", type=subjects, help="training subjects of runs trained here (default 1,5,6,7)")
+    p.add_argument("--test-subjects", type=subjects, help="test subjects of --data-dir (default 8)")
     p.add_argument("--estimator", metavar="RUN", help="a trained main_metro.py run dir or checkpoint (default: train "
                                                       "opts/metro_tiny.yaml into <results>/absolute/estimator)")
     p.add_argument("--rootnet", metavar="RUN", help="a trained main_rootnet.py run dir or checkpoint (default: train "
                                                     "opts/rootnet_tiny.yaml into <results>/absolute/rootnet)")
-    p.add_argument("--max-test-crops", type=int, help="test crops per test set (default: the RootNet config's)")
-    p.add_argument("--depth-bins", type=_floats, default=list(metrics.DEPTH_BIN_EDGES_MM),
-                   help="edges (mm) of the true-depth bins, e.g. 3000,4000,5000,6000")
+    add_option(p, "--max-test-crops", opt(int, None, "test crops per test set (default: the RootNet config's)",
+                                          nullable=True, minimum=1, maximum=10_000_000))
+    add_option(p, "--depth-bins", opt(list, list(metrics.DEPTH_BIN_EDGES_MM), "edges (mm) of the true-depth bins, "
+                                      "e.g. 3000,4000,5000,6000", item=float, nonempty=True, unique=True, minimum=0,
+                                      maximum=1e6))
     p.add_argument("--results-dir", default="results", help="where results/absolute/ goes (default results)")
     p.add_argument("--cache-dir", help="processed-data cache (default: the schemas')")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device of training and evaluation")
     p.add_argument("--quick", action="store_true", help="tiny data, 2 steps per model, 64 px: a smoke test")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config override for the runs trained here (applied to each config that has the key)")
+    add_launcher_args(p)
     args = p.parse_args(argv)
     for text in args.set:
         key = text.split("=", 1)[0].strip()
         if "=" not in text or not any(key in model[0] for model in MODELS.values()):
             p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_metro.py or main_rootnet.py")
+    launcher(args)
     return args
 
 
-def _subjects(text: str) -> list[int]:
-    try:
-        return [int(s.strip().lstrip("Ss")) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated subject numbers like 1,5,6,7, got {text!r}") from None
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 3000,4000, got {text!r}") from None
+def launcher(args: argparse.Namespace) -> Launcher:
+    """Where the runs trained here go (`--launcher`); Slurm's scripts and logs in <results>/absolute/slurm."""
+    return launcher_from_args(args, Path(args.results_dir) / NAME / "slurm")
 
 
 def _quick(kind: str, data_dir: str) -> dict[str, Any]:
@@ -129,25 +129,16 @@ def model_config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     return load_config(schema, REPO / "opts" / opt_file, sets, extra)
 
 
-def ensure_run(kind: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """(run dir or checkpoint, its resolved config): the given run, or the one trained/resumed/reused here."""
-    schema, _, task, script, keys = MODELS[kind]
+def ensure_run(kind: str, args: argparse.Namespace, launch: Launcher) -> tuple[str, Trained | None]:
+    """(run dir or checkpoint, the trained model): the given run, or the one trained/resumed/reused here (through
+    `launch`; None after a dry run, which only writes the training job's script)."""
     given = getattr(args, kind)
-    if given is not None:
-        state = load_checkpoint(given)
-        task_state(state, f"{task} ({script})", keys)
-        return given, validate(schema, state["extra"]["config"], state["path"])
-    cfg = model_config(kind, args)
-    run = Path(cfg["out_dir"])
-    if (run / "results.json").is_file():
-        log.info("[%s] %s: already trained (%s)", NAME, kind, run)
-        return str(run), cfg
-    from lifting.tasks import run_task
-
-    resume = (run / "last.pt").is_file()
-    log.info("[%s] %s: %s in %s", NAME, kind, "resuming" if resume else "training", run)
-    run_task(task, cfg, resume=resume)
-    return str(run), cfg
+    if given is None:
+        cfg = model_config(kind, args)
+        given = cfg["out_dir"]
+        if ensure_trained(MODELS[kind][2], cfg, f"[{NAME}] {kind}", launch) is None:
+            return given, None
+    return given, load_trained(given, kind)
 
 
 def test_sets(args: argparse.Namespace, root_cfg: dict[str, Any]) -> list[TestSet]:
@@ -207,15 +198,15 @@ def evaluate(estimator, rootnet, rec: Reconstruction, gamma: float, streams, dev
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from lifting.inference import load_model, load_rootnet
-
-    est_run, est_cfg = ensure_run("estimator", args)
-    root_run, root_cfg = ensure_run("rootnet", args)
+    launch = launcher(args)
+    (est_run, est), (root_run, root) = ensure_run("estimator", args, launch), ensure_run("rootnet", args, launch)
+    if launch.dry_run:
+        return {"experiment": NAME, "dry_run": sorted(str(p) for p in (launch.folder / "dry_run").glob("*.sbatch"))}
+    est_cfg = validate(MODELS["estimator"][0], est.config, str(est.path))
+    root_cfg = validate(MODELS["rootnet"][0], root.config, str(root.path))
     device = select_device(args.device or root_cfg["device"])
-    estimator = load_model(est_run, est_cfg["test_output_stride"], device)
-    rootnet = load_rootnet(root_run, device)
-    stats = task_state(load_checkpoint(root_run), "RootNet (main_rootnet.py)", ("gamma_sum", "gamma_count"))
-    gamma = stats["gamma_sum"] / stats["gamma_count"] if stats["gamma_count"] else 1.0
+    estimator, rootnet = Estimator.from_trained(est, device).model, root.model.to(device)
+    gamma = root.task["gamma_sum"] / root.task["gamma_count"] if root.task.get("gamma_count") else 1.0
     rec = Reconstruction.from_config({**est_cfg, "channels_last": False})
     max_crops = args.max_test_crops or root_cfg["max_test_crops"]
     sets = []
@@ -239,11 +230,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def main() -> None:
-    def _main() -> int:
-        args = parse_args()
-        run(args)
-        log.info(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
+def main(argv: list[str] | None = None) -> int:
+    def _main(argv: list[str] | None) -> int:
+        args = parse_args(argv)
+        if "dry_run" not in run(args):
+            log.info(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
         return 0
 
-    run_cli(_main)
+    return run_cli(_main, argv)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lifting.checkpoint import load_checkpoint, task_state
-from lifting.inference.estimator import load_model, predict_images
-from lifting.models.metro import MetroNet
+from lifting.checkpoint import Trained, load_trained
+from lifting.inference.estimator import predict_images
+from lifting.models.metro import MetroNet, with_stride
 
 
 @dataclass
@@ -31,15 +31,20 @@ class Estimator:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Estimator:
-        """A main_metro.py run dir or checkpoint; anything else is a one-line error naming it."""
-        state = load_checkpoint(path)
-        task_state(state, "MeTRo estimator (main_metro.py)", ("arch",))
-        cfg = state["extra"]["config"]
-        model = load_model(path, cfg.get("test_output_stride"), device)
-        return cls(model, state["path"], bool(cfg.get("flip_tta", False)), float(cfg.get("mix_3d_inside_fov", 0.5)),
-                   float(cfg.get("ridge", 1e-2)))
+        """A main_metro.py run dir or checkpoint; another kind is a one-line error naming both."""
+        return cls.from_trained(load_trained(path, "estimator"), device)
+
+    @classmethod
+    def from_trained(cls, trained: Trained, device: str | torch.device = "cpu") -> Estimator:
+        """The loaded estimator at the output stride its config tests at."""
+        cfg, model = trained.config, trained.model
+        stride = cfg.get("test_output_stride")
+        if stride is not None and stride != model.stride:
+            model = with_stride(model, stride)
+        return cls(model.to(device).eval(), str(trained.path), bool(cfg.get("flip_tta", False)),
+                   float(cfg.get("mix_3d_inside_fov", 0.5)), float(cfg.get("ridge", 1e-2)))
 
     def predict(self, read_image: Callable[[int], torch.Tensor], boxes: np.ndarray, K: np.ndarray,
                 batch_size: int, desc: str) -> dict[str, np.ndarray]:
-        """`inference.predict_images` with this run's test-time options, with a progress bar."""
+        """`inference.estimator.predict_images` with this run's test-time options, with a progress bar."""
         return predict_images(self.model, read_image, boxes, K, batch_size, self.flip_tta, self.mix, self.ridge, desc)
