@@ -8,12 +8,14 @@ epoch, the share of training time spent outside the model step, and the MPJPE-ve
 
 
 
-from lifting.config import ArgumentParser, load_config
-from lifting.errors import run_cli
+import sys
+
+from lifting.cli import ArgumentParser, run_cli
+from lifting.config import load_config
 from lifting.options.h36m import SCHEMA
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default="synthetic")
     p.add_argument("--train", nargs="+", type=int, default=[1, 5, 6, 7])
@@ -21,7 +23,7 @@ def main() -> int:
     p.add_argument("--opt", default="opts/h36.yaml")
     p.add_argument("--out", default="runs/bench_lifting")
     p.add_argument("--set", nargs="*", default=[])
-    a = p.parse_args()
+    a = p.parse_args(argv)
     cfg = load_config(SCHEMA, a.opt, [f"data_dir={a.data_dir}", f"train_subjects={a.train}".replace(" ", ""),
                                       f"test_subjects={a.test}".replace(" ", ""), f"out_dir={a.out}", "progress=false",
                                       *a.set])
@@ -43,4 +45,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -18,6 +18,7 @@ Prints, for the paper schedule (1 residual block of 1024, batch 64):
 from __future__ import annotations
 
 import importlib.util
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -26,8 +27,7 @@ from pathlib import Path
 
 import torch
 
-from lifting.config import ArgumentParser
-from lifting.errors import run_cli
+from lifting.cli import ArgumentParser, run_cli
 from lifting.experiments.runner import training_signature
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,14 +77,14 @@ def _lone_rate(cfg: dict) -> float:
     return run_task("lifting", cfg)["train_samples_per_s"]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
     p.add_argument("--train-subjects", default="1,5,6,7,8")
     p.add_argument("--cache-dir")
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--threads", type=int, default=2)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from lifting.tasks import run_stacked, run_task
     from lifting.tasks.lifting import load_split
@@ -161,4 +161,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

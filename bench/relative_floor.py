@@ -17,12 +17,13 @@ Prints, on `--frames` test frames (GT 2D, 17 joints, PA-MPJPE mm):
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 
-from lifting.config import ArgumentParser
+from lifting.cli import ArgumentParser, run_cli
 from lifting.datasets.h36m import load_h36m
-from lifting.errors import run_cli
 from lifting.geometry.skeletons import get_skeleton
 from lifting.losses import RelativeObjective
 from lifting.metrics import pa_mpjpe_errors
@@ -89,14 +90,14 @@ def objective_optimum(objective: RelativeObjective, joints2d: torch.Tensor, join
         {k: float(v) for k, v in parts.items()}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
     p.add_argument("--subject", type=int, default=8)
     p.add_argument("--frames", type=int, default=512)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--cache-dir")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(1)
     sk = get_skeleton("h36m_17")
     poses = load_h36m(a.data_dir, [a.subject], stride=50, cache_dir=a.cache_dir)
@@ -129,4 +130,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -9,26 +9,27 @@ knees, arms through the torso or floating feet are easy to spot.
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from lifting.cli import ArgumentParser, run_cli
 from lifting.datasets.h36m import ACTIONS
-from lifting.errors import UserError, run_cli
+from lifting.errors import UserError
 from lifting.synth.poses import SIZES, SUBJECTS, synthetic_subject
 from lifting.viz import draw_pose_3d
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--num", type=int, default=24, help="number of poses")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data seed")
     parser.add_argument("--pick-seed", type=int, default=1, help="seed of the random choice of frames")
     parser.add_argument("--actions", nargs="+", default=list(ACTIONS), help="draw only these actions")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
     unknown = sorted(set(args.actions) - set(ACTIONS))
@@ -85,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))
