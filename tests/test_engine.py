@@ -280,3 +280,29 @@ def test_a_replaced_checkpointer_is_the_only_writer(tmp_path):
     fit(Regression(), _opts(tmp_path, "r"), {}, checkpointer=Recording)
     assert calls == [c for s in (8, 16, 24, 32, 40) for c in (("best", s), ("last", s))] + [("finish", 40)]
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".lock", "config.yaml"]
+
+
+def test_the_engine_builds_length_optimiser_and_schedule_from_the_config():
+    model = torch.nn.Linear(3, 2)
+    plan = TrainPlan(model, steps_per_epoch=10, batch_size=4)
+    assert Optimisation(epochs=3).total_steps(plan) == 30
+    assert Optimisation(epochs=3, iterations=7).total_steps(plan) == 7
+    assert Optimisation(epochs=3).total_steps(TrainPlan(model, 10, 4, train=False)) == 0
+    assert Optimisation(epochs=3).total_steps(TrainPlan(model, 10, 4, start_step=100)) == 130   # fine-tuning
+    # MeTRo's AdamW: decoupled decay per step wd * (eta_t / eta0) / sqrt(T), torch multiplying it by the lr
+    adamw, _ = Optimisation(lr=1e-4, weight_decay=3e-3).optimizer(TrainPlan(model, 10, 4, optimizer="adamw"), 400)
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert adamw.param_groups[0]["weight_decay"] == pytest.approx(3e-3 / (20 * 1e-4))
+    # RootNet: one staircase decay after lr_drop_fraction of the run, whatever lr_decay_steps says
+    optim = Optimisation(lr=1e-3, lr_schedule="staircase", lr_decay=0.1, lr_decay_steps=5, lr_drop_fraction=0.85)
+    opt, schedule = optim.optimizer(plan, 20)
+    lrs = []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert lrs[:17] == [pytest.approx(1e-3)] * 17 and lrs[17:] == [pytest.approx(1e-4)] * 3
+    # a fine-tuned run continues the loaded run's schedule position from the configured base lr
+    opt, _ = Optimisation(lr=1e-3, lr_schedule="staircase", lr_decay=0.5, lr_decay_steps=10).optimizer(
+        TrainPlan(model, 10, 4, start_step=25), 45)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.25)
