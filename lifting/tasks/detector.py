@@ -160,7 +160,8 @@ class DetectorTask:
     def _render(self, pool, count: int, seed: int) -> list[tuple[torch.Tensor, list[Truth]]]:
         """Scenes drawn and rendered from `seed`, in batches of eval_batch_size."""
         rng, generator, size = np.random.default_rng(seed), torch.Generator().manual_seed(seed), self.cfg["eval_batch_size"]
-        return [scene_batch(render_scenes(sample_scenes(pool, min(size, count - i), self.scene, rng), generator))
+        return [scene_batch(render_scenes(sample_scenes(pool, min(size, count - i), self.scene, rng), generator,
+                                          self.dist.device))
                 for i in range(0, count, size)]
 
     def batches(self, epoch: int, start: int, generator: torch.Generator):
@@ -175,7 +176,7 @@ class DetectorTask:
             rng = np.random.default_rng(key)
             if order is None:
                 scenes = sample_scenes(self.train_pool, B, self.scene, rng)
-                images, truths = scene_batch(render_scenes(scenes, seeded_generator(*key)))
+                images, truths = scene_batch(render_scenes(scenes, seeded_generator(*key), self.dist.device))
             else:
                 first = (step * self.dist.world + self.dist.rank) * B
                 images, truths = folder_batches(self.train_set, order[first:first + B], B)[0]
