@@ -86,8 +86,10 @@ def test_config_reference_is_up_to_date():
 
 
 def _schema_for(path):
-    from lifting.options import lsp, metro, rootnet
+    from lifting.options import detector, lsp, metro, rootnet
 
+    if path.name.startswith("detector"):
+        return detector.SCHEMA
     if path.name.startswith("metro"):
         return metro.SCHEMA
     if path.name.startswith("rootnet"):

@@ -1,10 +1,10 @@
 """Print the config reference of every entry point as Markdown: `python -m lifting.options > docs/config.md`."""
 
 from lifting.config import describe
-from lifting.options import h36m, lsp, metro, rootnet
+from lifting.options import detector, h36m, lsp, metro, rootnet
 
 ENTRY_POINTS = (("main_human36.py", h36m.SCHEMA), ("main_lsp.py", lsp.SCHEMA), ("main_metro.py", metro.SCHEMA),
-                ("main_rootnet.py", rootnet.SCHEMA))
+                ("main_rootnet.py", rootnet.SCHEMA), ("main_detector.py", detector.SCHEMA))
 
 
 def reference() -> str:
