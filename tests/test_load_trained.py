@@ -112,3 +112,31 @@ def test_importing_inference_imports_no_training_code():
             "bad = [m for m in sys.modules if m.startswith(('lifting.engine', 'lifting.tasks'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("task", ["lifting", "lsp", "metro", "rootnet"])
+def test_a_tasks_load_of_another_kind_is_one_line_naming_both(task, tmp_path, tiny_h36m):
+    """`load=` (fine-tuning, eval_only) goes through the same loader: a detector checkpoint is refused by name."""
+    from importlib import import_module
+
+    from test_lsp import write_fixture
+
+    from lifting.config import load_config
+    from lifting.engine import Dist
+    from lifting.tasks import build_task
+
+    path = _checkpoint(tmp_path, "detector", legacy=False)
+    write_fixture(tmp_path / "rel.json", 20, 5)
+    sets = {"lifting": [f"data_dir={tiny_h36m}", "train_subjects=[1]", "test_subjects=[9]", "eval_only=true"],
+            "lsp": [f"rel_depth_json={tmp_path / 'rel.json'}"],
+            "metro": [f"data_dir={tiny_h36m}", "synthetic_size=tiny", "train_subjects=[1]", "test_subjects=[8]",
+                      "stride=50", "test_stride=50", "max_test_crops=2", "crop_size=64", "backbone=resnet18"],
+            "rootnet": [f"data_dir={tiny_h36m}", "synthetic_size=tiny", "train_subjects=[1]", "test_subjects=[8]",
+                        "stride=50", "test_stride=50", "max_test_crops=2", "crop_size=64", "backbone=resnet18"]}[task]
+    schema = import_module(f"lifting.options.{'h36m' if task == 'lifting' else task}").SCHEMA
+    cache = [] if task == "lsp" else [f"cache_dir={tmp_path / 'cache'}"]
+    cfg = load_config(schema, None, [*sets, *cache, f"load={path.parent}", f"out_dir={tmp_path / 'run'}", "device=cpu"])
+    with pytest.raises(UserError) as e:
+        build_task(task, cfg).setup(Dist())
+    assert str(e.value).startswith(f"{path}: this is a detector checkpoint (main_detector.py); expected ")
+    assert "\n" not in str(e.value)
