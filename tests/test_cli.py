@@ -88,7 +88,7 @@ def test_run_model_good_input_writes_outputs(tmp_path, trained):
     assert out.shape == (3, 17, 3) and np.isfinite(out).all()
     assert (tmp_path / "fig.png").stat().st_size > 1000
     for variant in (x[0], x.reshape(3, 34)):     # (17, 2) and (N, 34) give the same poses
-        again = cli("run_model.py", write_npy(tmp_path, "v.npy", variant), "--ckpt", trained, "--out", tmp_path / "f.png",
+        again = main_of("run_model.py", write_npy(tmp_path, "v.npy", variant), "--ckpt", trained, "--out", tmp_path / "f.png",
                     "--save-3d", tmp_path / "v3.npy")
         assert again.returncode == 0
         # Batch sizes 1 and 3 take different float32 GEMM paths: agree to float32 precision of the magnitude.
@@ -108,7 +108,7 @@ RUN_MODEL_CASES = [
 
 @pytest.mark.parametrize("name, arr, message", RUN_MODEL_CASES, ids=[c[0] for c in RUN_MODEL_CASES])
 def test_run_model_bad_arrays(tmp_path, trained, name, arr, message):
-    proc = cli("run_model.py", write_npy(tmp_path, f"{name}.npy", arr), "--ckpt", trained, "--save-3d", tmp_path / "o.npy")
+    proc = main_of("run_model.py", write_npy(tmp_path, f"{name}.npy", arr), "--ckpt", trained, "--save-3d", tmp_path / "o.npy")
     assert_one_line_error(proc, message)
     assert not (tmp_path / "o.npy").exists()
 
@@ -116,15 +116,15 @@ def test_run_model_bad_arrays(tmp_path, trained, name, arr, message):
 def test_run_model_pickled_missing_corrupt_and_bad_ckpt(tmp_path, trained):
     obj = np.empty(2, dtype=object)
     obj[0], obj[1] = {"a": 1}, [1, 2]
-    assert_one_line_error(cli("run_model.py", write_npy(tmp_path, "p.npy", obj, allow_pickle=True), "--ckpt", trained),
+    assert_one_line_error(main_of("run_model.py", write_npy(tmp_path, "p.npy", obj, allow_pickle=True), "--ckpt", trained),
                           "Object arrays cannot be loaded")
-    assert_one_line_error(cli("run_model.py", tmp_path / "absent.npy", "--ckpt", trained), "file not found")
+    assert_one_line_error(main_of("run_model.py", tmp_path / "absent.npy", "--ckpt", trained), "file not found")
     (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
-    assert_one_line_error(cli("run_model.py", tmp_path / "junk.npy", "--ckpt", trained), "not a readable .npy")
+    assert_one_line_error(main_of("run_model.py", tmp_path / "junk.npy", "--ckpt", trained), "not a readable .npy")
     good = write_npy(tmp_path, "g.npy", np.zeros((17, 2)))
-    assert_one_line_error(cli("run_model.py", good, "--ckpt", tmp_path / "nockpt"), "checkpoint not found")
+    assert_one_line_error(main_of("run_model.py", good, "--ckpt", tmp_path / "nockpt"), "checkpoint not found")
     (tmp_path / "bad.pt").write_bytes(pickle.dumps({"x": 1})[:5])
-    assert_one_line_error(cli("run_model.py", good, "--ckpt", tmp_path / "bad.pt"), "not a readable checkpoint")
+    assert_one_line_error(main_of("run_model.py", good, "--ckpt", tmp_path / "bad.pt"), "not a readable checkpoint")
 
 
 def test_main_human36_bad_configs(tmp_path, tiny_h36m):

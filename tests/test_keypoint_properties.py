@@ -1,9 +1,11 @@
 """Property-based checks of run_model.py's array input: generated malformed keypoint arrays (shapes, dtypes,
 NaN/inf, huge values, degenerate poses, pickles) are each one `UserError` line naming the file (in process), and
-through run_model.py one stderr line, exit code 2, no traceback and nothing written (a subprocess sample)."""
+through run_model.py's main(argv) one stderr line, exit code 2 and nothing written."""
 
-import subprocess
-import sys
+import contextlib
+import io
+import os
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +99,15 @@ def test_run_model_exits_2_with_one_line_and_writes_nothing(case, lifter, tmp_pa
     how, arr = case
     cwd = tmp_path_factory.mktemp("cwd")
     _save(cwd, arr)
-    proc = subprocess.run([sys.executable, str(ROOT / "run_model.py"), "poses.npy", "--format", "h36m_17",
-                           "--ckpt", str(lifter), "--save-3d", "out/p3.npy", "--out", "fig.png"],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2, (how, proc.stderr)
-    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    main = runpy.run_path(str(ROOT / "run_model.py"), run_name="in_process")["main"]
+    err, here = io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stderr(err):
+            code = main(["poses.npy", "--format", "h36m_17", "--ckpt", str(lifter), "--save-3d", "out/p3.npy",
+                         "--out", "fig.png"])
+    finally:
+        os.chdir(here)
+    assert code == 2, (how, err.getvalue())
+    assert err.getvalue().startswith("error: ") and err.getvalue().count("\n") == 1
     assert sorted(p.name for p in cwd.iterdir()) == ["poses.npy"], how         # nothing written
