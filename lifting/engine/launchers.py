@@ -274,7 +274,7 @@ def _submit(jobs: list[Job], launcher: Launcher) -> list[Any]:
         results = []
         for sub in submitted:
             try:
-                results.append(sub.result())
+                results.append(sub.results()[0])   # rank 0's: the others return nothing
             except Exception as e:   # submitit's FailedJobError / UncompletedJobError: the log says why
                 reason = str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__
                 results.append(Failure(f"job {sub.job_id} ended without a result ({reason}; log "
