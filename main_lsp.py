@@ -12,18 +12,19 @@ import sys
 
 from lifting.cli import ArgumentParser, add_config_args, run_cli
 from lifting.config import load_config
+from lifting.engine.launchers import add_launcher_args, launch_training
 from lifting.options.lsp import SCHEMA
 
 
 def run(argv: list[str] | None) -> int:
     parser = ArgumentParser(prog="main_lsp.py", description=__doc__.splitlines()[0])
     add_config_args(parser)
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
     cfg = load_config(SCHEMA, args.opt, args.set)
-
-    from lifting.tasks import run_task
-
-    res = run_task("lsp", cfg, resume=args.resume)
+    res = launch_training("lsp", cfg, args.resume, args)
+    if res is None:  # a dry run wrote the job script
+        return 0
     print(f"{cfg['out_dir']}/results.json: LSP test depth-order accuracy {100 * res['pair_accuracy']:.1f} % "
           f"({res['num_test_pairs']} pairs on {res['num_test_images']} images; best {100 * res['best_pair_accuracy']:.1f} %)")
     return 0
