@@ -1,0 +1,100 @@
+"""Multi-person metrics on hand-made scenes with known answers: 2D matching with a missed person, AP_root with a known
+ranking, MRPE axes, PCK root-relative vs absolute, ignore regions and the distance / occlusion splits."""
+
+import numpy as np
+import pytest
+
+from lifting.metrics_multiperson import evaluate_multiperson, match_people
+
+F, C = 500.0, 320.0
+SHAPE = np.random.default_rng(0).normal(0.0, 250.0, (17, 3))   # one body shape, root at its origin
+SHAPE -= SHAPE[0]
+
+
+def person(x_mm: float, z_mm: float) -> np.ndarray:
+    return SHAPE + np.array([x_mm, 0.0, z_mm])
+
+
+def project(joints: np.ndarray) -> np.ndarray:
+    return F * joints[..., :2] / joints[..., 2:] + C
+
+
+def truth(*poses, visible=None):
+    poses = np.stack(poses)
+    vis = np.ones(poses.shape[:2], bool) if visible is None else np.asarray(visible)
+    return {"joints3d_cam": poses, "joints2d_px": project(poses), "visible": vis}
+
+
+def pred(poses, scores, poses2d=None):
+    poses = np.asarray(poses, np.float64).reshape(-1, 17, 3)
+    return {"poses3d": poses, "poses2d": project(poses) if poses2d is None else poses2d,
+            "scores": np.asarray(scores, np.float64)}
+
+
+A, B, D = person(-1500.0, 3000.0), person(1500.0, 5000.0), person(0.0, 8000.0)
+
+
+def test_matching_by_2d_leaves_a_missed_person_unmatched():
+    gt = truth(A, B)
+    # the prediction drawn on B (3D wildly off: matching looks at 2D only), one on nobody
+    far_away = project(person(5000.0, 3000.0))
+    match = match_people(np.stack([project(B), far_away]), gt["joints2d_px"], gt["visible"])
+    assert match.tolist() == [1, -1]
+    # two predictions on A: the closer one takes it
+    match = match_people(np.stack([project(A) + 8.0, project(A) + 1.0]), gt["joints2d_px"], gt["visible"])
+    assert match.tolist() == [-1, 0]
+
+
+def test_a_missed_person_counts_in_pck_and_recall_not_in_mrpe():
+    r = evaluate_multiperson([pred([A], [0.9])], [truth(A, B)])
+    assert r["num_people"] == 2 and r["num_matched"] == 1 and r["recall"] == 0.5
+    assert r["mrpe"] == 0.0 and r["pck_rel_150"] == 50.0 and r["pck_abs_150"] == 50.0
+    assert r["ap_root_25"] == pytest.approx(0.5) and r["num_false_alarms"] == 0
+
+
+def test_pck_abs_and_mrpe_axes_of_a_shifted_person():
+    shift = np.array([120.0, -90.0, 0.0])          # 150 mm off: every joint just fails PCK_abs@150
+    r = evaluate_multiperson([pred([A + shift, B + [0.0, 0.0, 100.0]], [0.9, 0.8])], [truth(A, B)])
+    assert r["pck_rel_150"] == 100.0                # root-relative poses are exact
+    assert r["pck_abs_150"] == 50.0                 # A: 0 of 17 joints within 150 mm, B: 17 of 17
+    assert r["mrpe"] == pytest.approx((150.0 + 100.0) / 2)
+    assert (r["mrpe_x"], r["mrpe_y"], r["mrpe_z"]) == pytest.approx((60.0, 45.0, 50.0))
+
+
+def test_ap_root_with_a_known_ranking():
+    # scores 0.9: A within 25 cm; 0.8: B's 2D but its root 1 m deep of B (a false positive for AP_root);
+    # 0.7: D exact. Precision 1, 1/2, 2/3 at recall 1/3, 1/3, 2/3 -> AP = 1/3 + 2/3 * 1/3 = 5/9
+    wrong_depth = person(1500.0 * 6000.0 / 5000.0, 6000.0)
+    r = evaluate_multiperson([pred([A + 100.0, wrong_depth, D], [0.9, 0.8, 0.7],
+                                   poses2d=np.stack([project(A), project(B), project(D)]))], [truth(A, B, D)])
+    assert r["ap_root_25"] == pytest.approx(5 / 9)
+    assert r["recall"] == 1.0 and r["num_matched"] == 3
+    # the wrong depth found first instead: precision 0, 1/2, 2/3 -> AP = 1/2 * 1/3 + 2/3 * 1/3 = 7/18
+    r = evaluate_multiperson([pred([A + 100.0, wrong_depth, D], [0.8, 0.9, 0.7],
+                                   poses2d=np.stack([project(A), project(B), project(D)]))], [truth(A, B, D)])
+    assert r["ap_root_25"] == pytest.approx(7 / 18)
+
+
+def test_false_alarms_and_ignore_regions():
+    vis = np.zeros((2, 17), bool)
+    vis[0] = True
+    vis[1, :3] = True                               # B shows only 3 joints: an ignore region
+    r = evaluate_multiperson([pred([A, B], [0.9, 0.95])], [truth(A, B, visible=vis)])
+    assert r["num_people"] == 1 and r["num_predictions"] == 1 and r["ap_root_25"] == 1.0
+    # a prediction on an image with nobody in it is a false alarm ranked above the hit: AP_root 1/2
+    nobody = {"joints3d_cam": np.zeros((0, 17, 3)), "joints2d_px": np.zeros((0, 17, 2)),
+              "visible": np.zeros((0, 17), bool)}
+    r = evaluate_multiperson([pred([A], [0.9]), pred([A], [0.95])], [truth(A), nobody])
+    assert r["num_false_alarms"] == 1 and r["ap_root_25"] == pytest.approx(0.5)
+
+
+def test_splits_by_distance_and_occlusion():
+    vis = np.ones((3, 17), bool)
+    vis[2, :8] = False                              # D: 8 of 17 hidden (47 %)
+    r = evaluate_multiperson([pred([A, B + [0.0, 0.0, 300.0]], [0.9, 0.8])], [truth(A, B, D, visible=vis)])
+    near, mid, far = r["by_distance"]
+    assert (near["num_people"], mid["num_people"], far["num_people"]) == (1, 1, 1)
+    assert near["pck_abs_150"] == 100.0 and mid["pck_abs_150"] == 0.0 and mid["mrpe_z"] == pytest.approx(300.0)
+    assert far["recall"] == 0.0 and np.isnan(far["mrpe"]) and far["ap_root_25"] == 0.0
+    assert [b["num_people"] for b in r["by_occlusion"]] == [2, 0, 1]
+    assert r["by_occlusion"][2]["recall"] == 0.0 and r["by_occlusion"][0]["recall"] == 1.0
