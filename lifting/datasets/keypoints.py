@@ -2,14 +2,20 @@
 
 Files:
 * `.npy`: (J, 2), (N, J, 2), (N, 2J) pixels, or with a confidence per keypoint (J, 3), (N, J, 3), (N, 3J); J is
-  the keypoint count of the format (`--format`).
-* COCO-style JSON (COCO, MMPose, Detectron2, YOLO-pose exports): a result list
+  the keypoint count of the format (`--format`). N poses are unrelated unless `sequence` says they are one
+  person's T frames. A (T, P, J, 2|3) array is always a sequence of P people: P is the identity, a NaN keypoint is
+  missing and a person whose keypoints are all NaN is absent from that frame.
+* COCO-style JSON (COCO, MMPose, Detectron2, YOLO-pose, PoseTrack exports): a result list
   `[{"image_id": ..., "keypoints": [x, y, score, ...], ...}, ...]`, or an annotation file whose "annotations"
-  hold such entries (visibility flag 0 = not labelled, 1/2 = labelled). Default format coco_17.
-* OpenPose per-frame JSON: `{"people": [{"pose_keypoints_2d": [x, y, c, ...]}, ...]}`, one file per frame (a
-  directory is read in file-name order). Default format openpose_25.
+  hold such entries (visibility flag 0 = not labelled, 1/2 = labelled); an entry's optional integer `track_id`
+  is its identity. Default format coco_17.
+* OpenPose per-frame JSON: `{"people": [{"pose_keypoints_2d": [x, y, c, ...], "person_id": [id]}, ...]}`, one
+  file per frame (a directory is read in file-name order); `person_id` -1 (OpenPose's default) means unknown.
+  Default format openpose_25.
 * LSP `joints.mat` (either layout): format lsp_14, the visibility flag as confidence.
-Several people per file are allowed; every row records its file, image (id or frame) and person index.
+Several people per file are allowed; every row records its file, image (frame), person index and identity
+(`track`, -1 where the input has none). `frames` lists every frame in order, those without people included (an
+OpenPose file with nobody in it still counts), so a sequence keeps its gaps.
 
 Missing keypoints: a keypoint is missing when its confidence is below `min_confidence` (default 0.1; OpenPose
 writes 0 for undetected keypoints, COCO visibility 0 means not labelled). With `missing="fill"` a pose with fewer
@@ -45,7 +51,8 @@ SMALL_EXTENT_PX = 10.0
 @dataclass
 class Keypoints2D:
     """N poses of one keypoint format. joints_px (N, J, 2) image px (x right, y down); present (N, J) bool;
-    file, image (N,) str and person (N,) int say where each pose came from."""
+    file, image (N,) str and person (N,) int say where each pose came from; track (N,) int the input's identity of
+    each pose, -1 where it has none; frames (T,) str every image (frame) label of the input in order."""
 
     fmt: str
     joints_px: np.ndarray
@@ -53,6 +60,8 @@ class Keypoints2D:
     file: np.ndarray
     image: np.ndarray
     person: np.ndarray
+    track: np.ndarray
+    frames: np.ndarray
 
     def __len__(self) -> int:
         return len(self.joints_px)
@@ -62,7 +71,7 @@ class Keypoints2D:
 
     def subset(self, rows: np.ndarray) -> Keypoints2D:
         return Keypoints2D(self.fmt, self.joints_px[rows], self.present[rows], self.file[rows], self.image[rows],
-                           self.person[rows])
+                           self.person[rows], self.track[rows], self.frames)
 
 
 def _split_confidence(path: Path, values: np.ndarray, num_joints: int, min_confidence: float, where: str):
@@ -77,7 +86,7 @@ def _split_confidence(path: Path, values: np.ndarray, num_joints: int, min_confi
                     f"(x, y, confidence) or {2 * num_joints} (x, y) for its {num_joints} keypoints")
 
 
-def _read_npy(path: Path, fmt: str, min_confidence: float) -> Keypoints2D:
+def _read_npy(path: Path, fmt: str, min_confidence: float, sequence: bool) -> Keypoints2D:
     j = get_format(fmt).num_joints
     with fileio.reading(path, "a readable .npy keypoint array", "a plain numeric array saved with np.save"):
         with open(path, "rb") as f:
@@ -86,18 +95,35 @@ def _read_npy(path: Path, fmt: str, min_confidence: float) -> Keypoints2D:
         arr = np.load(path, allow_pickle=False)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise UserError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 4 and arr.shape[2] == j and arr.shape[3] in (2, 3):
+        return _read_people_npy(path, arr.astype(np.float64), fmt, min_confidence)
     if arr.ndim == 2 and arr.shape[0] == j and arr.shape[1] in (2, 3):
         arr = arr[None]
     if arr.ndim == 3 and arr.shape[1] == j and arr.shape[2] in (2, 3):
         arr = arr.reshape(len(arr), j * arr.shape[2])
     elif arr.ndim != 2 or arr.shape[1] not in (2 * j, 3 * j):
         raise UserError(f"{path}: shape {arr.shape} not understood; {fmt} needs ({j}, 2|3), (N, {j}, 2|3), "
-                        f"(N, {2 * j}) or (N, {3 * j}) (x, y[, confidence] per keypoint)")
+                        f"(N, {2 * j}), (N, {3 * j}) (x, y[, confidence] per keypoint) or (T, P, {j}, 2|3) (frames, "
+                        "people)")
     if len(arr) == 0:
         raise UserError(f"{path}: contains no poses")
     joints, present = _split_confidence(path, arr.astype(np.float64), j, min_confidence, "the array")
     n = len(joints)
-    return Keypoints2D(fmt, joints, present, np.full(n, str(path)), np.arange(n).astype(str), np.zeros(n, int))
+    frames = np.arange(n).astype(str)
+    return Keypoints2D(fmt, joints, present, np.full(n, str(path)), frames, np.zeros(n, int),
+                       np.full(n, 0 if sequence else -1), frames)
+
+
+def _read_people_npy(path: Path, arr: np.ndarray, fmt: str, min_confidence: float) -> Keypoints2D:
+    """(T, P, J, 2|3) -> the poses of the people present (any finite keypoint), P the identity."""
+    num_frames, num_people = arr.shape[:2]
+    finite = np.isfinite(arr[..., :2]).all(-1)
+    present = finite & (arr[..., 2] >= min_confidence) if arr.shape[-1] == 3 else finite
+    t, p = np.nonzero(finite.any(-1))
+    if not len(t):
+        raise UserError(f"{path}: contains no poses (every keypoint is NaN)")
+    frames = np.arange(num_frames).astype(str)
+    return Keypoints2D(fmt, arr[t, p, :, :2], present[t, p], np.full(len(t), str(path)), frames[t], p, p, frames)
 
 
 def _numbers(path: Path, value, where: str) -> np.ndarray:
@@ -120,13 +146,26 @@ def _read_json(path: Path, fmt: str | None, min_confidence: float) -> Keypoints2
         return _decode_json(path, data, fmt, min_confidence)
 
 
+def _identity(path: Path, value, where: str) -> int:
+    """An integer track id (OpenPose's `person_id` may be a one-element list); -1 for unknown."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if value is None:
+        return -1
+    if type(value) is not int or value < -1:
+        raise UserError(f"{path}: {where} must be an integer identity >= 0 (or -1 for unknown), got {value!r}")
+    return value
+
+
 def _decode_json(path: Path, data, fmt: str | None, min_confidence: float) -> Keypoints2D:
     if isinstance(data, dict) and "people" in data:
         fmt = fmt or "openpose_25"
         people, key = data["people"], "pose_keypoints_2d"
         if not isinstance(people, list) or not all(isinstance(p, dict) and key in p for p in people):
             raise UserError(f"{path}: 'people' must be a list of objects with {key!r} (OpenPose output)")
-        entries = [(f"people[{i}].{key}", p[key], path.stem) for i, p in enumerate(people)]
+        entries = [(f"people[{i}].{key}", p[key], path.stem,
+                    _identity(path, p.get("person_id"), f"people[{i}].person_id")) for i, p in enumerate(people)]
+        frames = [path.stem]
     else:
         if isinstance(data, dict) and "annotations" in data:
             images = data.get("images", [])
@@ -135,8 +174,9 @@ def _decode_json(path: Path, data, fmt: str | None, min_confidence: float) -> Ke
             names = {_image_name(im.get("id")): _image_name(im.get("file_name", im.get("id"))) for im in images
                      if isinstance(im, dict)}
             data, prefix = data["annotations"], "annotations"
+            frames = list(names.values())
         else:
-            names, prefix = {}, ""
+            names, prefix, frames = {}, "", None
         if not isinstance(data, list) or not all(isinstance(d, dict) and "keypoints" in d for d in data):
             raise UserError(f"{path}: expected OpenPose output (an object with 'people'), a COCO-style result list "
                             "(objects with 'keypoints') or a COCO annotation file ('annotations')")
@@ -144,11 +184,16 @@ def _decode_json(path: Path, data, fmt: str | None, min_confidence: float) -> Ke
         entries = []
         for i, d in enumerate(data):
             image = _image_name(d.get("image_id", i))
-            entries.append((f"{prefix}[{i}].keypoints", d["keypoints"], names.get(image, image)))
+            entries.append((f"{prefix}[{i}].keypoints", d["keypoints"], names.get(image, image),
+                            _identity(path, d.get("track_id"), f"{prefix}[{i}].track_id")))
+        if frames is None:
+            frames = list(dict.fromkeys(e[2] for e in entries))
+            if all(f.lstrip("-").isdigit() for f in frames):   # numeric image ids: frames in numeric order
+                frames.sort(key=int)
     j = get_format(fmt).num_joints
     joints, present, images, persons = [], [], [], []
     count: dict[str, int] = {}
-    for where, value, image in entries:
+    for where, value, image, _ in entries:
         xy, ok = _split_confidence(path, _numbers(path, value, where)[None], j, min_confidence, where)
         joints.append(xy[0])
         present.append(ok[0])
@@ -157,7 +202,8 @@ def _decode_json(path: Path, data, fmt: str | None, min_confidence: float) -> Ke
         count[image] = persons[-1] + 1
     n = len(joints)
     return Keypoints2D(fmt, np.asarray(joints, np.float64).reshape(n, j, 2), np.asarray(present, bool).reshape(n, j),
-                       np.full(n, str(path)), np.asarray(images, dtype=str).reshape(n), np.asarray(persons, int))
+                       np.full(n, str(path)), np.asarray(images, dtype=str).reshape(n), np.asarray(persons, int),
+                       np.array([e[3] for e in entries], int).reshape(n), np.asarray(frames, dtype=str))
 
 
 def _read_mat(path: Path, fmt: str | None) -> Keypoints2D:
@@ -167,8 +213,9 @@ def _read_mat(path: Path, fmt: str | None) -> Keypoints2D:
         raise UserError(f"{path}: an LSP joints.mat holds lsp_14 keypoints, not {fmt}")
     xy, visible = read_joints_mat(path)
     n = len(xy)
-    return Keypoints2D("lsp_14", xy.astype(np.float64), visible, np.full(n, str(path)),
-                       np.array([f"im{i + 1:05d}" for i in range(n)]), np.zeros(n, int))
+    images = np.array([f"im{i + 1:05d}" for i in range(n)])
+    return Keypoints2D("lsp_14", xy.astype(np.float64), visible, np.full(n, str(path)), images, np.zeros(n, int),
+                       np.full(n, -1), images)
 
 
 def input_files(paths: list[Path]) -> list[Path]:
@@ -187,9 +234,10 @@ def input_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def read_keypoints(paths, fmt: str | None, min_confidence: float = 0.1) -> Keypoints2D:
+def read_keypoints(paths, fmt: str | None, min_confidence: float = 0.1, sequence: bool = False) -> Keypoints2D:
     """All poses of the files (see the module docstring), in one format. `fmt` None: each file's default
-    (.npy files need one)."""
+    (.npy files need one). `sequence`: a (T, J, 2|3) .npy is one person over T frames (track 0), not T unrelated
+    poses."""
     if fmt is not None:
         get_format(fmt)
     parts = []
@@ -198,7 +246,7 @@ def read_keypoints(paths, fmt: str | None, min_confidence: float = 0.1) -> Keypo
         if suffix == ".npy":
             if fmt is None:
                 raise UserError(f"{path}: a .npy file needs --format (its keypoint order)")
-            parts.append(_read_npy(path, fmt, min_confidence))
+            parts.append(_read_npy(path, fmt, min_confidence, sequence))
         elif suffix == ".json":
             parts.append(_read_json(path, fmt, min_confidence))
         elif suffix == ".mat":
@@ -210,7 +258,7 @@ def read_keypoints(paths, fmt: str | None, min_confidence: float = 0.1) -> Keypo
         raise UserError(f"input files hold different keypoint formats ({', '.join(formats)}); pass --format or "
                         "lift them separately")
     kp = Keypoints2D(formats[0], *(np.concatenate([getattr(p, k) for p in parts]) for k in
-                                   ("joints_px", "present", "file", "image", "person")))
+                                   ("joints_px", "present", "file", "image", "person", "track", "frames")))
     if len(kp) == 0:
         raise UserError(f"{', '.join(sorted(set(str(p) for p in paths)))}: no poses found")
     return kp
