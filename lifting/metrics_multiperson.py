@@ -99,7 +99,7 @@ def evaluate_multiperson(predictions: list[dict[str, np.ndarray]], truths: list[
         counted = vis.sum(-1) >= min_visible
         keep = match < 0
         keep[~keep] = counted[match[~keep]]                       # predictions on ignore regions are dropped
-        offset = sum(len(x) for x in people["root"])
+        offset = len(people["root"])
         for p in np.flatnonzero(keep):
             rows["pred_root"].append(p3d[p, 0])
             rows["pred_image"].append(i)

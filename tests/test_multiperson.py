@@ -98,3 +98,12 @@ def test_splits_by_distance_and_occlusion():
     assert far["recall"] == 0.0 and np.isnan(far["mrpe"]) and far["ap_root_25"] == 0.0
     assert [b["num_people"] for b in r["by_occlusion"]] == [2, 0, 1]
     assert r["by_occlusion"][2]["recall"] == 0.0 and r["by_occlusion"][0]["recall"] == 1.0
+
+
+def test_predictions_of_later_images_fall_in_their_own_people_bins():
+    # image 0: A near; image 1: D far, found with a root 300 mm deep -> the far bin holds D's match
+    r = evaluate_multiperson([pred([A], [0.9]), pred([D + [0.0, 0.0, 300.0]], [0.8])], [truth(A), truth(D)])
+    near, _, far = r["by_distance"]
+    assert near["num_matched"] == 1 and near["ap_root_25"] == 1.0 and near["mrpe"] == 0.0
+    assert far["num_matched"] == 1 and far["ap_root_25"] == 0.0 and far["mrpe_z"] == pytest.approx(300.0)
+    assert r["ap_root_25"] == pytest.approx(0.5)

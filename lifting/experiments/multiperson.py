@@ -1,0 +1,328 @@
+"""The multi-person benchmark (`paper_exps/multiperson.py`): everyone's absolute 3D pose in scenes of several people,
+from ground-truth or detector boxes, with roots from RootNet, from MeTRAbs' own reconstruction, or from the distance
+prior k alone, all through `detect_poses` on the same test scenes.
+
+    <results>/multiperson/estimator/   the MeTRo/MeTRAbs run (opts/metro_tiny.yaml), unless --estimator RUN
+    <results>/multiperson/rootnet/     the RootNet run (opts/rootnet_tiny.yaml), unless --rootnet RUN
+    <results>/multiperson/detector/    the person detector run (opts/detector_tiny.yaml), unless --detector RUN
+    <results>/multiperson/rows/<row>.json   one evaluated row (reused by a rerun with the same models and scenes)
+    <results>/multiperson/gallery.npz  the first scenes with their true and detected people (paper_plots)
+    <results>/multiperson/summary.json every row, in table order, and which root source wins where
+
+Missing runs are trained (through the launcher, --jobs of them at once; an interrupted one resumes, a finished one
+is reused). Test scenes are drawn from the test subjects' poses with one seed and rendered once at the detector's
+image size, so every row sees the same images. Metrics (`lifting.metrics_multiperson`) are over the people in view
+with at least 6 visible joints (the others are ignore regions), predictions matched to them by 2D.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lifting.checkpoint import load_trained, select_device
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import load_config, opt, validate
+from lifting.engine.launchers import Failure, Job, Launcher, add_launcher_args, launcher_from_args, run_jobs
+from lifting.errors import UserError
+from lifting.experiments.arguments import subjects
+from lifting.experiments.training import ensure_trained
+from lifting.fileio import check_output_dir, read_json, save_npz, write_json
+from lifting.inference.multiperson import detect_poses
+from lifting.metrics_multiperson import evaluate_multiperson
+from lifting.options import detector as detector_options
+from lifting.options import metro as metro_options
+from lifting.options import rootnet as rootnet_options
+from lifting.synth.poses import pose_data_dir
+from lifting.synth.scenes import MIN_VISIBLE_JOINTS, SceneOptions, load_pose_pool, render_scenes, sample_scenes
+from lifting.tasks.detector import Truth, detection_ap
+
+log = logging.getLogger("lifting")
+REPO = Path(__file__).resolve().parents[2]
+NAME = "multiperson"
+TITLE = "Multi-person absolute 3D pose: detector or true boxes, RootNet / MeTRAbs / k-prior roots (AP_root, MRPE, PCK)"
+# kind (`checkpoint.KINDS`) -> (schema, tiny config, task)
+MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro"),
+          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet"),
+          "detector": (detector_options.SCHEMA, "detector_tiny.yaml", "detector")}
+SCENE_SEED = 2021
+GALLERY_ROWS = ("det_rootnet", "det_metrabs")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    label: str
+    boxes: str      # 'gt' or 'detector'
+    roots: str      # a `detect_poses` root source
+
+
+ROWS = (Row("gt_rootnet", "true boxes + RootNet + MeTRo", "gt", "rootnet"),
+        Row("gt_metrabs", "true boxes + MeTRAbs", "gt", "metrabs"),
+        Row("det_rootnet", "detector + RootNet + MeTRo", "detector", "rootnet"),
+        Row("det_metrabs", "detector + MeTRAbs", "detector", "metrabs"),
+        Row("gt_prior", "true boxes + k prior (γ = 1) + MeTRo", "gt", "prior"))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = ArgumentParser(prog="paper_exps/multiperson.py", description=TITLE)
+    p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schemas')")
+    p.add_argument("--train-subjects", type=subjects, help="training subjects of runs trained here (default 1,5,6,7)")
+    p.add_argument("--test-subjects", type=subjects, help="subjects the test scenes are drawn from (default 8)")
+    for kind, script in (("estimator", "main_metro.py"), ("rootnet", "main_rootnet.py"),
+                         ("detector", "main_detector.py")):
+        p.add_argument(f"--{kind}", metavar="RUN", help=f"a trained {script} run dir or checkpoint (default: train "
+                                                        f"opts/{MODELS[kind][1]} into <results>/{NAME}/{kind})")
+    add_option(p, "--test-scenes", opt(int, 100, "test scenes (the same for every row)", minimum=1,
+                                       maximum=100_000))
+    add_option(p, "--min-score", opt(float, 0.2, "detector score below which a box is dropped", minimum=0.0,
+                                     maximum=1.0))
+    add_option(p, "--plausibility", opt(float, 1.0, "implausible-pose tolerance of detect_poses (limb lengths "
+                                                    "within a factor 1 + this of an average person's)",
+                                        minimum=1e-3, maximum=100.0))
+    add_option(p, "--nms-mm", opt(float, 250.0, "3D pose NMS threshold of detect_poses, mean joint distance in mm",
+                                  minimum=0.0, maximum=10_000.0))
+    add_option(p, "--gallery", opt(int, 6, "scenes kept for the gallery figure", minimum=0, maximum=100))
+    add_option(p, "--jobs", opt(int, 1, "runs trained in parallel local processes", minimum=1, maximum=64))
+    p.add_argument("--results-dir", default="results", help=f"where results/{NAME}/ goes (default results)")
+    p.add_argument("--cache-dir", help="processed-data cache (default: the schemas')")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device of training and evaluation")
+    p.add_argument("--quick", action="store_true", help="tiny data, 2 steps per model, small images: a smoke test")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config override for the runs trained here (applied to each config that has the key)")
+    add_launcher_args(p)
+    args = p.parse_args(argv)
+    for text in args.set:
+        key = text.split("=", 1)[0].strip()
+        if "=" not in text or not any(key in model[0] for model in MODELS.values()):
+            p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_metro.py, main_rootnet.py or "
+                    "main_detector.py")
+    launcher(args)
+    return args
+
+
+def launcher(args: argparse.Namespace) -> Launcher:
+    """Where the runs trained here go (`--launcher`); Slurm's scripts and logs in <results>/multiperson/slurm."""
+    return launcher_from_args(args, Path(args.results_dir) / NAME / "slurm", args.jobs)
+
+
+def _quick(kind: str, data_dir: str) -> dict[str, Any]:
+    """Settings that train and evaluate a model in seconds (one thread)."""
+    synthetic = data_dir == "synthetic"
+    out = {"iterations": 2, "batch_size": 2 if kind == "detector" else 4, "eval_batch_size": 4,
+           "synthetic_size": "tiny", "stride": 1 if synthetic else 100, "test_stride": 1 if synthetic else 500,
+           "train_subjects": [1], "threads": 1, "tensorboard": False, "progress": False, "log_every": 1,
+           "checkpoint_every": None, "max_train_minutes": None}
+    if kind == "detector":
+        out.update(image_width=128, image_height=96, backbone="mobilenet_v3_small", warmup_steps=1,
+                   scenes_per_epoch=4, test_scenes=2, max_people=3)
+    else:
+        out.update(crop_size=64, max_test_crops=8)
+        out.update({"abs_start": 0, "weak_steps": 1} if kind == "estimator" else {"head_channels": 16})
+    return out
+
+
+def model_config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The config of the `kind` run trained here: the tiny config <- the command line."""
+    schema, opt_file = MODELS[kind][:2]
+    extra: dict[str, Any] = {"out_dir": str(Path(args.results_dir) / NAME / kind)}
+    for key, value in (("data_dir", args.data_dir), ("train_subjects", args.train_subjects),
+                       ("test_subjects", args.test_subjects), ("cache_dir", args.cache_dir), ("device", args.device)):
+        if value is not None:
+            extra[key] = value
+    if args.quick:
+        extra = {**_quick(kind, args.data_dir or schema["data_dir"].default), **extra}
+    if args.launcher == "local" and args.jobs > 1:
+        extra["threads"] = max(1, (os.cpu_count() or 1) // args.jobs)
+    sets = [s for s in args.set if s.split("=", 1)[0].strip() in schema]
+    return load_config(schema, REPO / "opts" / opt_file, sets, extra)
+
+
+def ensure_runs(args: argparse.Namespace, launch: Launcher) -> dict[str, str] | list[Path]:
+    """{kind: run dir or checkpoint} of the three models: given, or trained / resumed / reused here as jobs of
+    `launch`; after a dry run the written job scripts instead."""
+    runs = {kind: getattr(args, kind) for kind in MODELS}
+    jobs, kinds = [], []
+    for kind in MODELS:
+        if runs[kind] is None:
+            cfg = model_config(kind, args)
+            runs[kind] = cfg["out_dir"]
+            what = f"[{NAME}] {kind}"
+            jobs.append(Job(f"{NAME}.{kind}", ensure_trained, (MODELS[kind][2], cfg, what),
+                            f"{what}: {MODELS[kind][2]} run {cfg['out_dir']}"))
+            kinds.append(kind)
+    results = run_jobs(jobs, launch)
+    if launch.dry_run:
+        return [p for p in results if isinstance(p, Path)]
+    for kind, out in zip(kinds, results):
+        if isinstance(out, Failure):
+            raise UserError(f"[{NAME}] {kind}: {out.reason}")
+    return runs
+
+
+@dataclass
+class TestScenes:
+    """Rendered test scenes: images (N, 3, H, W) in [0, 1], K (N, 3, 3), per image the people in view (`truths`
+    for the metrics, `boxes` [x, y, w, h] px), and the detector's Truth (ignore regions)."""
+
+    images: torch.Tensor
+    K: np.ndarray
+    truths: list[dict[str, np.ndarray]]
+    boxes: list[np.ndarray]
+    detection_truths: list[Truth]
+    spec: dict[str, Any]
+
+
+def test_scenes(args: argparse.Namespace, det_cfg: dict[str, Any], count: int) -> TestScenes:
+    """`count` scenes of the test subjects' poses drawn from `SCENE_SEED`, at the detector's image size and people
+    range, rendered on the CPU (the same images whatever the device)."""
+    data_dir = pose_data_dir(args.data_dir or det_cfg["data_dir"], args.cache_dir or det_cfg["cache_dir"],
+                             det_cfg["synthetic_size"])
+    subjects_ = args.test_subjects or det_cfg["test_subjects"]
+    opts = SceneOptions(width=det_cfg["image_width"], height=det_cfg["image_height"],
+                        people=(det_cfg["min_people"], det_cfg["max_people"]),
+                        distance_mm=tuple(det_cfg["distance_mm"])).check()
+    pool = load_pose_pool(data_dir, subjects_, det_cfg["test_stride"])
+    rng, generator = np.random.default_rng(SCENE_SEED), torch.Generator().manual_seed(SCENE_SEED)
+    images, Ks, truths, boxes, det_truths = [], [], [], [], []
+    for start in range(0, count, 16):
+        scenes = sample_scenes(pool, min(16, count - start), opts, rng)
+        out = render_scenes(scenes, generator, "cpu")
+        for b in range(len(out.image)):
+            keep = out.in_view[b].numpy()
+            cam = scenes.joints_cam[b][keep]
+            xyxy = out.boxes[b][keep].double().numpy()
+            vis = out.joint_visible[b][keep].numpy()
+            truths.append({"joints3d_cam": cam, "joints2d_px": out.joints2d_px[b][keep].double().numpy(),
+                           "visible": vis})
+            wh = xyxy[:, 2:] - xyxy[:, :2]
+            boxes.append(np.concatenate([xyxy[:, :2], wh], 1)[(wh >= 1).all(1)])
+            det_truths.append(Truth(torch.as_tensor(xyxy, dtype=torch.float32),
+                                    torch.as_tensor(vis.sum(-1) < MIN_VISIBLE_JOINTS)))
+        images.append(out.image.cpu())
+        Ks.append(scenes.K)
+    spec = {"count": count, "seed": SCENE_SEED, "data_dir": str(data_dir), "subjects": list(subjects_),
+            "test_stride": det_cfg["test_stride"], "width": opts.width, "height": opts.height,
+            "people": list(opts.people), "distance_mm": list(opts.distance_mm)}
+    return TestScenes(torch.cat(images), np.concatenate(Ks), truths, boxes, det_truths, spec)
+
+
+def evaluate_row(row: Row, scenes: TestScenes, models: dict[str, torch.nn.Module], args: argparse.Namespace,
+                 batch: int = 8) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
+    """(the row's metrics, its per-image detect_poses output) on the test scenes."""
+    outputs: list[dict[str, np.ndarray]] = []
+    start = time.perf_counter()
+    for s in range(0, len(scenes.images), batch):
+        outputs += detect_poses(scenes.images[s:s + batch], models["detector"] if row.boxes == "detector" else None,
+                                models["estimator"], models["rootnet"] if row.roots != "metrabs" else None,
+                                intrinsics=scenes.K[s:s + batch],
+                                boxes=scenes.boxes[s:s + batch] if row.boxes == "gt" else None, roots=row.roots,
+                                min_score=args.min_score, plausibility=args.plausibility, nms_mm=args.nms_mm)
+    seconds = time.perf_counter() - start
+    people = evaluate_multiperson(outputs, scenes.truths)
+    det = detection_ap([(torch.as_tensor(np.concatenate([o["boxes"][:, :2], o["boxes"][:, :2] + o["boxes"][:, 2:]],
+                                                        1), dtype=torch.float32),
+                         torch.as_tensor(o["scores"], dtype=torch.float32)) for o in outputs],
+                       scenes.detection_truths)
+    share = people["num_false_alarms"] / people["num_predictions"] if people["num_predictions"] else 0.0
+    return ({"name": row.name, "label": row.label, "boxes": row.boxes, "roots": row.roots, "status": "done",
+             **people, "detection_ap50": det["ap50"], "detection_ap": det["ap"],
+             "detection_recall50": det["recall50"], "false_alarm_share": share, "seconds": seconds,
+             "images_per_s": len(scenes.images) / seconds}, outputs)
+
+
+def winners(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """With detector boxes: which root source (RootNet or MeTRAbs) has the higher AP_root@25 in every distance
+    and occlusion bin."""
+    a, b = rows.get("det_rootnet"), rows.get("det_metrabs")
+    if not a or not b:
+        return []
+    out = []
+    for split in ("by_distance", "by_occlusion"):
+        for x, y in zip(a[split], b[split]):
+            ap = {"rootnet": x["ap_root_25"], "metrabs": y["ap_root_25"]}
+            best = "tie" if ap["rootnet"] == ap["metrabs"] or not x["num_people"] else max(ap, key=ap.get)
+            out.append({"split": split, "bin": x["bin"], "num_people": x["num_people"], "ap_root_25": ap,
+                        "mrpe": {"rootnet": x["mrpe"], "metrabs": y["mrpe"]}, "winner": best})
+    return out
+
+
+def _padded(people: list[np.ndarray], width: int, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.full((len(people), width, *shape), np.nan)
+    for i, p in enumerate(people):
+        out[i, :len(p)] = p
+    return out
+
+
+def save_gallery(path: Path, scenes: TestScenes, outputs: dict[str, list[dict[str, np.ndarray]]], count: int) -> None:
+    """The first `count` scenes: images (G, H, W, 3) uint8, K, true people (G, P, 17, 3) mm camera frame (NaN
+    padded) with their visibility, and each gallery row's detected people (G, P', 17, 3) with their scores."""
+    G = min(count, len(scenes.images))
+    gt = [scenes.truths[i]["joints3d_cam"] for i in range(G)]
+    width = max([len(p) for p in gt] + [1])
+    arrays = {"images": (scenes.images[:G].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
+              "K": scenes.K[:G], "gt_poses3d": _padded(gt, width, (17, 3)),
+              "gt_visible": _padded([scenes.truths[i]["visible"].astype(float) for i in range(G)], width, (17,)),
+              "rows": np.array([n for n in GALLERY_ROWS if n in outputs])}
+    for name in arrays["rows"]:
+        found = [outputs[name][i] for i in range(G)]
+        most = max([len(o["scores"]) for o in found] + [1])
+        arrays[f"{name}_poses3d"] = _padded([o["poses3d"] for o in found], most, (17, 3))
+        arrays[f"{name}_scores"] = _padded([o["scores"] for o in found], most, ())
+    save_npz(path, **arrays)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    out_root = check_output_dir(Path(args.results_dir) / NAME, "--results-dir")
+    launch = launcher(args)
+    runs = ensure_runs(args, launch)
+    if launch.dry_run:
+        return {"experiment": NAME, "dry_run": sorted(str(p) for p in runs)}
+    device = select_device(args.device or "cpu")
+    trained = {kind: load_trained(path, kind) for kind, path in runs.items()}
+    models = {kind: t.model.to(device) for kind, t in trained.items()}
+    det_cfg = validate(detector_options.SCHEMA, trained["detector"].config, str(trained["detector"].path))
+    scenes = test_scenes(args, det_cfg, 4 if args.quick else args.test_scenes)
+    key = {"models": {k: str(t.path) for k, t in trained.items()},
+           "checkpoint_mtimes": {k: os.path.getmtime(t.path) for k, t in trained.items()}, "scenes": scenes.spec,
+           "min_score": args.min_score, "plausibility": args.plausibility, "nms_mm": args.nms_mm}
+    rows, outputs = {}, {}
+    for row in ROWS:
+        path = out_root / "rows" / f"{row.name}.json"
+        stored = read_json(path, "row results") if path.is_file() else None
+        if isinstance(stored, dict) and stored.get("key") == key and (row.name not in GALLERY_ROWS
+                                                                       or (out_root / "gallery.npz").is_file()):
+            log.info("[%s] %s: already evaluated (%s)", NAME, row.name, path)
+            rows[row.name] = stored["result"]
+            continue
+        rows[row.name], outputs[row.name] = evaluate_row(row, scenes, models, args)
+        write_json(path, {"key": key, "result": rows[row.name]})
+        r = rows[row.name]
+        log.info("[%s] %s: AP_root@25 %.3f, MRPE %.0f mm, 3DPCK %.1f %%, PCK_abs %.1f %%, detection AP50 %.3f",
+                 NAME, row.name, r["ap_root_25"], r["mrpe"], r["pck_rel_150"], r["pck_abs_150"], r["detection_ap50"])
+    if args.gallery and outputs:
+        save_gallery(out_root / "gallery.npz", scenes, outputs, args.gallery)
+    summary = {"experiment": NAME, "title": TITLE, "quick": bool(args.quick), "models": key["models"],
+               "scenes": scenes.spec, "order": [r.name for r in ROWS], "rows": [rows[r.name] for r in ROWS],
+               "winners": winners(rows), "min_score": args.min_score, "plausibility": args.plausibility,
+               "nms_mm": args.nms_mm, "min_visible_joints": MIN_VISIBLE_JOINTS}
+    write_json(out_root / "summary.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    def _main(argv: list[str] | None) -> int:
+        args = parse_args(argv)
+        if "dry_run" not in run(args):
+            log.info(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
+        return 0
+
+    return run_cli(_main, argv)
