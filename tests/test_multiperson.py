@@ -1,6 +1,11 @@
 """Multi-person metrics on hand-made scenes with known answers: 2D matching with a missed person, AP_root with a known
 ranking, MRPE axes, PCK root-relative vs absolute, ignore regions and the distance / occlusion splits."""
 
+import json
+import os
+import runpy
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -107,3 +112,43 @@ def test_predictions_of_later_images_fall_in_their_own_people_bins():
     assert near["num_matched"] == 1 and near["ap_root_25"] == 1.0 and near["mrpe"] == 0.0
     assert far["num_matched"] == 1 and far["ap_root_25"] == 0.0 and far["mrpe_z"] == pytest.approx(300.0)
     assert r["ap_root_25"] == pytest.approx(0.5)
+
+
+def test_benchmark_quick_resumes_and_its_plot(tmp_path, caplog):
+    from lifting.experiments.multiperson import main
+
+    plot = runpy.run_path(str(Path(__file__).resolve().parents[1] / "paper_plots" / "multiperson.py"))["main"]
+    results = tmp_path / "r"
+    argv = ["--quick", "--data-dir", "synthetic", "--results-dir", str(results), "--cache-dir",
+            str(tmp_path / "cache"), "--device", "cpu", "--plausibility", "100", "--gallery", "2"]
+    assert main(argv) == 0
+    summary = json.loads((results / "multiperson" / "summary.json").read_text())
+    names = [r["name"] for r in summary["rows"]]
+    assert names == ["gt_rootnet", "gt_metrabs", "det_rootnet", "det_metrabs", "gt_prior"] == summary["order"]
+    for r in summary["rows"]:
+        for key in ("ap_root_25", "pck_rel_150", "pck_abs_150", "detection_ap50"):
+            assert 0.0 <= r[key] <= (1.0 if key.startswith(("ap", "det")) else 100.0)
+        assert [b["bin"] for b in r["by_distance"]] == ["< 4 m", "4-6 m", ">= 6 m"]
+    gt_rows = [r for r in summary["rows"] if r["boxes"] == "gt"]
+    assert all(np.isfinite(r["mrpe"]) and r["num_predictions"] > 0 for r in gt_rows)
+    assert summary["scenes"]["count"] == 4 and summary["scenes"]["subjects"] == [8]
+    # a rerun trains nothing and reuses every evaluated row
+    stamps = {p: os.path.getmtime(p) for p in (results / "multiperson" / "rows").glob("*.json")}
+    caplog.clear()
+    assert main(argv) == 0
+    assert {p: os.path.getmtime(p) for p in stamps} == stamps and "already trained" in caplog.text
+    assert plot(["--results-dir", str(results)]) == 0
+    for name in ("multiperson.md", "multiperson_by_distance.png", "multiperson_gallery.png",
+                 "multiperson_gallery.json"):
+        assert (results / "figures" / name).is_file()
+    assert "detector + MeTRAbs" in (results / "figures" / "multiperson.md").read_text()
+
+
+def test_benchmark_bad_options_are_one_line_errors(tmp_path, capsys):
+    from lifting.experiments.multiperson import main
+
+    assert main(["--quick", "--min-score", "2", "--results-dir", str(tmp_path)]) != 0
+    assert "--min-score" in capsys.readouterr().err
+    assert main(["--quick", "--set", "nonsense=1", "--results-dir", str(tmp_path)]) != 0
+    assert "nonsense" in capsys.readouterr().err
+    assert not (tmp_path / "multiperson").exists()
