@@ -11,6 +11,7 @@ import sys
 
 from lifting.cli import ArgumentParser, add_config_args, run_cli
 from lifting.config import load_config
+from lifting.engine.launchers import add_launcher_args, launch_training
 from lifting.inference.predict import add_predict_args, check_predict, predict_to_file
 from lifting.options.rootnet import SCHEMA
 
@@ -19,15 +20,14 @@ def run(argv: list[str] | None) -> int:
     parser = ArgumentParser(prog="main_rootnet.py", description=__doc__.splitlines()[0])
     add_config_args(parser)
     add_predict_args(parser, "root positions")
+    add_launcher_args(parser, multi_node=True)
     args = parser.parse_args(argv)
     cfg = load_config(SCHEMA, args.opt, args.set)
     if check_predict(args, cfg):
         print(predict_to_file("rootnet", cfg, args.predict, args.out, args.subjects))
         return 0
 
-    from lifting.tasks import run_task
-
-    res = run_task("rootnet", cfg, resume=args.resume)
+    res = launch_training("rootnet", cfg, args.resume, args)  # None after a dry run, {} on other ranks
     if res:
         print(f"{cfg['out_dir']}/results.json: MRPE {res['mrpe']:.1f} mm (x {res['mrpe_x']:.1f}, y {res['mrpe_y']:.1f}, "
               f"z {res['mrpe_z']:.1f}), k prior alone {res['prior_mrpe']:.1f} mm, AP_root@25cm "
