@@ -41,10 +41,12 @@ def main() -> int:
     p.add_argument("--beta", type=float, default=None)
     a = p.parse_args()
 
+    from lifting.checkpoint import load_trained
     from lifting.datasets.h36m import load_h36m
+    from lifting.datasets.normalize import Stats
     from lifting.geometry.skeletons import get_skeleton
     from lifting.inference import smoothing
-    from lifting.inference.lifter import lift, load_lifter
+    from lifting.inference.lifter import lift
     from lifting.metrics import evaluate_poses
 
     ckpt = a.ckpt
@@ -56,8 +58,9 @@ def main() -> int:
                                                     "progress=false", "threads=1"])
         run_task("lifting", cfg)
         ckpt = a.out
-    model, stats, cfg, _ = load_lifter(ckpt)
-    skeleton = get_skeleton(cfg["skeleton"])
+    trained = load_trained(ckpt, "lifter")
+    model, stats = trained.model, Stats.from_dict(trained.task["stats"])
+    skeleton = get_skeleton(trained.config["skeleton"])
     root = skeleton.root
     poses = load_h36m(a.data_dir, [8], stride=a.stride, skeleton=skeleton.name)
     fps = a.fps / a.stride

@@ -30,29 +30,31 @@ def plot(argv: list[str] | None) -> int:
     args = parse(p, argv)
     import torch
 
+    from lifting.checkpoint import load_trained
     from lifting.datasets.lsp import centre_on_neck, read_joints_mat
     from lifting.datasets.normalize import Stats
-    from lifting.inference.lifter import load_lifter, predict
+    from lifting.inference.lifter import predict
     from lifting.viz import draw_pose_2d, draw_pose_3d
 
     summary = load_summary(args.results_dir, args.experiment)
     run_dir = seed_dir(args.results_dir, args.experiment, args.row, row(summary, args.row))
-    model, run_stats, lifter_cfg, state = load_lifter(run_dir)
-    if lifter_cfg["skeleton"] != "lsp_14":
-        raise UserError(f"{run_dir}: a {lifter_cfg['skeleton']} model; the LSP gallery needs a 14-joint (lsp_14) run")
+    trained = load_trained(run_dir, "lifter")
+    if trained.config["skeleton"] != "lsp_14":
+        raise UserError(f"{run_dir}: a {trained.config['skeleton']} model; the LSP gallery needs a 14-joint (lsp_14) "
+                        "run")
     xy, visible = read_joints_mat(args.joints_mat)
     complete = np.flatnonzero(visible.all(1))
     if len(complete) == 0:
         raise UserError(f"{args.joints_mat}: no image has all 14 joints visible")
-    if "rel_depth" in state["extra"]["task"]:  # an LSP run: its LSP training statistics
-        stats = run_stats
+    if "rel_depth" in trained.task:  # an LSP run: its LSP training statistics
+        stats = Stats.from_dict(trained.task["stats"])
         source = "LSP training images of the run"
     else:
         stats = Stats.compute(centre_on_neck(xy[complete]), None)
         source = f"{len(complete)} fully visible poses of {args.joints_mat}"
     pick = np.sort(np.random.default_rng(args.seed).choice(complete, min(args.num, len(complete)), replace=False))
     x = torch.from_numpy(stats.standardize_2d(centre_on_neck(xy[pick])))
-    pred = predict(model, x, 1024, "cpu")
+    pred = predict(trained.model, x, 1024, "cpu")
     cols = 4
     rows = int(np.ceil(len(pick) / 2))
     fig = plt.figure(figsize=(3.2 * cols, 3.0 * rows))

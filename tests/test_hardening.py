@@ -79,7 +79,7 @@ def blocker(tmp_path):
                                   "metro_predict_out", "render_out", "render_cache", "paper_results"])
 def test_unwritable_output_is_found_before_any_work(case, blocker, tmp_path, monkeypatch, capsys):
     import lifting.datasets.h36m
-    import lifting.inference
+    import lifting.inference.predict
     import lifting.synth.poses
     import lifting.tasks.lifting
     import lifting.tasks.lsp
@@ -87,7 +87,7 @@ def test_unwritable_output_is_found_before_any_work(case, blocker, tmp_path, mon
 
     for module, name in [(lifting.tasks.lifting, "load_split"), (lifting.tasks.lifting, "build_lifter"),
                          (lifting.tasks.lsp, "load_relative_depth_json"), (lifting.tasks.metro, "online_source"),
-                         (lifting.tasks.metro, "build_model"), (lifting.inference, "load_model"),
+                         (lifting.tasks.metro, "build_model"), (lifting.inference.predict, "load_trained"),
                          (lifting.datasets.h36m, "load_h36m"), (lifting.synth.poses, "pose_data_dir")]:
         monkeypatch.setattr(module, name, _reached)
     bad = blocker / "sub"

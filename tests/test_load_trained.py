@@ -38,10 +38,6 @@ ENTRY_POINTS = {
     "load_trained(expect=estimator)": ({"estimator"}, lambda p, t, m: load_trained(p, "estimator")),
     "load_trained(expect=rootnet)": ({"rootnet"}, lambda p, t, m: load_trained(p, "rootnet")),
     "load_trained(expect=detector)": ({"detector"}, lambda p, t, m: load_trained(p, "detector")),
-    "inference.load_lifter": ({"lifter"}, lambda p, t, m: __import__("lifting.inference").inference.load_lifter(p)),
-    "inference.load_model": ({"estimator"}, lambda p, t, m: __import__("lifting.inference").inference.load_model(p)),
-    "inference.load_rootnet": ({"rootnet"},
-                               lambda p, t, m: __import__("lifting.inference").inference.load_rootnet(p)),
     "export.load_exportable": ({"lifter", "estimator"},
                                lambda p, t, m: __import__("lifting.export").export.load_exportable(p)),
     "export.py --ckpt": ({"lifter", "estimator"}, lambda p, t, m: _run_script(

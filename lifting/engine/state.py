@@ -1,4 +1,4 @@
-"""Training state: seeding, device choice, a run's `Training` state, and checkpoints holding weights, optimiser,
+"""Training state: seeding, a run's `Training` state, and checkpoints holding weights, optimiser,
 LR scheduler, RNG, counters and any extra state (normalisation statistics, the resolved config, history), so
 `--resume` continues bit-exactly on CPU."""
 
@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from lifting.checkpoint import (  # noqa: F401 (select_device: imported from here by the experiments)
+from lifting.checkpoint import (
     load_checkpoint,
     load_weights,
     rng_state,
     save_checkpoint,
-    select_device,
     set_rng_state,
     unwrap,
 )

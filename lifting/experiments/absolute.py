@@ -26,13 +26,12 @@ import torch
 
 from lifting import metrics
 from lifting.augment.crops import METRO_CROPS, ROOTNET_CROPS, to_original_frame
-from lifting.checkpoint import Trained, load_trained
+from lifting.checkpoint import Trained, load_trained, select_device
 from lifting.cli import ArgumentParser, add_option, run_cli
 from lifting.config import load_config, opt, validate
 from lifting.datasets.crop_sources import CropOptions, online_source
 from lifting.engine.distributed import Dist
 from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
-from lifting.engine.state import select_device
 from lifting.errors import UserError
 from lifting.experiments.arguments import subjects
 from lifting.experiments.estimator import Estimator

@@ -24,7 +24,6 @@ import torch
 from lifting import fileio
 from lifting.augment.crops import CropAugmentation
 from lifting.augment.warp import crop_images
-from lifting.checkpoint import load_trained
 from lifting.errors import UserError
 from lifting.geometry.cameras import (
     DEFAULT_FOV_DEG,
@@ -35,15 +34,7 @@ from lifting.geometry.cameras import (
 )
 from lifting.geometry.keypoint_formats import from_h36m17, output_format
 from lifting.geometry.skeletons import H36M_17
-from lifting.models.metro import MetroNet, absolute_pose, with_stride
-
-
-def load_model(path: str | Path, stride: int | None = None, device: str | torch.device = "cpu") -> MetroNet:
-    """Model from a run directory (last.pt, else best.pt) or a checkpoint file; optionally at another stride."""
-    model = load_trained(path, "estimator").model
-    if stride is not None and stride != model.stride:
-        model = with_stride(model, stride)
-    return model.to(device).eval()
+from lifting.models.metro import MetroNet, absolute_pose
 
 
 def tta_schedule(num_aug: int, roll_deg: float = 25.0) -> tuple[CropAugmentation, torch.Tensor]:

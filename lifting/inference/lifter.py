@@ -1,14 +1,10 @@
-"""Trained 2D-to-3D lifters: load one from a checkpoint, lift 2D poses with it."""
+"""Trained 2D-to-3D lifters (loaded by `lifting.checkpoint.load_trained`): lift 2D poses with one."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from lifting.checkpoint import load_trained
 from lifting.datasets.normalize import Stats
 from lifting.geometry.calibration import INTRINSICS
 from lifting.geometry.skeletons import mirror
@@ -16,13 +12,6 @@ from lifting.models.linear import LinearModel
 
 # Every lifter here is trained on 2D from the Human3.6M cameras (real or synthetic data): their mean focal length.
 REFERENCE_FOCAL_PX = float(np.mean([intr["f"] for intr in INTRINSICS.values()]))
-
-
-def load_lifter(path: str | Path) -> tuple[LinearModel, Stats, dict[str, Any], dict[str, Any]]:
-    """A trained lifter from a Human3.6M or LSP run dir / checkpoint: (model in eval mode, its input statistics,
-    its lifting config, the checkpoint dict)."""
-    trained = load_trained(path, "lifter")
-    return trained.model, Stats.from_dict(trained.task["stats"]), trained.config, trained.checkpoint
 
 
 @torch.no_grad()

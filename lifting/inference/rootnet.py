@@ -11,16 +11,10 @@ import torch
 
 from lifting import fileio
 from lifting.augment.warp import crop_images
-from lifting.checkpoint import load_trained
 from lifting.errors import UserError
 from lifting.geometry.root_prior import distance_prior, intrinsics_or_assumed, process_bbox
 from lifting.inference.estimator import dataset_subjects
 from lifting.models.rootnet import RootNet, root_camera
-
-
-def load_rootnet(path: str | Path, device: str | torch.device = "cpu") -> RootNet:
-    """RootNet from a main_rootnet.py run directory (last.pt, else best.pt) or checkpoint file."""
-    return load_trained(path, "rootnet").model.to(device)
 
 
 @torch.no_grad()

@@ -71,7 +71,9 @@ def slice_errors(full: np.ndarray, cut: np.ndarray, gt: np.ndarray, inside: np.n
 def truncated_slice(lifters: Runs, poses: PoseSet, full_file: Path, truncated_file: Path) -> dict[str, Any]:
     """Partial-body test crops: the estimator's own 3D against `lifters` fed its 2D (mapped into the lifting
     camera), over all joints and over the joints inside the crop, beside the same frames' full crops."""
-    from lifting.inference.lifter import lift, load_lifter
+    from lifting.checkpoint import load_trained
+    from lifting.datasets.normalize import Stats
+    from lifting.inference.lifter import lift
 
     trunc = fileio.read_npz(truncated_file, "predictions", ("in_crop",))
     keys = {k: trunc[k] for k in KEY_FIELDS}
@@ -89,8 +91,9 @@ def truncated_slice(lifters: Runs, poses: PoseSet, full_file: Path, truncated_fi
     for name, (label, runs) in lifters.items():
         seeds = []
         for run in runs:
-            model, stats, _, _ = load_lifter(run)
-            seeds.append(slice_errors(*(lift(model, stats, joints2d[k], H36M_17.root) for k in crops), gt, inside))
+            t = load_trained(run, "lifter")
+            stats = Stats.from_dict(t.task["stats"])
+            seeds.append(slice_errors(*(lift(t.model, stats, joints2d[k], H36M_17.root) for k in crops), gt, inside))
         if seeds:
             rows[name] = {"label": label, **{m: float(np.mean([s[m] for s in seeds])) for m in seeds[0]}}
     return {"num_frames": len(sub), "fraction_in_crop": float(inside.mean()), "rows": rows}
@@ -123,9 +126,10 @@ def lsp_study(lifters: Runs, lsp, labels, pred: dict[str, np.ndarray]) -> tuple[
     """LSP: the 14-joint `lifters` fed the annotated 2D and the estimator's 2D (z-scored with the statistics of the
     fully annotated poses), and the estimator's own 3D; estimator 2D PCK against the annotations, depth-order pair
     accuracy on the labelled pairs of fully annotated images. Returns (results, what the gallery draws)."""
+    from lifting.checkpoint import load_trained
     from lifting.datasets.lsp import centre_on_neck
     from lifting.datasets.normalize import Stats
-    from lifting.inference.lifter import load_lifter, predict
+    from lifting.inference.lifter import predict
 
     xy, visible = lsp.joints2d_px.astype(np.float64), lsp.visible
     est2d = convert(pred["joints2d_px"].astype(np.float64), H36M_17.name, LSP_14.name)
@@ -146,7 +150,7 @@ def lsp_study(lifters: Runs, lsp, labels, pred: dict[str, np.ndarray]) -> tuple[
         stats = Stats.compute(centre_on_neck(xy[complete]), None)
         inputs = {"annotated": xy[complete], "estimator": est2d[complete]}
         for name, (label, runs) in lifters.items():
-            models = [load_lifter(run)[0] for run in runs]
+            models = [load_trained(run, "lifter").model for run in runs]
             for source, joints in inputs.items():
                 x = torch.from_numpy(stats.standardize_2d(centre_on_neck(joints)))
                 preds = [predict(model, x, 4096, "cpu") for model in models]

@@ -108,9 +108,9 @@ class Inputs:
 
 def check_inputs(args: argparse.Namespace) -> Inputs:
     """Resolve and check every input; a bad one is a one-line error before anything is written."""
+    from lifting.checkpoint import select_device
     from lifting.datasets.images import ImageDataset
     from lifting.datasets.lsp import load_relative_depth_json, read_lsp_images
-    from lifting.engine.state import select_device
     from lifting.synth.poses import pose_data_dir
     from lifting.tasks.lifting import load_split
 
