@@ -133,7 +133,8 @@ def test_bad_input_is_a_one_line_error(models, image, tmp_path):
     for kw, match in ((dict(min_score=1.5), "min_score"), (dict(nms_mm=-1.0), "nms_mm"),
                       (dict(plausibility=0.0), "plausibility"), (dict(roots="prior"), "needs a RootNet"),
                       (dict(roots="guess"), "roots"), (dict(skeleton="coco_17"), "coco_17"),
-                      (dict(intrinsics=np.eye(2)), "intrinsics")):
+                      (dict(intrinsics=np.eye(2)), "intrinsics"),
+                      (dict(rootnet=rn, distortion=np.zeros(5)), "pinhole")):
         with pytest.raises(UserError, match=match):
             detect_poses(image, det, est, **kw)
     with pytest.raises(UserError, match="detector"):

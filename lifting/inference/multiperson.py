@@ -115,14 +115,16 @@ def _intrinsics(intrinsics, images: list[torch.Tensor], fov_deg: float) -> np.nd
 def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, extrinsics=None, *,
                  boxes=None, scores=None, roots: str | None = None, min_score: float = 0.3,
                  plausibility: float | None = 1.0, nms_mm: float | None = 250.0, fov_deg: float = DEFAULT_FOV_DEG,
-                 skeleton: str = "h36m_17", num_aug: int = 1, batch_size: int = 64) -> list[dict[str, np.ndarray]]:
+                 distortion=None, skeleton: str = "h36m_17", num_aug: int = 1, antialias: bool = True,
+                 batch_size: int = 64) -> list[dict[str, np.ndarray]]:
     """The absolute 3D pose of every person in every image.
 
     images: B (3, H, W) tensors in [0, 1] (sizes may differ) or a (B, 3, H, W) tensor. detector, estimator,
     rootnet: models, or run directories / checkpoints of those kinds. boxes: per image (n_i, 4) [x, y, w, h] px
     used instead of the detector's (detector may then be None), with `scores` per image (default 1). intrinsics
     (3, 3) or (B, 3, 3) (default: `default_intrinsics` with `fov_deg`); extrinsics (3|4, 4) or (B, 3|4, 4)
-    world-to-camera [R | t] mm. roots: 'metrabs' (the estimator's reconstruction), 'rootnet' (RootNet's root +
+    world-to-camera [R | t] mm; distortion (5,) or (B, 5) OpenCV lens distortion (MeTRAbs roots only: RootNet's
+    crops assume a pinhole camera). num_aug, antialias, batch_size: those of `estimate_poses`. roots: 'metrabs' (the estimator's reconstruction), 'rootnet' (RootNet's root +
     the estimator's root-relative pose) or 'prior' (k on RootNet's 2D root, gamma = 1); default 'rootnet' when a
     RootNet is given, else 'metrabs'. min_score in [0, 1]: detections kept; plausibility: the tolerance of
     `implausible` in (0, 100], None keeps every pose; nms_mm: the `pose_nms` threshold in [0, 10000] mm, None
@@ -142,6 +144,9 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
         raise UserError(f"detect_poses: roots {roots!r}: expected one of {', '.join(ROOT_SOURCES)}")
     if roots != "metrabs" and rootnet is None:
         raise UserError(f"detect_poses: roots {roots!r} needs a RootNet (rootnet=RUN)")
+    if distortion is not None and roots != "metrabs":
+        raise UserError(f"detect_poses: roots {roots!r} assume a pinhole camera; undistort the images, or use "
+                        "roots 'metrabs' with distortion")
     if boxes is None and detector is None:
         raise UserError("detect_poses: needs a detector (detector=RUN) or person boxes")
     estimator = _trained(estimator, "estimator")
@@ -152,7 +157,8 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
                                                                             min_score)
     K = _intrinsics(intrinsics, images, fov_deg)
     if sum(len(b) for b, _ in found):
-        pose = estimate_poses(estimator, images, [b for b, _ in found], K, num_aug=num_aug, batch_size=batch_size)
+        pose = estimate_poses(estimator, images, [b for b, _ in found], K, distortion=distortion, num_aug=num_aug,
+                              antialias=antialias, batch_size=batch_size)
     else:   # nobody anywhere: estimate_poses cannot shape an empty batch
         pose = {"image_index": np.zeros(0, np.int64), "boxes": np.zeros((0, 4)), "poses2d": np.zeros((0, 17, 2)),
                 "poses3d_abs": np.zeros((0, 17, 3)), "poses3d_rel": np.zeros((0, 17, 3))}
