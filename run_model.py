@@ -3,6 +3,7 @@
     python run_model.py poses.npy --ckpt runs/quickstart --out fig.png --save-3d poses3d.npy
     python run_model.py results.json --format coco_17 --image-size 1920,1080 --save-3d poses3d.npz
     python run_model.py openpose_frames/ --animation walk.gif        # one OpenPose JSON per frame, one person
+    python run_model.py people.npy --smooth --save-3d tracks.npz --animation clip.mp4 --html clip.html
     python run_model.py ../shared/data/lsp/joints.mat --save-3d lsp3d.npz
 
 Input: .npy (pixels, with an optional confidence per keypoint), COCO-style or OpenPose JSON, LSP joints.mat; any
@@ -11,6 +12,13 @@ coco_17 for COCO-style JSON, openpose_25 for OpenPose JSON, lsp_14 for .mat). Ke
 Human3.6M-17 (pelvis, spine, thorax, head synthesised where the format lacks them) and then to the lifter's input
 joints. Output: (N, J, 3) mm in the lifter's output joints, root-relative camera frame (x right, y down,
 z forward); .npz outputs and a .json beside a .npy output carry the joint names, units and each row's source.
+
+Sequences: with --sequence or --smooth, or when the input names identities (a (T, P, J, 2|3) .npy, COCO
+`track_id`, OpenPose `person_id`), the input is the frames of one clip (a (T, J, 2|3) .npy: one person's T frames;
+an OpenPose folder: one file per frame, empty ones included; COCO-style JSON: its image ids). People keep their
+identities across frames (the input's, else 2D proximity with Hungarian matching), --smooth filters each track in
+time (2D before lifting and 3D after it; default Savitzky-Golay over 9 frames), and the outputs are per track:
+poses3d (T, K, J, 3) mm, NaN where a track is absent, with track_ids (K,) and frames (T,).
 """
 
 import json
@@ -23,6 +31,7 @@ from lifting.cli import CAMERA_FRAME, ArgumentParser, add_option, check_output, 
 from lifting.config import opt
 from lifting.errors import UserError
 from lifting.geometry.keypoint_formats import FORMATS
+from lifting.inference.smoothing import DEFAULT_MIN_CUTOFF_HZ, DEFAULT_WINDOW, METHODS
 
 FOCAL = opt(float, None, "focal length of your camera, px: scale the 2D by the training cameras' focal length over "
             "this (people about 5 m away); default: scale every pose to the training data's 2D size", nullable=True,
@@ -31,7 +40,11 @@ IMAGE_SIZE = opt(int, None, "image size W,H in px: keypoints more than one image
                  nullable=True, minimum=1, maximum=100_000)
 MIN_CONFIDENCE = opt(float, 0.1, "keypoints with a lower confidence are missing", minimum=0, maximum=1)
 MIN_KEYPOINTS = opt(int, 4, "poses with fewer present keypoints are skipped", minimum=1, maximum=1000)
-FPS = opt(float, 10.0, "animation frame rate", exclusive_minimum=0, maximum=1000)
+FPS = opt(float, 10.0, "frame rate of the input sequence, the animation and the page", exclusive_minimum=0,
+          maximum=1000)
+SMOOTH_WINDOW = opt(int, DEFAULT_WINDOW, "--smooth savgol: window, frames (odd)", minimum=1, maximum=1001)
+SMOOTH_CUTOFF = opt(float, DEFAULT_MIN_CUTOFF_HZ, "--smooth one_euro: minimum cutoff frequency, Hz (lower: smoother, "
+                    "more lag)", exclusive_minimum=0, maximum=1000)
 MAX_FIGURE_POSES = opt(int, 4, "poses drawn in the figure", minimum=1, maximum=100)
 
 
@@ -54,7 +67,17 @@ def parser() -> ArgumentParser:
     p.add_argument("--save-3d", type=Path, default=None,
                    help="write the 3D poses: .npy (plus a .json of metadata beside it) or .npz (with metadata)")
     p.add_argument("--animation", type=Path, default=None,
-                   help="animate N frames of one person, 2D beside 3D: .gif (Pillow) or .mp4 (needs ffmpeg)")
+                   help="animate the frames, 2D beside 3D (.gif or .mp4): a sequence's tracks, else N frames of one "
+                   "person")
+    p.add_argument("--html", type=Path, default=None,
+                   help="interactive 3D viewer page (.html, self-contained): rotate the 3D, a slider over the frames")
+    p.add_argument("--sequence", action="store_true",
+                   help="the input is the frames of one clip (see Sequences above)")
+    p.add_argument("--smooth", nargs="?", const="savgol", default=None, choices=METHODS,
+                   help="smooth each track in time (implies --sequence): savgol (default; offline) or one_euro "
+                   "(causal)")
+    add_option(p, "--smooth-window", SMOOTH_WINDOW)
+    add_option(p, "--smooth-cutoff", SMOOTH_CUTOFF)
     add_option(p, "--fps", FPS)
     add_option(p, "--max-figure-poses", MAX_FIGURE_POSES)
     return p
@@ -73,11 +96,9 @@ def run(argv: list[str] | None) -> int:
     if save_3d is not None and save_3d.suffix.lower() == ".npy":
         check_output(save_3d.with_suffix(".json"), "--save-3d (its metadata file)", (".json",))
     animation = check_output(args.animation, "--animation", (".gif", ".mp4"))
-    if animation is not None and animation.suffix.lower() == ".mp4":
-        from matplotlib import animation as mpl_animation
-
-        if not mpl_animation.writers.is_available("ffmpeg"):
-            raise UserError(f"--animation {animation}: writing .mp4 needs ffmpeg on the PATH; use a .gif")
+    html = check_output(args.html, "--html", (".html",))
+    if args.smooth == "savgol" and args.smooth_window % 2 == 0:
+        raise UserError(f"--smooth-window {args.smooth_window}: expected an odd number of frames")
 
     from lifting import fileio
     from lifting.checkpoint import load_trained
@@ -85,7 +106,9 @@ def run(argv: list[str] | None) -> int:
     from lifting.datasets.normalize import Stats
     from lifting.geometry.skeletons import convert, get_skeleton
     from lifting.inference.lifter import REFERENCE_FOCAL_PX, lift, rescale_2d, training_scale_px
+    from lifting.inference.sequences import lift_tracks
     from lifting.models.linear import input_skeleton
+    from lifting.viewer import write_html
     from lifting.viz import save_pose_animation, save_prediction_figure
 
     trained = load_trained(args.ckpt, "lifter")
@@ -93,13 +116,27 @@ def run(argv: list[str] | None) -> int:
     in_skel, out_skel = get_skeleton(input_skeleton(cfg)), get_skeleton(cfg["skeleton"])
     npy_only = all(p.suffix.lower() == ".npy" for p in args.poses)
     fmt = args.format or (in_skel.name if npy_only else None)
-    kp = read_keypoints(args.poses, fmt, args.min_confidence)
+    sequence = args.sequence or args.smooth is not None
+    kp = read_keypoints(args.poses, fmt, args.min_confidence, sequence=sequence)
+    sequence = sequence or bool((kp.track >= 0).any())
     joints17, kp = prepare_h36m17(kp, args.missing, args.min_keypoints, image_size)
-    if animation is not None and (kp.person > 0).any():
+    if animation is not None and not sequence and (kp.person > 0).any():
         i = int(np.argmax(kp.person > 0))
-        raise UserError(f"--animation needs one person per frame; {kp.where(i)} is not the only one")
-    joints2d = convert(joints17, "h36m_17", in_skel)
-    poses3d = lift(model, stats, rescale_2d(joints2d, in_skel.root, stats, args.focal), in_skel.root)
+        raise UserError(f"--animation needs one person per frame or --sequence; {kp.where(i)} is not the only one")
+
+    def lift_px(j17: np.ndarray) -> np.ndarray:
+        """(N, 17, 2) Human3.6M-17 px -> (N, J, 3) mm root-relative camera frame."""
+        joints2d = convert(j17, "h36m_17", in_skel)
+        return lift(model, stats, rescale_2d(joints2d, in_skel.root, stats, args.focal), in_skel.root)
+
+    if sequence:
+        tracks, smoothing = _tracks(joints17, kp, args)
+        tracks17, seq3d = lift_tracks(tracks.joints, lift_px, smoothing)
+        here = tracks.rows >= 0
+        poses3d, joints17 = seq3d[here], tracks17[here]
+        kp = kp.subset(tracks.rows[here])
+    else:
+        poses3d = lift_px(joints17)
 
     scale = (f"2D scaled by {REFERENCE_FOCAL_PX:.2f} / {args.focal:g} (training cameras' focal / yours)" if args.focal else
              f"each pose's 2D scaled to an RMS joint distance of {training_scale_px(stats):.1f} px from the root")
@@ -107,24 +144,69 @@ def run(argv: list[str] | None) -> int:
             "frame": f"root-relative {CAMERA_FRAME}; root {out_skel.joint_names[out_skel.root]} at the origin",
             "skeleton": out_skel.name, "joint_names": list(out_skel.joint_names), "input_format": kp.fmt,
             "input_scaling": scale, "shape": list(poses3d.shape)}
+    if sequence:
+        meta.update(shape=list(seq3d.shape), sequence=f"{len(tracks.frames)} frames x {len(tracks.ids)} tracks at "
+                    f"{args.fps:g} fps; NaN where a track is absent", track_ids=tracks.ids.tolist(),
+                    smoothing=_describe(smoothing))
     text = f"{meta['content']}; {meta['frame']}; mm; {out_skel.name}"
     if save_3d is not None:
-        rows = {"source_file": kp.file, "source_image": kp.image, "source_person": kp.person}
+        if sequence:
+            rows = {"track_ids": tracks.ids, "frames": tracks.frames.astype(str),
+                    "joints2d": convert(tracks17, "h36m_17", out_skel).astype(np.float32)}
+            saved = seq3d
+        else:
+            rows = {"source_file": kp.file, "source_image": kp.image, "source_person": kp.person}
+            saved = poses3d
         if save_3d.suffix.lower() == ".npz":
-            fileio.save_npz(save_3d, poses3d=poses3d.astype(np.float32), joint_names=np.array(out_skel.joint_names),
+            fileio.save_npz(save_3d, poses3d=saved.astype(np.float32), joint_names=np.array(out_skel.joint_names),
                             metadata=np.array(json.dumps(meta)), **rows)
         else:
-            fileio.atomic_write(save_3d, lambda tmp: np.save(open(tmp, "wb"), poses3d.astype(np.float32)))
-            fileio.write_json(save_3d.with_suffix(".json"), {**meta, "rows": [
-                {"file": f, "image": i, "person": int(p)} for f, i, p in zip(*rows.values())]})
-        print(f"{save_3d}: {poses3d.shape} mm, {meta['frame']}")
+            fileio.atomic_write(save_3d, lambda tmp: np.save(open(tmp, "wb"), saved.astype(np.float32)))
+            listed = {"frames": tracks.frames.tolist()} if sequence else {"rows": [
+                {"file": f, "image": i, "person": int(p)} for f, i, p in zip(*rows.values())]}
+            fileio.write_json(save_3d.with_suffix(".json"), {**meta, **listed})
+        print(f"{save_3d}: {saved.shape} mm, {meta['frame']}")
     shown = convert(joints17, "h36m_17", out_skel)
     save_prediction_figure(out, shown, poses3d, None, out_skel, num=args.max_figure_poses, description=text)
     print(f"{out}: 2D input and lifted 3D of {min(len(poses3d), args.max_figure_poses)} of {len(poses3d)} poses")
+    if sequence:
+        shown, views, labels, ids = convert(tracks17, "h36m_17", out_skel), seq3d, tracks.frames, tracks.ids
+    else:
+        shown, views, labels, ids = shown[:, None], poses3d[:, None], kp.image, None
     if animation is not None:
-        save_pose_animation(animation, shown, poses3d, out_skel, args.fps, description=text)
-        print(f"{animation}: {len(poses3d)} frames at {args.fps:g} fps")
+        save_pose_animation(animation, shown, views, out_skel, args.fps, description=text)
+        print(f"{animation}: {len(views)} frames at {args.fps:g} fps")
+    if html is not None:
+        write_html(html, views, out_skel, joints2d=shown, fps=args.fps, track_ids=ids, frame_labels=labels,
+                   title=f"3D poses lifted by {args.ckpt} ({out_skel.name}, root-relative camera frame, mm)")
+        print(f"{html}: interactive 3D viewer of {len(views)} frames")
     return 0
+
+
+def _tracks(joints17: np.ndarray, kp, args):
+    """Per-track Human3.6M-17 2D of a sequence (the input's identities when every pose has one) and the
+    smoothing arguments of `smooth_tracks` (None without --smooth)."""
+    from lifting.inference.tracking import track_poses
+
+    labels, counts = np.unique(kp.frames, return_counts=True)
+    if (counts > 1).any():
+        raise UserError(f"frame {labels[np.argmax(counts > 1)]!r} appears in several input files; a sequence is one "
+                        ".npy or .json file, or one OpenPose folder")
+    ids = kp.track if (kp.track >= 0).all() else None
+    tracks = track_poses(joints17, kp.image, ids=ids, frames=kp.frames)
+    if args.smooth is None:
+        return tracks, None
+    params = {"window": args.smooth_window} if args.smooth == "savgol" else {"min_cutoff": args.smooth_cutoff}
+    return tracks, {"method": args.smooth, "fps": args.fps, **params}
+
+
+def _describe(smoothing: dict | None) -> str:
+    if smoothing is None:
+        return "none"
+    if smoothing["method"] == "savgol":
+        return f"Savitzky-Golay over {smoothing['window']} frames on the 2D input and on the 3D output"
+    return (f"One-Euro, minimum cutoff {smoothing['min_cutoff']:g} Hz at {smoothing['fps']:g} fps, on the 2D input "
+            "and on the 3D output")
 
 
 def main(argv: list[str] | None = None) -> int:

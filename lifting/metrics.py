@@ -1,4 +1,4 @@
-"""Pose metrics (numpy, float64): MPJPE, N-MPJPE, PA-MPJPE, 3DPCK/AUC, MRPE (also per true-depth bin), AP_root,
+"""Pose metrics (numpy, float64): MPJPE, MPJVE, N-MPJPE, PA-MPJPE, 3DPCK/AUC, MRPE (also per true-depth bin), AP_root,
 absolute-pose metrics (A-MPJPE, APCK), pair accuracy, per-action tables.
 
 All poses are `(N, J, 3)` in mm in the same frame (camera or root-relative camera). Headline numbers
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from lifting.errors import UserError
 
 
 def _f64(x) -> np.ndarray:
@@ -32,6 +34,16 @@ def joint_errors(pred, gt) -> np.ndarray:
 def mpjpe_errors(pred, gt, root: int = 0) -> np.ndarray:
     """(N, J) per-joint errors after root alignment (the root's own error is 0)."""
     return joint_errors(root_relative(pred, root), root_relative(gt, root))
+
+
+def mpjve_errors(pred, gt) -> np.ndarray:
+    """Per-joint velocity errors (T-1, J) mm/frame of the sequences `pred, gt (T, J, 3)` mm:
+    |(p[t+1]-p[t]) - (g[t+1]-g[t])|, NaN where either frame is missing. MPJVE (VideoPose3D's mean per-joint
+    velocity error, the measure of jitter) is their mean."""
+    p, g = _f64(pred), _f64(gt)
+    if p.shape != g.shape or p.ndim != 3:
+        raise UserError(f"mpjve: expected pred and gt of one shape (T, J, 3), got {p.shape} and {g.shape}")
+    return np.linalg.norm(np.diff(p, axis=0) - np.diff(g, axis=0), axis=-1)
 
 
 def scale_align(pred, gt, root: int = 0) -> np.ndarray:

@@ -1,12 +1,24 @@
-"""Sequences of 2D keypoints: (T, J, 2) and (T, P, J, 2) arrays, OpenPose folders with empty frames, COCO track ids."""
+"""Sequences of 2D keypoints: (T, J, 2) and (T, P, J, 2) arrays, OpenPose folders with empty frames, COCO track
+ids; run_model.py on them keeps identities and gaps, smooths, and writes per-track arrays, an animation and a page."""
 
+import contextlib
+import importlib.util
+import io
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from tiny_models import train_lifter
 
 from lifting.datasets.keypoints import prepare_h36m17, read_keypoints
 from lifting.errors import UserError
+from lifting.metrics import mpjve_errors
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pose(rng, centre) -> np.ndarray:
@@ -88,3 +100,148 @@ def test_coco_track_ids_and_frames_in_numeric_order(tmp_path):
     path.write_text(json.dumps([entry(1, 2.5)]))
     with pytest.raises(UserError, match=r"tracks.json: \[0\].track_id must be an integer"):
         read_keypoints([path], None)
+
+
+@pytest.fixture(scope="module")
+def lifter(tmp_path_factory, tiny_h36m):
+    """A lifter trained for a few seconds on the tiny synthetic data (h36m_17 in and out)."""
+    return train_lifter(tmp_path_factory.mktemp("lifter") / "run", tiny_h36m, "epochs=20", "linear_size=128",
+                        "batch_size=64", "train_subjects=[1,5,6,7,8]")
+
+
+@pytest.fixture(scope="module")
+def walk(tiny_h36m) -> np.ndarray:
+    """(20, 17, 2) px: one person moving smoothly, blending between two synthetic poses while walking right
+    at 3 px per frame."""
+    from lifting.datasets.h36m import load_h36m
+
+    a, b = load_h36m(tiny_h36m, [9], cameras=(2,)).joints2d_px[[0, 50]].astype(np.float64)
+    w = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, 20)))[:, None, None]
+    return (1 - w) * a + w * b + np.array([3.0, 0.0]) * np.arange(20)[:, None, None]
+
+
+def run_model(tmp_path, *args):
+    """run_model.py's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
+    spec = importlib.util.spec_from_file_location("run_model", ROOT / "run_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = module.main([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_people_sequence_writes_per_track_arrays_that_follow_the_input(tmp_path, lifter, walk):
+    two = np.stack([walk[:6], walk[6:12] + np.array([400.0, 0.0])], 1)        # (6, 2, 17, 2)
+    two[3, 1] = np.nan                                                        # person 1 absent in frame 3
+    np.save(tmp_path / "two.npy", two)
+    np.save(tmp_path / "swapped.npy", two[:, ::-1])
+    code, out, err = run_model(tmp_path, "two.npy", "--ckpt", lifter, "--save-3d", "two.npz", "--animation",
+                               "two.gif", "--html", "two.html")
+    assert code == 0, err
+    saved = np.load(tmp_path / "two.npz")
+    assert saved["poses3d"].shape == (6, 2, 17, 3) and saved["track_ids"].tolist() == [0, 1]
+    assert saved["frames"].tolist() == [str(t) for t in range(6)]
+    np.testing.assert_allclose(saved["joints2d"], two, atol=1e-3)            # each track is its input person
+    assert np.isnan(saved["poses3d"][3, 1]).all()
+    assert np.isfinite(saved["poses3d"].reshape(12, 17, 3)[np.arange(12) != 7]).all()
+    meta = json.loads(str(saved["metadata"]))
+    assert meta["track_ids"] == [0, 1] and "6 frames x 2 tracks" in meta["sequence"] and meta["units"] == "mm"
+    # a track's 3D is the lift of its own 2D: each frame lifted alone gives the same numbers
+    np.save(tmp_path / "one.npy", two[5, 1])
+    code, _, err = run_model(tmp_path, "one.npy", "--ckpt", lifter, "--save-3d", "one.npy")
+    assert code == 0, err
+    np.testing.assert_allclose(saved["poses3d"][5, 1], np.load(tmp_path / "one.npy")[0], atol=1e-3)
+    # swapping the people in the input swaps the tracks
+    code, _, err = run_model(tmp_path, "swapped.npy", "--ckpt", lifter, "--save-3d", "swapped.npz")
+    assert code == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "swapped.npz")["poses3d"], saved["poses3d"][:, ::-1], atol=1e-3)
+    from PIL import Image
+
+    with Image.open(tmp_path / "two.gif") as gif:
+        assert gif.n_frames == 6
+    page = (tmp_path / "two.html").read_text()
+    assert "<html>" in page[:100] and "plotly" in page and "person 1" in page and len(page) > 1_000_000
+
+
+def _openpose_frame(pose17) -> dict:
+    from lifting.geometry.keypoint_formats import OPENPOSE_25
+    from lifting.geometry.skeletons import H36M_17
+
+    idx = {n: i for i, n in enumerate(H36M_17.joint_names)}
+    kp = np.zeros((25, 3))
+    for i, name in enumerate(OPENPOSE_25):
+        src = {"nose": "chin", "mid_hip": "mid_hip"}.get(name, name)
+        if src in idx:
+            kp[i] = [*pose17[idx[src]], 0.8]
+    return {"people": [{"person_id": [-1], "pose_keypoints_2d": kp.ravel().tolist()}]}
+
+
+def test_openpose_folder_with_an_empty_frame_keeps_the_gap(tmp_path, lifter, walk):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(5):
+        frame = {"people": []} if t == 2 else _openpose_frame(walk[t])
+        (folder / f"clip_{t:012d}_keypoints.json").write_text(json.dumps(frame))
+    code, out, err = run_model(tmp_path, "frames", "--ckpt", lifter, "--sequence", "--save-3d", "seq.npy")
+    assert code == 0, err
+    poses = np.load(tmp_path / "seq.npy")
+    meta = json.loads((tmp_path / "seq.json").read_text())
+    assert poses.shape == (5, 1, 17, 3) and meta["frames"][2] == "clip_000000000002_keypoints"
+    assert np.isnan(poses[2]).all() and np.isfinite(poses[[0, 1, 3, 4]]).all()
+
+
+def test_tracking_without_ids_keeps_people_through_a_crossing(tmp_path, lifter, walk):
+    """COCO results without track ids, people listed in a shuffled order: A walks right, B left, crossing at frame
+    5 with B 80 px lower; each output track must carry one person's 2D in every frame."""
+    from test_run_model import coco_person
+
+    rng = np.random.default_rng(0)
+    shape = walk[0] - walk[0].mean(0)
+    truth = np.stack([[shape + [300 + 40 * t, 300], shape + [700 - 40 * t, 380]] for t in range(11)])
+    results = []
+    for t in range(11):
+        for p in rng.permutation(2):
+            results.append({"image_id": t, "category_id": 1, "keypoints": coco_person(truth[t, p])})
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    code, _, err = run_model(tmp_path, "res.json", "--ckpt", lifter, "--sequence", "--save-3d", "res.npz")
+    assert code == 0, err
+    saved = np.load(tmp_path / "res.npz")
+    assert saved["poses3d"].shape == (11, 2, 17, 3)
+    hips = saved["joints2d"][:, :, 0]                                         # (T, K, 2) pelvis px
+    for k in range(2):
+        person = int(np.argmin(np.abs(hips[0, k] - truth[0, :, 0]).sum(-1)))
+        np.testing.assert_allclose(hips[:, k], truth[:, person, 0], atol=1.0)
+
+
+def test_smooth_lowers_the_jitter_of_a_noisy_sequence(tmp_path, lifter, walk):
+    rng = np.random.default_rng(4)
+    noisy = walk + rng.normal(0, 6.0, walk.shape)
+    np.save(tmp_path / "clean.npy", walk)
+    np.save(tmp_path / "noisy.npy", noisy)
+    results = {}
+    for name, args in {"clean": ["clean.npy"], "raw": ["noisy.npy", "--sequence"],
+                       "smooth": ["noisy.npy", "--smooth"]}.items():
+        code, _, err = run_model(tmp_path, *args, "--ckpt", lifter, "--save-3d", f"{name}.npz")
+        assert code == 0, err
+        results[name] = np.load(tmp_path / f"{name}.npz")["poses3d"].reshape(20, 17, 3).astype(np.float64)
+    raw = np.nanmean(mpjve_errors(results["raw"], results["clean"]))
+    smooth = np.nanmean(mpjve_errors(results["smooth"], results["clean"]))
+    assert smooth < 0.6 * raw, (smooth, raw)
+    meta = json.loads(str(np.load(tmp_path / "smooth.npz")["metadata"]))
+    assert meta["smoothing"].startswith("Savitzky-Golay over 9 frames")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--smooth", "--smooth-window", "4"], "--smooth-window 4: expected an odd number"),
+    (["--smooth", "median"], "invalid choice"),
+    (["--html", "page.htm"], "--html page.htm: expected a file ending in .html"),
+])
+def test_bad_sequence_flags_are_one_line(tmp_path, lifter, walk, args, needle):
+    np.save(tmp_path / "p.npy", walk)
+    code, _, err = run_model(tmp_path, "p.npy", "--ckpt", lifter, *args)
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
