@@ -17,11 +17,11 @@ from lifting.geometry.skeletons import H36M_17
 
 NAME = "multiperson"
 REQUIRED = ("name", "label", "ap_root_25", "mrpe", "mrpe_x", "mrpe_y", "mrpe_z", "pck_rel_150", "pck_abs_150",
-            "detection_ap50", "detection_recall50", "recall", "false_alarm_share", "by_distance", "by_occlusion")
+            "detection_ap50", "detection_recall50", "recall", "false_box_share", "by_distance", "by_occlusion")
 COLUMNS = (("AP_root@25cm (%)", "ap_root_25", 100), ("MRPE", "mrpe", 1), ("x", "mrpe_x", 1), ("y", "mrpe_y", 1),
            ("z", "mrpe_z", 1), ("3DPCK@150 (%)", "pck_rel_150", 1), ("PCK_abs@150 (%)", "pck_abs_150", 1),
-           ("det. AP50 (%)", "detection_ap50", 100), ("found (%)", "recall", 100),
-           ("false alarms (%)", "false_alarm_share", 100))
+           ("det. AP50 (%)", "detection_ap50", 100), ("boxes found (%)", "detection_recall50", 100),
+           ("false boxes (%)", "false_box_share", 100), ("matched in 2D (%)", "recall", 100))
 BY_BIN = (("AP_root@25cm (%)", "ap_root_25", 100), ("MRPE (mm)", "mrpe", 1), ("PCK_abs@150 (%)", "pck_abs_150", 1))
 GALLERY_COLORS = {"det_rootnet": ("tab:blue", "blue"), "det_metrabs": ("darkorange", "orange")}
 OTHER = ("tab:green", "green")

@@ -152,3 +152,17 @@ def test_benchmark_bad_options_are_one_line_errors(tmp_path, capsys):
     assert main(["--quick", "--set", "nonsense=1", "--results-dir", str(tmp_path)]) != 0
     assert "nonsense" in capsys.readouterr().err
     assert not (tmp_path / "multiperson").exists()
+
+
+def test_false_box_share_counts_duplicates_and_strays_not_ignore_regions():
+    import torch
+
+    from lifting.experiments.multiperson import false_boxes
+    from lifting.tasks.detector import Truth
+
+    a, ignored, stray = [0.0, 0.0, 100.0, 100.0], [200.0, 0.0, 300.0, 100.0], [500.0, 0.0, 600.0, 100.0]
+    truth = Truth(torch.tensor([a, ignored]), torch.tensor([False, True]))
+    boxes = torch.tensor([a, a, stray, ignored])
+    # the hit; its duplicate and the stray are false; the box on the ignore region is left out -> 2 of 3
+    assert false_boxes([boxes], [np.array([0.9, 0.8, 0.7, 0.95])], [truth]) == pytest.approx(2 / 3)
+    assert false_boxes([boxes[:1]], [np.array([0.9])], [truth]) == 0.0
