@@ -134,7 +134,8 @@ def test_bad_input_is_a_one_line_error(models, image, tmp_path):
                       (dict(plausibility=0.0), "plausibility"), (dict(roots="prior"), "needs a RootNet"),
                       (dict(roots="guess"), "roots"), (dict(skeleton="coco_17"), "coco_17"),
                       (dict(intrinsics=np.eye(2)), "intrinsics"),
-                      (dict(rootnet=rn, distortion=np.zeros(5)), "pinhole")):
+                      (dict(rootnet=rn, distortion=np.zeros(5)), "pinhole"),
+                      (dict(extrinsics=np.zeros((2, 3, 4))), "extrinsics for 2 images")):
         with pytest.raises(UserError, match=match):
             detect_poses(image, det, est, **kw)
     with pytest.raises(UserError, match="detector"):

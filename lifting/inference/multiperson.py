@@ -153,9 +153,16 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
     rootnet = None if rootnet is None else _trained(rootnet, "rootnet")
     images = [torch.as_tensor(im).float() for im in images]
     B = len(images)
+    K = _intrinsics(intrinsics, images, fov_deg)
+    E = None
+    if extrinsics is not None:
+        E = np.asarray(extrinsics, np.float64)
+        E = np.broadcast_to(E, (B, *E.shape)) if E.ndim == 2 else E
+        if len(E) != B:
+            raise UserError(f"detect_poses: extrinsics for {len(E)} images, expected one (3|4, 4) or {B}")
+        E = split_extrinsics(E)
     found = _given_boxes(boxes, scores, B) if boxes is not None else _detect(_trained(detector, "detector"), images,
                                                                             min_score)
-    K = _intrinsics(intrinsics, images, fov_deg)
     if sum(len(b) for b, _ in found):
         pose = estimate_poses(estimator, images, [b for b, _ in found], K, distortion=distortion, num_aug=num_aug,
                               antialias=antialias, batch_size=batch_size)
@@ -171,8 +178,6 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
             root = root * (net["k_mm"] / root[:, 2])[:, None]
         joints = pose["poses3d_rel"] - pose["poses3d_rel"][:, :1] + root[:, None]
     keep = np.ones(len(owner), bool) if plausibility is None else ~implausible(joints, plausibility)
-    E = None if extrinsics is None else split_extrinsics(np.broadcast_to(
-        np.asarray(extrinsics, np.float64), (B, *np.shape(extrinsics)[-2:])))
     out = []
     for i in range(B):
         mine = np.flatnonzero((owner == i) & keep)
