@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
-from lifting.cli import ArgumentParser, run_cli
-from lifting.experiments.runner import training_signature
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
+from lifting.experiments.training import training_signature
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("table_1", "table_2", "fig_1d", "fig_4ab", "fig_4c_test_noise", "fig_4c_train_test_noise", "fig_4d",
@@ -64,7 +65,8 @@ def experiment(name: str):
 
 
 def row_configs(name: str, argv: list[str]) -> list[tuple]:
-    from lifting.experiments.runner import parse_args, row_config
+    from lifting.experiments.arguments import parse_args
+    from lifting.experiments.experiment import row_config
 
     exp = experiment(name)
     args = parse_args(exp, argv)
@@ -77,13 +79,13 @@ def _lone_rate(cfg: dict) -> float:
     return run_task("lifting", cfg)["train_samples_per_s"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/paper_speed.py", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--train-subjects", default="1,5,6,7,8")
+    p.add_argument("--train-subjects", default="1,5,6,7,8", help="passed to the runner's --train-subjects")
     p.add_argument("--cache-dir")
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--threads", type=int, default=2)
+    add_option(p, "--steps", opt(int, 400, "timed training steps per measurement", minimum=1, maximum=10 ** 6))
+    add_option(p, "--threads", opt(int, 2, "CPU threads (and lone runs at once)", minimum=1, maximum=256))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     from lifting.tasks import run_stacked, run_task
@@ -160,5 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(main())

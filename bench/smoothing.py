@@ -1,6 +1,6 @@
 """Benchmark: temporal smoothing of lifted sequences with noisy 2D, MPJPE and MPJVE with and without it.
 
-    python bench/smoothing.py --data-dir DIR [--ckpt RUN | --epochs 6] [--noise 10] [--window 7 --order 2]
+    python bench/smoothing.py --data-dir DIR [--ckpt RUN | --epochs 6] [--noise 10] [--window 5,7,9 --order 2]
 
 Human3.6M S8 sequences (one per action recording and camera) at `--fps` (the shared data holds every 5th frame of
 the 50 Hz capture: 10 fps; `--stride` thins it further), Gaussian noise of `--noise` px on each
@@ -10,10 +10,12 @@ input. Prints MPJPE (mm, action-wise mean, root-relative camera frame) and MPJVE
 velocity error, mm per frame, frame-wise mean) for each.
 """
 
+import sys
+
 import numpy as np
 
-from lifting.config import ArgumentParser, load_config
-from lifting.errors import run_cli
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import load_config, opt
 from lifting.options.h36m import SCHEMA
 
 
@@ -25,21 +27,25 @@ def sequences(poses) -> list[np.ndarray]:
     return [np.flatnonzero(seq.ravel() == s)[np.argsort(poses.frame[seq.ravel() == s])] for s in range(seq.max() + 1)]
 
 
-def main() -> int:
-    p = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/smoothing.py", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
     p.add_argument("--ckpt", default=None, help="a trained lifting run (default: train one on S1,5,6,7 here)")
-    p.add_argument("--epochs", type=int, default=6)
+    add_option(p, "--epochs", SCHEMA["epochs"], default=6)
     p.add_argument("--out", default="runs/bench_smoothing")
-    p.add_argument("--fps", type=float, default=10.0, help="frame rate of the data dir's sequences")
-    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame of each sequence")
-    p.add_argument("--noise", type=float, default=10.0, help="2D noise std, px")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--window", type=int, nargs="+", default=None, help="Savitzky-Golay windows to try, frames")
-    p.add_argument("--order", type=int, default=None)
-    p.add_argument("--min-cutoff", type=float, nargs="+", default=None, help="One-Euro min cutoffs to try, Hz")
-    p.add_argument("--beta", type=float, default=None)
-    a = p.parse_args()
+    add_option(p, "--fps", opt(float, 10.0, "frame rate of the data dir's sequences", exclusive_minimum=0,
+                               maximum=10_000))
+    add_option(p, "--stride", SCHEMA["stride"], help="keep every n-th frame of each sequence")
+    add_option(p, "--noise", opt(float, 10.0, "2D noise std, px", minimum=0, maximum=10_000))
+    add_option(p, "--seed", SCHEMA["seed"])
+    add_option(p, "--window", opt(list, None, "Savitzky-Golay windows to try, frames", nullable=True, item=int,
+                                  nonempty=True, minimum=1, maximum=100_001))
+    add_option(p, "--order", opt(int, None, "Savitzky-Golay polynomial order", nullable=True, minimum=0,
+                                 maximum=100_000))
+    add_option(p, "--min-cutoff", opt(list, None, "One-Euro min cutoffs to try, Hz", nullable=True, item=float,
+                                      nonempty=True, exclusive_minimum=0, maximum=10_000))
+    add_option(p, "--beta", opt(float, None, "One-Euro speed coefficient", nullable=True, minimum=0, maximum=1e6))
+    a = p.parse_args(argv)
 
     from lifting.checkpoint import load_trained
     from lifting.datasets.h36m import load_h36m
@@ -95,5 +101,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

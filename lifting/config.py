@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from lifting.cli import ArgumentParser, add_config_args  # noqa: F401  (until every script imports lifting.cli)
 from lifting.errors import UserError
 from lifting.fileio import reading, write_text
 

@@ -3,7 +3,6 @@
 import logging
 import os
 import sys
-from collections.abc import Callable
 
 EXIT_USAGE = 2
 
@@ -39,10 +38,3 @@ def setup_logging() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING)
-
-
-def run_cli(main: Callable[[], int | None]) -> None:
-    """Until every script has `main(argv)`: `lifting.cli.run_cli` for a zero-argument main, then sys.exit."""
-    from lifting.cli import run_cli as run
-
-    sys.exit(run(lambda argv: main()))

@@ -125,12 +125,13 @@ def _experiments():
 
 @pytest.mark.parametrize("experiment", list(_experiments()), ids=lambda e: e.name)
 def test_every_paper_row_config_passes_its_schema_and_rules(experiment, tmp_path):
-    from lifting.experiments import runner
+    from lifting.experiments.arguments import parse_args
+    from lifting.experiments.experiment import row_config
 
     for quick in ([], ["--quick"]):
-        args = runner.parse_args(experiment, ["--results-dir", str(tmp_path), *quick])
+        args = parse_args(experiment, ["--results-dir", str(tmp_path), *quick])
         for row in experiment.rows:
-            cfg = runner.row_config(experiment, row, args, seed=1)
+            cfg = row_config(experiment, row, args, seed=1)
             assert cfg["out_dir"] == str(tmp_path / experiment.name / row.name / "seed_1")
             assert (cfg["load"] is not None) == (row.load_from is not None)
 

@@ -108,14 +108,11 @@ def test_unwritable_output_is_found_before_any_work(case, blocker, tmp_path, mon
     }[case]
     if module == "paper":
         from lifting.experiments import runner
+        from lifting.experiments.experiment import Experiment, Row
 
         for name in ("run_logged", "run_stacked_logged"):
             monkeypatch.setattr(runner, name, _reached)
-        experiment = runner.Experiment("table_1", "t", (runner.Row("row_sup", "Sup", "sup"),))
-        try:
-            code = runner.main(experiment, [str(a) for a in argv])
-        except SystemExit as e:  # the runner's main still exits instead of returning its code
-            code = e.code
+        code = runner.main(Experiment("table_1", "t", (Row("row_sup", "Sup", "sup"),)), [str(a) for a in argv])
         err = capsys.readouterr().err
     else:
         code, err = _run_main(capsys, module, argv)

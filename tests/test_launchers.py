@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from lifting.config import ArgumentParser, load_config
+from lifting.cli import ArgumentParser
+from lifting.config import load_config
 from lifting.engine.launchers import Job, _Submitted, add_launcher_args, launch_training, train
 from lifting.errors import UserError
+from lifting.experiments.arguments import parse_args
 from lifting.experiments.experiment import Experiment, Row
-from lifting.experiments.runner import parse_args, run_experiment
+from lifting.experiments.runner import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE_1 = Experiment("table_1", "Table 1", (Row("row_sup", "3D Supervised", "sup"), Row("row_ours", "Ours", "ours")))

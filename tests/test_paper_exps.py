@@ -160,7 +160,7 @@ def test_lsp_rows_are_skipped_without_the_label_file(tmp_path, results):
     (("--launcher", "slurm", "--cpus-per-run", "0"), "--cpus-per-run must be in [1, 4096], got 0"),
     (("--launcher", "slurm", "--slurm-opts", "partiton=gpu"), "partiton: not an sbatch option submitit knows"),
     (("--set", "no_such_key=1"), "no_such_key"),
-    (("--train-subjects", "S1,x"), "subject numbers"),
+    (("--train-subjects", "S1,x"), "--train-subjects 'S1': expected list[int]"),
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path, args, message):
     proc = run_script("table_1", tmp_path, tmp_path / "cache", *args)

@@ -33,7 +33,7 @@ from lifting.datasets.crop_sources import CropOptions, online_source
 from lifting.engine.distributed import Dist
 from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
 from lifting.errors import UserError
-from lifting.experiments.arguments import subjects
+from lifting.experiments.arguments import add_subjects
 from lifting.experiments.estimator import Estimator
 from lifting.experiments.training import ensure_trained
 from lifting.fileio import write_json
@@ -71,8 +71,8 @@ class TestSet:
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(prog="paper_exps/absolute.py", description=TITLE)
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schemas')")
-    p.add_argument("--train-subjects", type=subjects, help="training subjects of runs trained here (default 1,5,6,7)")
-    p.add_argument("--test-subjects", type=subjects, help="test subjects of --data-dir (default 8)")
+    add_subjects(p, "--train-subjects", "training subjects of runs trained here (default 1,5,6,7)")
+    add_subjects(p, "--test-subjects", "test subjects of --data-dir (default 8)")
     p.add_argument("--estimator", metavar="RUN", help="a trained main_metro.py run dir or checkpoint (default: train "
                                                       "opts/metro_tiny.yaml into <results>/absolute/estimator)")
     p.add_argument("--rootnet", metavar="RUN", help="a trained main_rootnet.py run dir or checkpoint (default: train "

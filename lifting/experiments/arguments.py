@@ -9,6 +9,7 @@ from lifting.cli import ArgumentParser, add_option
 from lifting.config import opt
 from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
 from lifting.experiments.experiment import Experiment, schema
+from lifting.options.common import SUBJECT_LIST
 
 RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they build on", "seed": "use --seeds"}
 
@@ -20,13 +21,18 @@ def subjects(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated subject numbers like 1,5,6,7, got {text!r}") from None
 
 
+def add_subjects(p: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """A subject-list flag ('1,5,6,7'), checked as the configs' subject lists are."""
+    add_option(p, flag, opt(list, None, help, nullable=True, **SUBJECT_LIST), metavar="S,S")
+
+
 def parser(experiment: Experiment) -> ArgumentParser:
     """The options every paper experiment takes."""
     p = ArgumentParser(prog=f"paper_exps/{experiment.name}.py", description=experiment.title)
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schema's)")
     p.add_argument("--test-data-dir", help="folder of the test subjects if different from --data-dir")
-    p.add_argument("--train-subjects", type=subjects, help="e.g. 1,5,6,7 (default 1,5,6,7,8)")
-    p.add_argument("--test-subjects", type=subjects, help="e.g. 8 (default 9,11)")
+    add_subjects(p, "--train-subjects", "training subjects (default 1,5,6,7,8)")
+    add_subjects(p, "--test-subjects", "test subjects (default 9,11)")
     p.add_argument("--detections-dir", help="stacked-hourglass detections (rows with SH inputs need it)")
     p.add_argument("--lsp-json", help="relative_depth_lsp_v1.json (LSP rows need it)")
     add_option(p, "--epochs", opt(int, None, "training epochs of every training row (default: the paper's)",
