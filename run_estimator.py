@@ -102,8 +102,9 @@ def parser() -> ArgumentParser:
     p.add_argument("--overlay", type=Path, default=None,
                    help="video: the 2D poses drawn on the frames, .mp4 or .gif (default <video>_poses.mp4)")
     add_option(p, "--frame-batch", FRAME_BATCH)
-    p.add_argument("--smooth", nargs="?", const="savgol", default=None, choices=METHODS,
-                   help="video: smooth each track in time, savgol (default; offline) or one_euro (causal)")
+    p.add_argument("--smooth", action="store_true", help="video: smooth each track in time")
+    p.add_argument("--smooth-method", choices=METHODS, default="savgol",
+                   help="savgol: Savitzky-Golay (default; offline) or one_euro (causal)")
     add_option(p, "--smooth-window", SMOOTH_WINDOW)
     add_option(p, "--smooth-cutoff", SMOOTH_CUTOFF)
     return p
@@ -124,9 +125,9 @@ def _check_flags(args, video: bool) -> None:
             raise UserError(f"{args.images[0]}: a video needs --detector (a trained person detector)")
         if args.extrinsics is not None or args.figure is not None:
             raise UserError("--extrinsics and --figure apply to images; a video writes --out, --overlay and --html")
-    elif args.overlay is not None or args.smooth is not None:
+    elif args.overlay is not None or args.smooth:
         raise UserError("--overlay and --smooth apply to a video input")
-    if args.smooth == "savgol" and args.smooth_window % 2 == 0:
+    if args.smooth and args.smooth_method == "savgol" and args.smooth_window % 2 == 0:
         raise UserError(f"--smooth-window {args.smooth_window}: expected an odd number of frames")
 
 
@@ -268,7 +269,7 @@ def _run_video(args, out: Path, overlay: Path, html: Path | None) -> int:
     from lifting.geometry.cameras import default_intrinsics
     from lifting.geometry.keypoint_formats import from_h36m17, output_format
     from lifting.inference.multiperson import detect_poses
-    from lifting.inference.sequences import video_poses, write_overlay
+    from lifting.inference.sequences import describe_smoothing, video_poses, write_overlay
 
     path = args.images[0]
     info = video_info(path)
@@ -284,9 +285,10 @@ def _run_video(args, out: Path, overlay: Path, html: Path | None) -> int:
                      min_score=args.min_score, plausibility=args.plausibility, num_aug=args.num_aug,
                      batch_size=args.batch_size)
     smoothing = None
-    if args.smooth is not None:
-        params = {"window": args.smooth_window} if args.smooth == "savgol" else {"min_cutoff": args.smooth_cutoff}
-        smoothing = {"method": args.smooth, "fps": info.fps, **params}
+    if args.smooth:
+        params = ({"window": args.smooth_window} if args.smooth_method == "savgol" else
+                  {"min_cutoff": args.smooth_cutoff})
+        smoothing = {"method": args.smooth_method, "fps": info.fps, **params}
     res = video_poses(path, detect, args.frame_batch, smoothing)
     T, num_tracks = res.poses3d.shape[:2]
     meta = {"content": f"3D and 2D poses of the people in {path} estimated by {args.ckpt} (MeTRo/MeTRAbs) on the "
@@ -295,7 +297,7 @@ def _run_video(args, out: Path, overlay: Path, html: Path | None) -> int:
             "skeleton": args.skeleton, "joint_names": list(output_format(args.skeleton).joint_names),
             "units": "mm (3D), px (2D)", "poses3d": f"absolute, {CAMERA_FRAME}", "poses2d": IMAGE_FRAME,
             "sequence": f"{T} frames x {num_tracks} tracks at {info.fps:g} fps; NaN where a track is absent",
-            "track_ids": res.track_ids.tolist(), "smoothing": "none" if smoothing is None else str(smoothing),
+            "track_ids": res.track_ids.tolist(), "smoothing": describe_smoothing(smoothing),
             "camera": "intrinsics (3, 3) px" + ("" if args.intrinsics else f", from a {args.fov:g} deg FOV")}
     fileio.save_npz(out, poses3d=from_h36m17(res.poses3d, args.skeleton).astype(np.float32),
                     poses2d=from_h36m17(res.poses2d, args.skeleton).astype(np.float32),

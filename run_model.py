@@ -22,6 +22,7 @@ poses3d (T, K, J, 3) mm, NaN where a track is absent, with track_ids (K,) and fr
 """
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from lifting.config import opt
 from lifting.errors import UserError
 from lifting.geometry.keypoint_formats import FORMATS
 from lifting.inference.smoothing import DEFAULT_MIN_CUTOFF_HZ, DEFAULT_WINDOW, METHODS
+
+log = logging.getLogger("lifting")
 
 FOCAL = opt(float, None, "focal length of your camera, px: scale the 2D by the training cameras' focal length over "
             "this (people about 5 m away); default: scale every pose to the training data's 2D size", nullable=True,
@@ -73,9 +76,9 @@ def parser() -> ArgumentParser:
                    help="interactive 3D viewer page (.html, self-contained): rotate the 3D, a slider over the frames")
     p.add_argument("--sequence", action="store_true",
                    help="the input is the frames of one clip (see Sequences above)")
-    p.add_argument("--smooth", nargs="?", const="savgol", default=None, choices=METHODS,
-                   help="smooth each track in time (implies --sequence): savgol (default; offline) or one_euro "
-                   "(causal)")
+    p.add_argument("--smooth", action="store_true", help="smooth each track in time (implies --sequence)")
+    p.add_argument("--smooth-method", choices=METHODS, default="savgol",
+                   help="savgol: Savitzky-Golay (default; offline) or one_euro (causal)")
     add_option(p, "--smooth-window", SMOOTH_WINDOW)
     add_option(p, "--smooth-cutoff", SMOOTH_CUTOFF)
     add_option(p, "--fps", FPS)
@@ -97,7 +100,7 @@ def run(argv: list[str] | None) -> int:
         check_output(save_3d.with_suffix(".json"), "--save-3d (its metadata file)", (".json",))
     animation = check_output(args.animation, "--animation", (".gif", ".mp4"))
     html = check_output(args.html, "--html", (".html",))
-    if args.smooth == "savgol" and args.smooth_window % 2 == 0:
+    if args.smooth and args.smooth_method == "savgol" and args.smooth_window % 2 == 0:
         raise UserError(f"--smooth-window {args.smooth_window}: expected an odd number of frames")
 
     from lifting import fileio
@@ -106,7 +109,7 @@ def run(argv: list[str] | None) -> int:
     from lifting.datasets.normalize import Stats
     from lifting.geometry.skeletons import convert, get_skeleton
     from lifting.inference.lifter import REFERENCE_FOCAL_PX, lift, rescale_2d, training_scale_px
-    from lifting.inference.sequences import lift_tracks
+    from lifting.inference.sequences import describe_smoothing, lift_tracks
     from lifting.models.linear import input_skeleton
     from lifting.viewer import write_html
     from lifting.viz import save_pose_animation, save_prediction_figure
@@ -116,7 +119,7 @@ def run(argv: list[str] | None) -> int:
     in_skel, out_skel = get_skeleton(input_skeleton(cfg)), get_skeleton(cfg["skeleton"])
     npy_only = all(p.suffix.lower() == ".npy" for p in args.poses)
     fmt = args.format or (in_skel.name if npy_only else None)
-    sequence = args.sequence or args.smooth is not None
+    sequence = args.sequence or args.smooth
     kp = read_keypoints(args.poses, fmt, args.min_confidence, sequence=sequence)
     sequence = sequence or bool((kp.track >= 0).any())
     joints17, kp = prepare_h36m17(kp, args.missing, args.min_keypoints, image_size)
@@ -147,7 +150,7 @@ def run(argv: list[str] | None) -> int:
     if sequence:
         meta.update(shape=list(seq3d.shape), sequence=f"{len(tracks.frames)} frames x {len(tracks.ids)} tracks at "
                     f"{args.fps:g} fps; NaN where a track is absent", track_ids=tracks.ids.tolist(),
-                    smoothing=_describe(smoothing))
+                    smoothing=describe_smoothing(smoothing))
     text = f"{meta['content']}; {meta['frame']}; mm; {out_skel.name}"
     if save_3d is not None:
         if sequence:
@@ -193,20 +196,14 @@ def _tracks(joints17: np.ndarray, kp, args):
         raise UserError(f"frame {labels[np.argmax(counts > 1)]!r} appears in several input files; a sequence is one "
                         ".npy or .json file, or one OpenPose folder")
     ids = kp.track if (kp.track >= 0).all() else None
+    if ids is None and (kp.track >= 0).any():
+        log.warning("%d of %d poses have no identity; tracking all of them by 2D proximity", (kp.track < 0).sum(),
+                    len(kp))
     tracks = track_poses(joints17, kp.image, ids=ids, frames=kp.frames)
-    if args.smooth is None:
+    if not args.smooth:
         return tracks, None
-    params = {"window": args.smooth_window} if args.smooth == "savgol" else {"min_cutoff": args.smooth_cutoff}
-    return tracks, {"method": args.smooth, "fps": args.fps, **params}
-
-
-def _describe(smoothing: dict | None) -> str:
-    if smoothing is None:
-        return "none"
-    if smoothing["method"] == "savgol":
-        return f"Savitzky-Golay over {smoothing['window']} frames on the 2D input and on the 3D output"
-    return (f"One-Euro, minimum cutoff {smoothing['min_cutoff']:g} Hz at {smoothing['fps']:g} fps, on the 2D input "
-            "and on the 3D output")
+    params = {"window": args.smooth_window} if args.smooth_method == "savgol" else {"min_cutoff": args.smooth_cutoff}
+    return tracks, {"method": args.smooth_method, "fps": args.fps, **params}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -238,7 +238,7 @@ def test_smooth_lowers_the_jitter_of_a_noisy_sequence(tmp_path, lifter, walk):
 
 @pytest.mark.parametrize("args, needle", [
     (["--smooth", "--smooth-window", "4"], "--smooth-window 4: expected an odd number"),
-    (["--smooth", "median"], "invalid choice"),
+    (["--smooth", "--smooth-method", "median"], "invalid choice"),
     (["--html", "page.htm"], "--html page.htm: expected a file ending in .html"),
 ])
 def test_bad_sequence_flags_are_one_line(tmp_path, lifter, walk, args, needle):

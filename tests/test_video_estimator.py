@@ -83,7 +83,7 @@ def test_video_writes_tracks_an_overlay_and_a_page(tmp_path, models):
     assert (np.isfinite(saved["scores"]).sum(1) == 2).all()
     assert float(saved["fps"]) == pytest.approx(10.0)
     meta = json.loads(str(saved["metadata"]))
-    assert "5 frames x" in meta["sequence"] and "z forward" in meta["poses3d"] and "window" in meta["smoothing"]
+    assert "5 frames x" in meta["sequence"] and "z forward" in meta["poses3d"] and meta["smoothing"].startswith("Savitzky-Golay over 9 frames")
     info = video_info(tmp_path / "clip_poses.mp4")
     assert (info.num_frames, info.width, info.height) == (5, W, H)
     assert "plotly" in (tmp_path / "clip.html").read_text()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lifting.datasets.videos import read_frames, video_info, write_video
-from lifting.inference.smoothing import smooth_tracks
+from lifting.inference.smoothing import DEFAULT_MIN_CUTOFF_HZ, DEFAULT_WINDOW, smooth_tracks
 from lifting.inference.tracking import DEFAULT_MAX_DISTANCE, DEFAULT_MAX_GAP, track_poses
 
 
@@ -42,6 +42,16 @@ def lift_tracks(joints2d_px: np.ndarray, lift: Callable[[np.ndarray], np.ndarray
     if smoothing is not None:
         poses3d = smooth_tracks(poses3d, **smoothing)
     return joints2d_px, poses3d
+
+
+def describe_smoothing(smoothing: dict | None) -> str:
+    """The `smoothing` arguments in words, for a file's metadata."""
+    if smoothing is None:
+        return "none"
+    if smoothing["method"] == "savgol":
+        return f"Savitzky-Golay over {smoothing.get('window', DEFAULT_WINDOW)} frames, on the 2D and on the 3D"
+    return (f"One-Euro, minimum cutoff {smoothing.get('min_cutoff', DEFAULT_MIN_CUTOFF_HZ):g} Hz at "
+            f"{smoothing['fps']:g} fps, on the 2D and on the 3D")
 
 
 @dataclass
