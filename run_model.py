@@ -173,7 +173,8 @@ def run(argv: list[str] | None) -> int:
     save_prediction_figure(out, shown, poses3d, None, out_skel, num=args.max_figure_poses, description=text)
     print(f"{out}: 2D input and lifted 3D of {min(len(poses3d), args.max_figure_poses)} of {len(poses3d)} poses")
     if sequence:
-        shown, views, labels, ids = convert(tracks17, "h36m_17", out_skel), seq3d, tracks.frames, tracks.ids
+        shown, labels, ids = convert(tracks17, "h36m_17", out_skel), tracks.frames, tracks.ids
+        views = _side_by_side(seq3d, shown, out_skel.root)
     else:
         shown, views, labels, ids = shown[:, None], poses3d[:, None], kp.image, None
     if animation is not None:
@@ -181,9 +182,23 @@ def run(argv: list[str] | None) -> int:
         print(f"{animation}: {len(views)} frames at {args.fps:g} fps")
     if html is not None:
         write_html(html, views, out_skel, joints2d=shown, fps=args.fps, track_ids=ids, frame_labels=labels,
-                   title=f"3D poses lifted by {args.ckpt} ({out_skel.name}, root-relative camera frame, mm)")
+                   title=f"3D poses lifted by {args.ckpt} ({out_skel.name}, root-relative camera frame, mm"
+                   + ("; people placed by their image position, depth unknown)" if views.shape[1] > 1 else ")"))
         print(f"{html}: interactive 3D viewer of {len(views)} frames")
     return 0
+
+
+def _side_by_side(poses3d: np.ndarray, joints2d: np.ndarray, root: int) -> np.ndarray:
+    """Root-relative per-track 3D (T, K, J, 3) mm moved, for the views only, to where each person's root is in the
+    image: its 2D root offset from the median root, in mm at the people's median mm-per-px scale (depth stays
+    unknown), so that several people do not stand on top of each other."""
+    if poses3d.shape[1] < 2:
+        return poses3d
+    rel3d = np.sqrt(np.square(poses3d - poses3d[..., root:root + 1, :]).sum(-1).mean(-1))
+    rel2d = np.sqrt(np.square(joints2d - joints2d[..., root:root + 1, :]).sum(-1).mean(-1))
+    mm_per_px = np.nanmedian(rel3d / np.maximum(rel2d, 1e-9))
+    offset = (joints2d[..., root, :] - np.nanmedian(joints2d[..., root, :].reshape(-1, 2), 0)) * mm_per_px
+    return poses3d + np.concatenate([offset, np.zeros(offset.shape[:-1] + (1,))], -1)[..., None, :]
 
 
 def _tracks(joints17: np.ndarray, kp, args):

@@ -245,3 +245,20 @@ def test_bad_sequence_flags_are_one_line(tmp_path, lifter, walk, args, needle):
     np.save(tmp_path / "p.npy", walk)
     code, _, err = run_model(tmp_path, "p.npy", "--ckpt", lifter, *args)
     assert code == 2 and err.count("\n") == 1 and needle in err, err
+
+
+def test_views_place_several_people_by_their_image_position():
+    """Root-relative 3D twice the size of the 2D in px (2 mm per px); roots at u = 100 and 500 px, median 300: the
+    views move the people 400 mm left and right, and leave a lone person at the origin."""
+    spec = importlib.util.spec_from_file_location("run_model", ROOT / "run_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(5)
+    shape2d = rng.normal(0, 30, (17, 2))
+    shape2d -= shape2d[0]
+    shape3d = np.concatenate([2 * shape2d, np.zeros((17, 1))], -1)
+    joints2d = np.stack([shape2d + [100, 200], shape2d + [500, 200]])[None]          # (1, 2, 17, 2)
+    placed = module._side_by_side(np.stack([shape3d, shape3d])[None], joints2d, 0)
+    np.testing.assert_allclose(placed[0, :, 0], [[-400, 0, 0], [400, 0, 0]], atol=1e-9)
+    np.testing.assert_allclose(placed[0, 1] - placed[0, 1, 0], shape3d)
+    np.testing.assert_array_equal(module._side_by_side(shape3d[None, None], joints2d[:, :1], 0), shape3d[None, None])
