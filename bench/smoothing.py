@@ -53,7 +53,7 @@ def run(argv: list[str] | None) -> int:
     from lifting.geometry.skeletons import get_skeleton
     from lifting.inference import smoothing
     from lifting.inference.lifter import lift
-    from lifting.metrics import evaluate_poses
+    from lifting.metrics import evaluate_poses, mpjve_errors
 
     ckpt = a.ckpt
     if ckpt is None:
@@ -79,7 +79,7 @@ def run(argv: list[str] | None) -> int:
 
     def report(name: str, pred: np.ndarray) -> None:
         mpjpe = evaluate_poses(pred, gt, poses.action, root)["mpjpe"]
-        vel = np.concatenate([smoothing.mpjve_errors(pred[s], gt[s]).ravel() for s in seqs])
+        vel = np.concatenate([mpjve_errors(pred[s], gt[s]).ravel() for s in seqs])
         print(f"{name:<40} MPJPE {mpjpe:6.1f} mm   MPJVE {np.nanmean(vel):6.2f} mm/frame")
 
     def per_sequence(x: np.ndarray, method: str, **params) -> np.ndarray:
