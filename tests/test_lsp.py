@@ -203,6 +203,23 @@ def test_eval_only_reproduces_the_loaded_run_and_fine_tuning_continues(trained):
         run_task('lsp', _cfg(tmp, tmp / "rel.json", "ft2", f"load={tmp / 'ft'}", "epochs=1", "limb_type=avg_human36"))
 
 
+def test_a_loaded_model_fine_tunes_in_training_mode(trained, monkeypatch):
+    """The loader hands back an eval-mode model; fine-tuning it must run dropout and BatchNorm in training mode."""
+    from lifting.tasks import run_task
+    from lifting.tasks.lsp import LspTask
+
+    modes, loss = [], LspTask.loss
+
+    def recording_loss(self, net, batch, step):
+        modes.append(net.training)
+        return loss(self, net, batch, step)
+
+    monkeypatch.setattr(LspTask, "loss", recording_loss)
+    tmp = trained[0]
+    run_task('lsp', _cfg(tmp, tmp / "rel.json", "ft_mode", f"load={tmp / 'scratch'}", "epochs=1"))
+    assert modes and all(modes)
+
+
 def test_resume_gives_the_same_numbers(tmp_path):
     from lifting.tasks import run_task
 

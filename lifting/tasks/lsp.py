@@ -76,7 +76,7 @@ class LspTask:
         else:
             self.lifter_cfg = scratch_lifter_config(cfg)
             self.model = build_lifter(self.lifter_cfg)
-        self.model.to(self.device)
+        self.model.to(self.device).train(self.training)  # a loaded model comes in eval mode; `predict` evaluates
         keys = {"best_key": "pair_accuracy", "best_mode": "max", "curve_keys": ("pair_accuracy", "train_pair_accuracy")}
         if not self.training:
             return TrainPlan(self.model, 1, 0, train=False, **keys)
