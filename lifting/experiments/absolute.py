@@ -28,22 +28,20 @@ from lifting import metrics
 from lifting.augment.crops import METRO_CROPS, ROOTNET_CROPS, to_original_frame
 from lifting.checkpoint import Trained, load_trained, select_device
 from lifting.cli import ArgumentParser, add_option, run_cli
-from lifting.config import load_config, opt, validate
+from lifting.config import opt, validate
 from lifting.datasets.crop_sources import CropOptions, online_source
 from lifting.engine.distributed import Dist
 from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
 from lifting.errors import UserError
 from lifting.experiments.arguments import add_subjects
 from lifting.experiments.estimator import Estimator
+from lifting.experiments.image_runs import MODELS, model_config
 from lifting.experiments.training import ensure_trained
 from lifting.fileio import write_json
-from lifting.options import metro as metro_options
-from lifting.options import rootnet as rootnet_options
 from lifting.tasks.crop_eval import Reconstruction, predict_crops, to_device
 from lifting.tasks.rootnet import predict_roots
 
 log = logging.getLogger("lifting")
-REPO = Path(__file__).resolve().parents[2]
 NAME = "absolute"
 TITLE = "Absolute 3D pose: RootNet root + MeTRo pose vs MeTRAbs reconstruction (MRPE, AP_root, A-MPJPE)"
 ROWS = (("prior", "k prior alone (γ = 1) + MeTRo pose"),
@@ -51,9 +49,6 @@ ROWS = (("prior", "k prior alone (γ = 1) + MeTRo pose"),
         ("rootnet", "RootNet root + MeTRo pose"),
         ("metrabs", "MeTRAbs reconstruction"))
 ROOT_KEYS = {"prior": "prior_root_cam", "prior_calibrated": "prior_calibrated_root_cam", "rootnet": "root_cam"}
-# kind (`checkpoint.KINDS`) -> (schema, tiny config, task)
-MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro"),
-          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet")}
 SYNTHETIC_TEST_SUBJECTS = [9, 11]     # never training subjects of the shipped configs
 EVAL_SEED = 0
 
@@ -92,7 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     for text in args.set:
         key = text.split("=", 1)[0].strip()
-        if "=" not in text or not any(key in model[0] for model in MODELS.values()):
+        if "=" not in text or not any(key in MODELS[kind][0] for kind in ("estimator", "rootnet")):
             p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_metro.py or main_rootnet.py")
     launcher(args)
     return args
@@ -103,37 +98,12 @@ def launcher(args: argparse.Namespace) -> Launcher:
     return launcher_from_args(args, Path(args.results_dir) / NAME / "slurm")
 
 
-def _quick(kind: str, data_dir: str) -> dict[str, Any]:
-    """Settings that train and evaluate a model in about a second (one thread)."""
-    synthetic = data_dir == "synthetic"
-    out = {"iterations": 2, "crop_size": 64, "batch_size": 4, "eval_batch_size": 8, "max_test_crops": 8,
-           "synthetic_size": "tiny", "stride": 1 if synthetic else 100, "test_stride": 1 if synthetic else 500,
-           "train_subjects": [1], "threads": 1, "tensorboard": False, "progress": False, "log_every": 1,
-           "checkpoint_every": None, "max_train_minutes": None}
-    out.update({"abs_start": 0, "weak_steps": 1} if kind == "estimator" else {"head_channels": 16})
-    return out
-
-
-def model_config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The config of the `kind` run trained here: the tiny config <- the command line."""
-    schema, opt_file = MODELS[kind][:2]
-    extra: dict[str, Any] = {"out_dir": str(Path(args.results_dir) / NAME / kind)}
-    for key, value in (("data_dir", args.data_dir), ("train_subjects", args.train_subjects),
-                       ("test_subjects", args.test_subjects), ("cache_dir", args.cache_dir), ("device", args.device)):
-        if value is not None:
-            extra[key] = value
-    if args.quick:
-        extra = {**_quick(kind, args.data_dir or schema["data_dir"].default), **extra}
-    sets = [s for s in args.set if s.split("=", 1)[0].strip() in schema]
-    return load_config(schema, REPO / "opts" / opt_file, sets, extra)
-
-
 def ensure_run(kind: str, args: argparse.Namespace, launch: Launcher) -> tuple[str, Trained | None]:
     """(run dir or checkpoint, the trained model): the given run, or the one trained/resumed/reused here (through
     `launch`; None after a dry run, which only writes the training job's script)."""
     given = getattr(args, kind)
     if given is None:
-        cfg = model_config(kind, args)
+        cfg = model_config(kind, args, Path(args.results_dir) / NAME / kind)
         given = cfg["out_dir"]
         if ensure_trained(MODELS[kind][2], cfg, f"[{NAME}] {kind}", launch) is None:
             return given, None
