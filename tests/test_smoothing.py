@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from lifting.errors import UserError
-from lifting.inference.smoothing import mpjve_errors, one_euro, savgol, segments, smooth, smooth_tracks
+from lifting.inference.smoothing import one_euro, savgol, segments, smooth, smooth_tracks
+from lifting.metrics import mpjve_errors
 
 
 def test_segments_are_the_runs_of_finite_frames():

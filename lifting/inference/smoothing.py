@@ -99,12 +99,3 @@ def smooth_tracks(tracks, method: str = "savgol", fps: float = 10.0, **params) -
     if x.ndim < 2:
         raise UserError(f"smooth_tracks: expected (T, K, ...) per-track arrays, got shape {x.shape}")
     return np.stack([smooth(x[:, k], method, fps, **params) for k in range(x.shape[1])], 1) if x.shape[1] else x
-
-
-def mpjve_errors(pred, gt) -> np.ndarray:
-    """Per-joint velocity errors (T-1, J) mm/frame of `pred, gt (T, J, 3)` mm: |(p[t+1]-p[t]) - (g[t+1]-g[t])|,
-    NaN where either frame is missing. MPJVE (VideoPose3D's mean per-joint velocity error) is their mean."""
-    p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
-    if p.shape != g.shape or p.ndim != 3:
-        raise UserError(f"mpjve: expected pred and gt of one shape (T, J, 3), got {p.shape} and {g.shape}")
-    return np.linalg.norm(np.diff(p, axis=0) - np.diff(g, axis=0), axis=-1)
