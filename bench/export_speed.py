@@ -9,7 +9,7 @@ random inputs: lifter batches of 1 and 1024 poses, estimator batches of 1 and 8 
 Each configuration runs warm-up calls, then as many calls as fit in --seconds. Prints one table.
 """
 
-import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
 from lifting.export import export_model, load_exportable
 
 
@@ -56,13 +58,13 @@ def runners(path: Path, graph: torch.nn.Module, threads: int, folder: Path) -> d
     return out
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/export_speed.py", description=__doc__.splitlines()[0])
     p.add_argument("--lifter", type=Path, required=True, help="lifter run dir or checkpoint")
     p.add_argument("--estimator", type=Path, required=True, help="estimator run dir or checkpoint")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and onnxruntime (default 2)")
-    p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per configuration (default 2)")
-    args = p.parse_args()
+    add_option(p, "--threads", opt(int, 2, "CPU threads for torch and onnxruntime", minimum=1, maximum=256))
+    add_option(p, "--seconds", opt(float, 2.0, "timed seconds per configuration", exclusive_minimum=0, maximum=3600))
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     rows = []
@@ -82,5 +84,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

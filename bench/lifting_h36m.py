@@ -1,25 +1,23 @@
 """Benchmark: train + evaluate a lifter on a data dir and print accuracy and speed figures.
 
-    python bench/lifting_h36m.py --data-dir ../shared/data/h36m --train 1 5 6 7 --test 8 [--opt opts/h36.yaml] [--set k=v ...]
+    python bench/lifting_h36m.py --data-dir ../shared/data/h36m --train 1,5,6,7 --test 8 [--opt opts/h36.yaml] [--set k=v ...]
 
 Prints MPJPE / N-MPJPE / PA-MPJPE (action-wise and frame-wise, mm), training samples/s, seconds per
 epoch, the share of training time spent outside the model step, and the MPJPE-versus-minutes curve.
 """
 
-
-
 import sys
 
-from lifting.cli import ArgumentParser, run_cli
+from lifting.cli import ArgumentParser, add_option, run_cli
 from lifting.config import load_config
 from lifting.options.h36m import SCHEMA
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/lifting_h36m.py", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default="synthetic")
-    p.add_argument("--train", nargs="+", type=int, default=[1, 5, 6, 7])
-    p.add_argument("--test", nargs="+", type=int, default=[8])
+    add_option(p, "--train", SCHEMA["train_subjects"], default=[1, 5, 6, 7], metavar="S,S")
+    add_option(p, "--test", SCHEMA["test_subjects"], default=[8], metavar="S,S")
     p.add_argument("--opt", default="opts/h36.yaml")
     p.add_argument("--out", default="runs/bench_lifting")
     p.add_argument("--set", nargs="*", default=[])
@@ -44,5 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(main())

@@ -7,7 +7,6 @@ batch 1 and 2, fp32), so the script itself is exercised. Timings: warm-up iterat
 torch.cuda.synchronize() around a timed loop; the model runs in eval mode under torch.inference_mode, channels-last.
 """
 
-import argparse
 import json
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
 from lifting.models.metro import MetroNet
 
 
@@ -37,16 +38,19 @@ def time_config(model: MetroNet, batch: int, size: int, dtype: torch.dtype | Non
     return batch * iters / elapsed
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/metro_speed.py", description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default="resnet50")
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--strides", type=int, nargs="+", default=[32, 16])
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64])
+    add_option(p, "--size", opt(int, 256, "crop size, px", minimum=32, maximum=4096))
+    add_option(p, "--strides", opt(list, [32, 16], "output strides to time", item=int, choices=(8, 16, 32),
+                                   nonempty=True))
+    add_option(p, "--batches", opt(list, [1, 8, 64], "batch sizes to time", item=int, nonempty=True, minimum=1,
+                                   maximum=4096))
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    p.add_argument("--seconds", type=float, default=2.0, help="approximate timed seconds per configuration")
+    add_option(p, "--seconds", opt(float, 2.0, "approximate timed seconds per configuration", exclusive_minimum=0,
+                                   maximum=3600))
     p.add_argument("--json", default=None, help="also write the results here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     cuda = torch.cuda.is_available()
     if cuda:
@@ -81,6 +85,10 @@ def main() -> int:
         Path(args.json).write_text(json.dumps({"device": name, "backbone": args.backbone, "size": args.size,
                                                "rows": rows}, indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ import sys
 import numpy as np
 import torch
 
-from lifting.cli import ArgumentParser, run_cli
-from lifting.datasets.h36m import load_h36m
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
+from lifting.datasets.h36m import SUBJECTS, load_h36m
 from lifting.geometry.skeletons import get_skeleton
 from lifting.losses import RelativeObjective
 from lifting.metrics import pa_mpjpe_errors
@@ -90,12 +91,12 @@ def objective_optimum(objective: RelativeObjective, joints2d: torch.Tensor, join
         {k: float(v) for k, v in parts.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/relative_floor.py", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--subject", type=int, default=8)
-    p.add_argument("--frames", type=int, default=512)
-    p.add_argument("--steps", type=int, default=1500)
+    add_option(p, "--subject", opt(int, 8, "the subject measured", choices=SUBJECTS))
+    add_option(p, "--frames", opt(int, 512, "frames drawn from the subject", minimum=1, maximum=10 ** 6))
+    add_option(p, "--steps", opt(int, 1500, "optimisation steps per objective", minimum=1, maximum=10 ** 6))
     p.add_argument("--cache-dir")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -129,5 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(main())

@@ -9,7 +9,6 @@ training augmentation (resampling, colour jitter, occluders/erasing). Background
 Timings: one warm-up batch, then whole batches until --seconds have passed (CUDA synchronised).
 """
 
-import argparse
 import math
 import sys
 import time
@@ -17,6 +16,8 @@ import time
 import torch
 
 from lifting.augment.crops import CropAugmentation, crop_camera, make_crops, to_crop_frame
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
 from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
 from lifting.synth.render import render_mannequin
@@ -95,13 +96,13 @@ def bench(device: torch.device, crop: int, batch: int, seconds: float) -> None:
               f"{rate:8.1f} images/s  ({count} images)")
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per configuration")
-    p.add_argument("--batch", type=int, default=32, help="CPU batch size")
-    p.add_argument("--cuda-batch", type=int, default=128)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/render_speed.py", description=__doc__.splitlines()[0])
+    add_option(p, "--seconds", opt(float, 10.0, "timed seconds per configuration", exclusive_minimum=0, maximum=3600))
+    add_option(p, "--batch", opt(int, 32, "CPU batch size", minimum=1, maximum=4096))
+    add_option(p, "--cuda-batch", opt(int, 128, "CUDA batch size", minimum=1, maximum=65_536))
+    add_option(p, "--threads", opt(int, 2, "CPU threads", minimum=1, maximum=256))
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     bench(torch.device("cpu"), 128, args.batch, args.seconds)
     if torch.cuda.is_available():
@@ -109,6 +110,10 @@ def main() -> int:
     else:
         print("cuda not available")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
 
 
 if __name__ == "__main__":

@@ -15,23 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
-from lifting.cli import ArgumentParser, run_cli
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
 from lifting.datasets.h36m import ACTIONS
 from lifting.errors import UserError
 from lifting.synth.poses import SIZES, SUBJECTS, synthetic_subject
 from lifting.viz import draw_pose_3d
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="bench/synthetic_contact_sheet.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--num", type=int, default=24, help="number of poses")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed")
-    parser.add_argument("--pick-seed", type=int, default=1, help="seed of the random choice of frames")
+    add_option(parser, "--num", opt(int, 24, "number of poses", minimum=1, maximum=1000))
+    add_option(parser, "--seed", opt(int, 0, "synthetic data seed", minimum=0, maximum=2 ** 32 - 1))
+    add_option(parser, "--pick-seed", opt(int, 1, "seed of the random choice of frames", minimum=0,
+                                          maximum=2 ** 32 - 1))
     parser.add_argument("--actions", nargs="+", default=list(ACTIONS), help="draw only these actions")
     args = parser.parse_args(argv)
-    if args.num < 1:
-        raise UserError(f"--num must be >= 1, got {args.num}")
     unknown = sorted(set(args.actions) - set(ACTIONS))
     if unknown:
         raise UserError(f"--actions: unknown {', '.join(unknown)}; expected names from {', '.join(ACTIONS)}")
@@ -85,5 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(main())

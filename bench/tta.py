@@ -2,7 +2,7 @@
 MPJPE, PA-MPJPE, MRPE and seconds per image.
 
     python bench/tta.py --ckpt runs/metro_tiny --data-dir ../shared/data/h36m
-    python bench/tta.py --ckpt runs/metro_tiny --data-dir ../shared/data/h36m --images 200 --threads 2 --aug 1 3 5
+    python bench/tta.py --ckpt runs/metro_tiny --data-dir ../shared/data/h36m --images 200 --threads 2 --aug 1,3,5
 
 Every image is a mannequin rendering (seeded background and occluders) of one S8 pose at the full resolution of its
 Human3.6M camera (1000 x 1000 / 1002 px, no lens distortion), with the box around the projected joints padded by
@@ -11,7 +11,7 @@ Human3.6M camera (1000 x 1000 / 1002 px, no lens distortion), with the box aroun
 Errors in mm over all 17 joints (root included), camera frame; MRPE is the absolute root error.
 """
 
-import argparse
+import sys
 import time
 
 import numpy as np
@@ -19,6 +19,8 @@ import torch
 
 from lifting import metrics
 from lifting.checkpoint import load_trained
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
 from lifting.datasets.crop_sources import evenly_spaced, person_boxes
 from lifting.datasets.h36m import load_h36m
 from lifting.geometry.calibration import CAMERA_IDS, IMAGE_SIZES
@@ -27,14 +29,16 @@ from lifting.synth.poses import pose_data_dir
 from lifting.synth.render import project_joints, render_mannequin
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run(argv: list[str] | None) -> int:
+    p = ArgumentParser(prog="bench/tta.py", description=__doc__.splitlines()[0])
     p.add_argument("--ckpt", required=True, help="estimator run dir or checkpoint (a CPU run such as metro_tiny)")
     p.add_argument("--data-dir", default="synthetic", help="h5-layout poses with S8 (default: the built-in data)")
-    p.add_argument("--images", type=int, default=100, help="rendered test images, evenly spread over S8 (default 100)")
-    p.add_argument("--aug", type=int, nargs="+", default=[1, 5], help="num_aug values to compare (default 1 5)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
-    args = p.parse_args()
+    add_option(p, "--images", opt(int, 100, "rendered test images, evenly spread over S8", minimum=1,
+                                  maximum=100_000))
+    add_option(p, "--aug", opt(list, [1, 5], "num_aug values to compare", item=int, nonempty=True, minimum=1,
+                               maximum=64))
+    add_option(p, "--threads", opt(int, 2, "CPU threads", minimum=1, maximum=256))
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = load_trained(args.ckpt, "estimator").model
     poses = load_h36m(pose_data_dir(args.data_dir, "cache"), [8], cache_dir="cache")
@@ -64,5 +68,9 @@ def main() -> int:
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(run, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())
