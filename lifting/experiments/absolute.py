@@ -27,13 +27,13 @@ import torch
 from lifting import metrics
 from lifting.augment.crops import METRO_CROPS, ROOTNET_CROPS, to_original_frame
 from lifting.checkpoint import Trained, load_trained, select_device
-from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.cli import ArgumentParser, add_option
 from lifting.config import opt, validate
 from lifting.datasets.crop_sources import CropOptions, online_source
 from lifting.engine.distributed import Dist
 from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
 from lifting.errors import UserError
-from lifting.experiments.arguments import add_subjects
+from lifting.experiments.arguments import add_subjects, experiment_main
 from lifting.experiments.estimator import Estimator
 from lifting.experiments.image_runs import MODELS, model_config
 from lifting.experiments.training import ensure_trained
@@ -200,10 +200,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    def _main(argv: list[str] | None) -> int:
-        args = parse_args(argv)
-        if "dry_run" not in run(args):
-            log.info(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
-        return 0
-
-    return run_cli(_main, argv)
+    return experiment_main(NAME, parse_args, run, argv)

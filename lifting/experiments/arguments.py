@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from lifting.cli import ArgumentParser, add_option
+from lifting.cli import ArgumentParser, add_option, run_cli
 from lifting.config import opt
 from lifting.engine.launchers import Launcher, add_launcher_args, launcher_from_args
 from lifting.experiments.experiment import Experiment, schema
 from lifting.options.common import SUBJECT_LIST
 
+log = logging.getLogger("lifting")
 RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they build on", "seed": "use --seeds"}
 
 
@@ -77,3 +81,16 @@ def parse_args(experiment: Experiment, argv=None, p: ArgumentParser | None = Non
 def launcher(name: str, args: argparse.Namespace) -> Launcher:
     """Where the experiment's runs go (`--launcher`); Slurm's scripts and logs in <results>/<name>/slurm."""
     return launcher_from_args(args, Path(args.results_dir) / name / "slurm", args.jobs)
+
+
+def experiment_main(name: str, parse: Callable[[list[str] | None], argparse.Namespace],
+                    run: Callable[[argparse.Namespace], dict[str, Any]], argv: list[str] | None) -> int:
+    """`main(argv)` of an experiment with its own driver: parse, run, say where its summary went (not after a dry
+    run, which only writes job scripts); the exit code."""
+    def main(argv: list[str] | None) -> int:
+        args = parse(argv)
+        if "dry_run" not in run(args):
+            log.info(f"[{name}] summary: {Path(args.results_dir) / name / 'summary.json'}")
+        return 0
+
+    return run_cli(main, argv)
