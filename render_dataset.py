@@ -1,8 +1,8 @@
 """Render a COCO-style image dataset of the mannequin posed by Human3.6M 3D poses: one person per camera view
 (parsed-Human3.6M layout), or with --scenes N, N scenes of several people each (MuCo-3DHP-like layout).
 
-    python render_dataset.py --data-dir ../shared/data/h36m --subjects 1 5 6 7 8 --stride 50 --out data/h36m_rendered
-    python render_dataset.py --data-dir synthetic --subjects 1 5 --stride 20 --size 256 --out data/synthetic_rendered
+    python render_dataset.py --data-dir ../shared/data/h36m --subjects 1,5,6,7,8 --stride 50 --out data/h36m_rendered
+    python render_dataset.py --data-dir synthetic --subjects 1,5 --stride 20 --size 256 --out data/synthetic_rendered
     python render_dataset.py --data-dir ../shared/data/h36m --subjects 8 --stride 10 --scenes 500 \\
         --people-per-image 1,4 --scene-size 640,480 --split test --out data/scenes
 """
@@ -10,23 +10,11 @@
 import sys
 
 from lifting.cli import ArgumentParser, add_option, run_cli
-from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, opt, validate
+from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, PROBABILITY, opt
 from lifting.errors import UserError
 from lifting.fileio import check_output_dir
 from lifting.options.common import CAMERA_LIST, MAX_STRIDE, SUBJECT_LIST
 
-# What the space-separated and numeric arguments may be (checked like config keys, before anything is read or
-# written).
-ARGS = {
-    "--subjects": opt(list, None, "subjects", **SUBJECT_LIST),
-    "--cameras": opt(list, None, "cameras", **CAMERA_LIST),
-    "--stride": opt(int, None, "frame stride", **AT_LEAST_ONE, maximum=MAX_STRIDE),
-    "--size": opt(int, None, "image side", minimum=16, maximum=8192),
-    "--seed": opt(int, None, "seed", **NON_NEGATIVE, maximum=2 ** 32 - 1),
-    "--batch-size": opt(int, None, "batch size", **AT_LEAST_ONE, maximum=4096),
-    "--occluder-prob": opt(float, None, "occluder probability", **PROBABILITY),
-    "--threads": opt(int, None, "threads", **AT_LEAST_ONE, maximum=1024),
-}
 # Scene mode (comma-separated MIN,MAX and WIDTH,HEIGHT values, typed and range-checked as they are parsed).
 SCENES = opt(int, 0, "render this many multi-person scenes instead of one image per camera view (0: off)",
              **NON_NEGATIVE, maximum=10 ** 7)
@@ -41,19 +29,23 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(prog="render_dataset.py", description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True,
                    help="h5-annotation data directory (cameras.h5 + S<s>/MyPoses/3D_positions), or 'synthetic'")
-    p.add_argument("--subjects", type=int, nargs="+", default=[1, 5, 6, 7, 8])
-    p.add_argument("--stride", type=int, default=10, help="keep frames 0, N, 2N ... of every recording")
-    p.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 3, 4], help="cameras (single-person mode)")
-    p.add_argument("--size", type=int, default=256,
-                   help="longer side of the rendered full camera image, px (single-person mode)")
+    add_option(p, "--subjects", opt(list, [1, 5, 6, 7, 8], "subjects whose poses are rendered", **SUBJECT_LIST),
+               metavar="S,S")
+    add_option(p, "--stride", opt(int, 10, "keep frames 0, N, 2N ... of every recording", **AT_LEAST_ONE,
+                                  maximum=MAX_STRIDE))
+    add_option(p, "--cameras", opt(list, [1, 2, 3, 4], "cameras (single-person mode)", **CAMERA_LIST), metavar="C,C")
+    add_option(p, "--size", opt(int, 256, "longer side of the rendered full camera image, px (single-person mode)",
+                                minimum=16, maximum=8192))
     p.add_argument("--out", required=True, help="output dataset root (images/, annotations/)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the renderer (appearance, occluders, scene layout)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--occluder-prob", type=float, default=0.3, help="single-person mode")
+    add_option(p, "--seed", opt(int, 0, "seed of the renderer (appearance, occluders, scene layout)", **NON_NEGATIVE,
+                                maximum=2 ** 32 - 1))
+    add_option(p, "--batch-size", opt(int, 16, "images rendered at once", **AT_LEAST_ONE, maximum=4096))
+    add_option(p, "--occluder-prob", opt(float, 0.3, "share of images with an occluder (single-person mode)",
+                                         **PROBABILITY))
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--synthetic-size", default="default", choices=["default", "tiny"])
     p.add_argument("--cache-dir", default="cache", help="where the synthetic poses and pose caches live")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for rendering")
+    add_option(p, "--threads", opt(int, 2, "CPU threads for rendering", **AT_LEAST_ONE, maximum=1024))
     add_option(p, "--scenes", SCENES)
     add_option(p, "--people-per-image", PEOPLE, count=2)
     add_option(p, "--distance", DISTANCE, count=2)
@@ -65,7 +57,6 @@ def parser() -> ArgumentParser:
 
 def run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
-    validate(ARGS, {k: getattr(args, k[2:].replace("-", "_")) for k in ARGS}, "render_dataset.py")
     for flag, values in (("--people-per-image", args.people_per_image), ("--distance", args.distance)):
         if values[0] > values[1]:
             raise UserError(f"{flag} {values[0]},{values[1]}: expected MIN,MAX with MIN <= MAX")
