@@ -4,7 +4,7 @@
     python main_human36.py --opt opts/h36_rel.yaml              # relative depth (Ronchi et al.)
     python main_human36.py --opt opts/h36.yaml --set data_dir=DIR out_dir=runs/x epochs=5
     python main_human36.py --opt opts/h36.yaml --resume         # continue the run in out_dir
-    python main_human36.py --opt opts/h36.yaml --launcher slurm --slurm-partition gpu   # docs/cluster.md
+    python main_human36.py --opt opts/h36.yaml --launcher slurm --slurm-partition gpu   # README: On a cluster
 """
 
 import sys

@@ -3,7 +3,7 @@
     python main_metro.py --opt opts/metro_tiny.yaml                      # CPU: 128 px, ResNet-18
     python main_metro.py --opt opts/metro_r50.yaml                       # GPU: 256 px, ResNet-50
     torchrun --nproc_per_node=2 main_metro.py --opt opts/metro_r50.yaml  # DistributedDataParallel
-    python main_metro.py --opt opts/metro_r50.yaml --launcher slurm --nodes 2 --gpus-per-node 4   # docs/cluster.md
+    python main_metro.py --opt opts/metro_r50.yaml --launcher slurm --nodes 2 --gpus-per-node 4   # README: On a cluster
     python main_metro.py --opt opts/metro_tiny.yaml --resume             # continue the run in out_dir
     python main_metro.py --opt opts/metro_tiny.yaml --set load=RUN_DIR --predict DATASET_DIR --out preds.npz
 """

@@ -5,6 +5,7 @@ The public API, imported on first use so that `import lifting` stays light:
     from lifting import load_config, run_task            # train / evaluate any task from a config
     from lifting import load_trained                      # any trained model: lifter, estimator, RootNet, detector
     from lifting import lift, estimate_poses              # a trained lifter on 2D poses, an estimator on images
+    from lifting import detect_poses                      # everybody in an image: detector -> roots -> poses
 """
 
 from importlib import import_module
@@ -20,6 +21,7 @@ _API = {
     "load_trained": "lifting.checkpoint", "Trained": "lifting.checkpoint", "KINDS": "lifting.checkpoint",
     "lift": "lifting.inference", "build_lifter": "lifting.models.linear",
     "estimate_poses": "lifting.inference", "estimate_roots": "lifting.inference",
+    "detect_poses": "lifting.inference.multiperson",
     "load_h36m": "lifting.datasets.h36m", "PoseSet": "lifting.datasets.samples",
     "Camera": "lifting.geometry.cameras", "project": "lifting.geometry.cameras", "unproject": "lifting.geometry.cameras",
     "get_skeleton": "lifting.geometry.skeletons", "convert": "lifting.geometry.skeletons",

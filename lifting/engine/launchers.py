@@ -104,7 +104,7 @@ class Failure:
 
 def add_launcher_args(parser: argparse.ArgumentParser, multi_node: bool = False) -> None:
     """The launcher's options; `multi_node`: a training run that may span nodes and GPUs, else one job per run."""
-    g = parser.add_argument_group("launcher (docs/cluster.md)")
+    g = parser.add_argument_group("launcher (README: On a cluster)")
     g.add_argument("--launcher", choices=LAUNCHERS, default="local",
                    help="local: this machine (default); slurm: one Slurm job per run through submitit; "
                         "submitit-local: the Slurm path run as local processes")
