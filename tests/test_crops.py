@@ -2,8 +2,7 @@
 
 import pytest
 import torch
-from test_images import pose_set
-from test_render import intrinsics, standing_pose
+from helpers import intrinsics, pose_set, standing_pose
 
 from lifting.augment.crops import (
     CropAugmentation,

@@ -189,7 +189,7 @@ def test_a_copied_run_folder_resumes_in_its_new_place(tmp_path):
 
 @pytest.fixture(scope="module")
 def lsp_json(tmp_path_factory):
-    from test_lsp import write_fixture
+    from helpers import write_fixture
 
     path = tmp_path_factory.mktemp("lsp") / "rel.json"
     write_fixture(path, 40, 10)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import render, sample_poses, train_estimator
+from helpers import render, sample_poses, train_estimator
 
 from lifting.augment.crops import crop_camera, to_crop_frame, warp_to_crop
 from lifting.augment.warp import crop_images, undistort_boxes

@@ -10,47 +10,17 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import pose_set, world_poses
 
-from lifting.datasets.h36m import samples_from_world
 from lifting.datasets.images import ImageDataset, annotation_paths, read_image, write_jpeg
-from lifting.datasets.samples import PoseSet
 from lifting.errors import UserError
 from lifting.geometry.cameras import h36m_cameras, save_h36m_cameras
-from lifting.geometry.skeletons import H36M_17
 from lifting.synth.writer import scaled_intrinsics, write_rendered_dataset
 
 torch.set_num_threads(2)
 REPO = Path(__file__).resolve().parents[1]
 
 # A standing person in the Human3.6M world frame (mm, z up), facing -y.
-_STAND = {
-    "mid_hip": (0, 0, 930), "right_hip": (-130, 0, 930), "right_knee": (-140, 0, 490), "right_ankle": (-140, 0, 40),
-    "left_hip": (130, 0, 930), "left_knee": (140, 0, 490), "left_ankle": (140, 0, 40),
-    "mid_spine": (0, 0, 1163), "neck": (0, 0, 1420), "chin": (0, -20, 1540), "head": (0, -10, 1655),
-    "left_shoulder": (150, 0, 1420), "left_elbow": (170, 0, 1140), "left_wrist": (180, -40, 890),
-    "right_shoulder": (-150, 0, 1420), "right_elbow": (-170, 0, 1140), "right_wrist": (-180, -40, 890),
-}
-
-
-def world_poses(n: int, seed: int = 0) -> np.ndarray:
-    """(n, 32, 3) world mm: the standing pose turned about z and jittered; unused joints sit on the pelvis."""
-    rng = np.random.default_rng(seed)
-    base = np.array([_STAND[name] for name in H36M_17.joint_names], dtype=np.float64)
-    out = np.repeat(base[None, :1], 32, axis=1).repeat(n, axis=0)
-    for i in range(n):
-        a = rng.uniform(0, 2 * np.pi)
-        rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-        out[i, H36M_17.h36m32_indices()] = (base + rng.normal(0, 20, base.shape)) @ rz.T
-    return out
-
-
-def pose_set(frames: int = 3, cams=(1, 3)) -> PoseSet:
-    cameras = h36m_cameras()
-    parts = [samples_from_world(world_poses(frames, seed=s), np.arange(frames), s, "Walking", 1,
-                                {c: cameras[(s, c)] for c in cams}, "h36m_17") for s in (1, 5)]
-    parts.append(samples_from_world(world_poses(frames, seed=9), np.arange(frames), 1, "Directions", 0,
-                                    {1: cameras[(1, 1)]}, "h36m_17"))
-    return PoseSet.concat(parts)
 
 
 @pytest.fixture(scope="module")

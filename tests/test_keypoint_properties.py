@@ -88,7 +88,7 @@ def test_pickled_arrays_are_refused_unread(tmp_path):
 
 @pytest.fixture(scope="module")
 def lifter(tmp_path_factory, tiny_h36m):
-    from tiny_models import train_lifter
+    from helpers import train_lifter
 
     return train_lifter(tmp_path_factory.mktemp("lifter") / "run", tiny_h36m)
 

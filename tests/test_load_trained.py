@@ -87,7 +87,7 @@ def test_a_checkpoint_without_kind_or_telling_task_state_is_one_line(tmp_path):
 
 
 def test_a_trained_lifter_loads_with_its_kind_config_and_statistics(tmp_path, tiny_h36m):
-    from tiny_models import train_lifter
+    from helpers import train_lifter
 
     run = train_lifter(tmp_path / "lifter", tiny_h36m, "num_stage=1")
     state = torch.load(run / "last.pt", weights_only=True)
@@ -115,7 +115,7 @@ def test_a_tasks_load_of_another_kind_is_one_line_naming_both(task, tmp_path, ti
     """`load=` (fine-tuning, eval_only) goes through the same loader: a detector checkpoint is refused by name."""
     from importlib import import_module
 
-    from test_lsp import write_fixture
+    from helpers import write_fixture
 
     from lifting.config import load_config
     from lifting.engine import Dist

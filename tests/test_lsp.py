@@ -4,13 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from helpers import FILE_ORDER, write_fixture
 
 from lifting.datasets.lsp import (
     centre_on_neck,
     depth_order_labels,
     load_relative_depth_json,
     read_joints_mat,
-    write_relative_depth_json,
 )
 from lifting.errors import UserError
 from lifting.geometry.skeletons import LSP_14
@@ -20,47 +20,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # A person standing upright in the camera frame (x right, y down, z forward; mm), facing the camera:
 # the person's left side is at +x. Order = lsp_14.
-_BASE = np.array([
-    [-100, 900, 0], [-100, 450, 0], [-100, 0, 0], [100, 0, 0], [100, 450, 0], [100, 900, 0],
-    [-220, 0, 0], [-210, -250, 0], [-180, -500, 0], [180, -500, 0], [210, -250, 0], [220, 0, 0],
-    [0, -520, 0], [0, -760, 0]], dtype=np.float64)
-
-
-def posed_people(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 14, 3) camera-frame poses and their (n, 14, 2) pinhole projections (f=1000, c=500).
-
-    Arms reach towards the camera by a random amount and the body is turned by a yaw in [0, 70]
-    degrees (always the same way), so depth order is predictable from the 2D pose.
-    """
-    rng = np.random.default_rng(seed)
-    poses = np.repeat(_BASE[None], n, 0)
-    for wrist, elbow in ((6, 7), (11, 10)):
-        reach = rng.uniform(0, 450, n)
-        poses[:, elbow, 2] -= reach / 2
-        poses[:, wrist, 2] -= reach
-        poses[:, wrist, 1] -= reach / 2
-    yaw = np.deg2rad(rng.uniform(0, 70, n))
-    c, s = np.cos(yaw), np.sin(yaw)
-    rot = np.zeros((n, 3, 3))
-    rot[:, 0, 0], rot[:, 0, 2], rot[:, 1, 1], rot[:, 2, 0], rot[:, 2, 2] = c, s, 1, -s, c
-    poses = poses @ rot.transpose(0, 2, 1)
-    poses += rng.normal(0, 10, poses.shape)
-    poses[..., 2] += 5000 + rng.uniform(-500, 500, (n, 1))
-    joints2d = 1000 * poses[..., :2] / poses[..., 2:3] + 500
-    return poses, joints2d
 
 
 # A deliberately scrambled joint order for the JSON files (the loader must remap by name).
-FILE_ORDER = ("head", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
-              "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
-
-
-def write_fixture(path: Path, n_train: int = 240, n_test: int = 60, seed: int = 0):
-    poses, joints2d = posed_people(n_train + n_test, seed)
-    is_train = np.arange(n_train + n_test) < n_train
-    write_relative_depth_json(path, joints2d, poses, is_train, pairs_per_image=5, seed=seed,
-                              joint_names=FILE_ORDER)
-    return poses, joints2d, is_train
 
 
 def test_joints_mat_both_layouts(tmp_path):

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_lsp import write_fixture
+from helpers import write_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ("table_1", "table_2", "fig_1d", "fig_4ab", "fig_4c_test_noise", "fig_4c_train_test_noise", "fig_4d", "fig_5")

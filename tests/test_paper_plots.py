@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.io
-from test_lsp import posed_people, write_fixture
+from helpers import posed_people, write_fixture
 
 from lifting.experiments import runner
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers import intrinsics, standing_pose
 
 from lifting.geometry.cameras import project_joints
 from lifting.geometry.skeletons import H36M_17
@@ -11,22 +12,6 @@ torch.set_num_threads(2)
 
 # A person standing 4 m in front of the camera, facing it (camera frame: x right, y down, z forward, mm).
 # The person's left is at +x in the image; arms stretched sideways at shoulder height.
-_POSE = {
-    "mid_hip": (0, 0, 0), "right_hip": (-130, 0, 0), "right_knee": (-140, 440, 0), "right_ankle": (-140, 890, 0),
-    "left_hip": (130, 0, 0), "left_knee": (140, 440, 0), "left_ankle": (140, 890, 0),
-    "mid_spine": (0, -233, 0), "neck": (0, -490, 0), "chin": (0, -610, 0), "head": (0, -725, 0),
-    "left_shoulder": (150, -490, 0), "left_elbow": (428, -490, 0), "left_wrist": (680, -490, 0),
-    "right_shoulder": (-150, -490, 0), "right_elbow": (-428, -490, 0), "right_wrist": (-680, -490, 0),
-}
-
-
-def standing_pose(depth=4000.0) -> torch.Tensor:
-    joints = torch.tensor([_POSE[n] for n in H36M_17.joint_names], dtype=torch.float32)
-    return joints + torch.tensor([0.0, 0.0, depth])
-
-
-def intrinsics(f=500.0, cx=127.5, cy=131.0) -> torch.Tensor:
-    return torch.tensor([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
 
 
 def test_projection_is_pinhole():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_render import standing_pose
+from helpers import standing_pose
 
 from lifting.datasets.h36m import ACTIONS
 from lifting.datasets.scenes import read_scenes

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import train_lifter
+from helpers import train_lifter
 
 from lifting.datasets.keypoints import prepare_h36m17, read_keypoints
 from lifting.errors import UserError
