@@ -6,7 +6,7 @@
 
 Writes results/representations/ (estimator/, predictions/, one folder per lifter row, lsp/, gallery.npz,
 summary.json); `python paper_plots/representations.py` draws the figures. Stages and rows:
-lifting/experiments/representations/; Slurm: docs/cluster.md.
+lifting/experiments/representations/; Slurm: README, On a cluster.
 """
 
 import sys
