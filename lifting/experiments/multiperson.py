@@ -30,7 +30,7 @@ import torch
 
 from lifting.checkpoint import load_trained, select_device
 from lifting.cli import ArgumentParser, add_option, run_cli
-from lifting.config import load_config, opt, validate
+from lifting.config import load_config, opt
 from lifting.engine.launchers import Failure, Job, Launcher, add_launcher_args, launcher_from_args, run_jobs
 from lifting.errors import UserError
 from lifting.experiments.arguments import subjects
@@ -55,6 +55,9 @@ MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro"),
           "detector": (detector_options.SCHEMA, "detector_tiny.yaml", "detector")}
 SCENE_SEED = 2021
 GALLERY_ROWS = ("det_rootnet", "det_metrabs")
+# what the test scenes take from the detector's config (image size, people, data): they look like its training scenes
+SCENE_KEYS = ("data_dir", "cache_dir", "synthetic_size", "test_subjects", "test_stride", "image_width", "image_height",
+              "min_people", "max_people", "distance_mm")
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = select_device(args.device or "cpu")
     trained = {kind: load_trained(path, kind) for kind, path in runs.items()}
     models = {kind: t.model.to(device) for kind, t in trained.items()}
-    det_cfg = validate(detector_options.SCHEMA, trained["detector"].config, str(trained["detector"].path))
+    det_cfg = load_config(detector_options.SCHEMA, None, [], {k: v for k, v in trained["detector"].config.items()
+                                                              if k in SCENE_KEYS})
     scenes = test_scenes(args, det_cfg, 4 if args.quick else args.test_scenes)
     key = {"models": {k: str(t.path) for k, t in trained.items()},
            "checkpoint_mtimes": {k: os.path.getmtime(t.path) for k, t in trained.items()}, "scenes": scenes.spec,
