@@ -18,13 +18,6 @@ log = logging.getLogger("lifting")
 RUNNER_KEYS = {"out_dir": "use --results-dir", "load": "rows load the row they build on", "seed": "use --seeds"}
 
 
-def subjects(text: str) -> list[int]:
-    try:
-        return [int(s.strip().lstrip("Ss")) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated subject numbers like 1,5,6,7, got {text!r}") from None
-
-
 def add_subjects(p: argparse.ArgumentParser, flag: str, help: str) -> None:
     """A subject-list flag ('1,5,6,7'), checked as the configs' subject lists are."""
     add_option(p, flag, opt(list, None, help, nullable=True, **SUBJECT_LIST), metavar="S,S")

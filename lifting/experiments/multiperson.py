@@ -29,30 +29,24 @@ import numpy as np
 import torch
 
 from lifting.checkpoint import load_trained, select_device
-from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.cli import ArgumentParser, add_option
 from lifting.config import load_config, opt
-from lifting.engine.launchers import Failure, Job, Launcher, add_launcher_args, launcher_from_args, run_jobs
+from lifting.engine.launchers import Failure, Job, Launcher, add_launcher_args, run_jobs
 from lifting.errors import UserError
-from lifting.experiments.arguments import subjects
+from lifting.experiments.arguments import add_subjects, experiment_main, launcher
+from lifting.experiments.image_runs import MODELS, model_config
 from lifting.experiments.training import ensure_trained
 from lifting.fileio import check_output_dir, read_json, save_npz, write_json
 from lifting.inference.multiperson import detect_poses
 from lifting.metrics_multiperson import evaluate_multiperson
 from lifting.options import detector as detector_options
-from lifting.options import metro as metro_options
-from lifting.options import rootnet as rootnet_options
 from lifting.synth.poses import pose_data_dir
 from lifting.synth.scenes import MIN_VISIBLE_JOINTS, SceneOptions, load_pose_pool, render_scenes, sample_scenes
 from lifting.tasks.detector import Truth, _match, detection_ap
 
 log = logging.getLogger("lifting")
-REPO = Path(__file__).resolve().parents[2]
 NAME = "multiperson"
 TITLE = "Multi-person absolute 3D pose: detector or true boxes, RootNet / MeTRAbs / k-prior roots (AP_root, MRPE, PCK)"
-# kind (`checkpoint.KINDS`) -> (schema, tiny config, task)
-MODELS = {"estimator": (metro_options.SCHEMA, "metro_tiny.yaml", "metro"),
-          "rootnet": (rootnet_options.SCHEMA, "rootnet_tiny.yaml", "rootnet"),
-          "detector": (detector_options.SCHEMA, "detector_tiny.yaml", "detector")}
 SCENE_SEED = 2021
 GALLERY_ROWS = ("det_rootnet", "det_metrabs")
 # what the test scenes take from the detector's config (image size, people, data): they look like its training scenes
@@ -78,8 +72,8 @@ ROWS = (Row("gt_rootnet", "true boxes + RootNet + MeTRo", "gt", "rootnet"),
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(prog="paper_exps/multiperson.py", description=TITLE)
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schemas')")
-    p.add_argument("--train-subjects", type=subjects, help="training subjects of runs trained here (default 1,5,6,7)")
-    p.add_argument("--test-subjects", type=subjects, help="subjects the test scenes are drawn from (default 8)")
+    add_subjects(p, "--train-subjects", "training subjects of runs trained here (default 1,5,6,7)")
+    add_subjects(p, "--test-subjects", "subjects the test scenes are drawn from (default 8)")
     for kind, script in (("estimator", "main_metro.py"), ("rootnet", "main_rootnet.py"),
                          ("detector", "main_detector.py")):
         p.add_argument(f"--{kind}", metavar="RUN", help=f"a trained {script} run dir or checkpoint (default: train "
@@ -108,45 +102,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         if "=" not in text or not any(key in model[0] for model in MODELS.values()):
             p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_metro.py, main_rootnet.py or "
                     "main_detector.py")
-    launcher(args)
+    launcher(NAME, args)
     return args
-
-
-def launcher(args: argparse.Namespace) -> Launcher:
-    """Where the runs trained here go (`--launcher`); Slurm's scripts and logs in <results>/multiperson/slurm."""
-    return launcher_from_args(args, Path(args.results_dir) / NAME / "slurm", args.jobs)
-
-
-def _quick(kind: str, data_dir: str) -> dict[str, Any]:
-    """Settings that train and evaluate a model in seconds (one thread)."""
-    synthetic = data_dir == "synthetic"
-    out = {"iterations": 2, "batch_size": 2 if kind == "detector" else 4, "eval_batch_size": 4,
-           "synthetic_size": "tiny", "stride": 1 if synthetic else 100, "test_stride": 1 if synthetic else 500,
-           "train_subjects": [1], "threads": 1, "tensorboard": False, "progress": False, "log_every": 1,
-           "checkpoint_every": None, "max_train_minutes": None}
-    if kind == "detector":
-        out.update(image_width=128, image_height=96, backbone="mobilenet_v3_small", warmup_steps=1,
-                   scenes_per_epoch=4, test_scenes=2, max_people=3)
-    else:
-        out.update(crop_size=64, max_test_crops=8)
-        out.update({"abs_start": 0, "weak_steps": 1} if kind == "estimator" else {"head_channels": 16})
-    return out
-
-
-def model_config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The config of the `kind` run trained here: the tiny config <- the command line."""
-    schema, opt_file = MODELS[kind][:2]
-    extra: dict[str, Any] = {"out_dir": str(Path(args.results_dir) / NAME / kind)}
-    for key, value in (("data_dir", args.data_dir), ("train_subjects", args.train_subjects),
-                       ("test_subjects", args.test_subjects), ("cache_dir", args.cache_dir), ("device", args.device)):
-        if value is not None:
-            extra[key] = value
-    if args.quick:
-        extra = {**_quick(kind, args.data_dir or schema["data_dir"].default), **extra}
-    if args.launcher == "local" and args.jobs > 1:
-        extra["threads"] = max(1, (os.cpu_count() or 1) // args.jobs)
-    sets = [s for s in args.set if s.split("=", 1)[0].strip() in schema]
-    return load_config(schema, REPO / "opts" / opt_file, sets, extra)
 
 
 def ensure_runs(args: argparse.Namespace, launch: Launcher) -> dict[str, str] | list[Path]:
@@ -156,7 +113,9 @@ def ensure_runs(args: argparse.Namespace, launch: Launcher) -> dict[str, str] | 
     jobs, kinds = [], []
     for kind in MODELS:
         if runs[kind] is None:
-            cfg = model_config(kind, args)
+            cfg = model_config(kind, args, Path(args.results_dir) / NAME / kind,
+                               **({"threads": max(1, (os.cpu_count() or 1) // args.jobs)}
+                                  if args.launcher == "local" and args.jobs > 1 else {}))
             runs[kind] = cfg["out_dir"]
             what = f"[{NAME}] {kind}"
             jobs.append(Job(f"{NAME}.{kind}", ensure_trained, (MODELS[kind][2], cfg, what),
@@ -299,7 +258,7 @@ def save_gallery(path: Path, scenes: TestScenes, outputs: dict[str, list[dict[st
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out_root = check_output_dir(Path(args.results_dir) / NAME, "--results-dir")
-    launch = launcher(args)
+    launch = launcher(NAME, args)
     runs = ensure_runs(args, launch)
     if launch.dry_run:
         return {"experiment": NAME, "dry_run": sorted(str(p) for p in runs)}
@@ -337,10 +296,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    def _main(argv: list[str] | None) -> int:
-        args = parse_args(argv)
-        if "dry_run" not in run(args):
-            log.info(f"[{NAME}] summary: {Path(args.results_dir) / NAME / 'summary.json'}")
-        return 0
-
-    return run_cli(_main, argv)
+    return experiment_main(NAME, parse_args, run, argv)
