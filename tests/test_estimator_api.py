@@ -74,6 +74,15 @@ def test_several_boxes_per_image_world_space_and_joint_sets(estimator, scene):
         estimate_poses(model, list(images), None, K, skeleton="openpose_25")
 
 
+def test_no_box_in_any_image_gives_empty_arrays(estimator, scene):
+    model = load_trained(estimator, "estimator").model
+    E = np.concatenate([np.eye(3), np.zeros((3, 1))], 1)
+    res = estimate_poses(model, list(scene[1]), [np.zeros((0, 4))] * 2, K, extrinsics=E, skeleton="lsp_14")
+    shapes = {"poses3d_abs": (0, 14, 3), "poses3d_rel": (0, 14, 3), "poses2d": (0, 14, 2),
+              "poses3d_world": (0, 14, 3), "image_index": (0,), "boxes": (0, 4)}
+    assert {k: res[k].shape for k in shapes} == shapes
+
+
 def test_camera_to_world_and_bad_extrinsics():
     R, t = random_rotation(1), np.array([10.0, 20.0, 30.0])
     world = np.random.default_rng(0).normal(size=(4, 17, 3)) * 1000

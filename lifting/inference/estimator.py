@@ -168,7 +168,7 @@ def estimate_poses(model: MetroNet, images, boxes=None, intrinsics=None, *, dist
     back = to_original_camera(joints["rel"], joints["abs"], joints["2d"], K_orig, K_crop, R,
                               None if dist is None else dist[crop_owner])
     n = len(owner)
-    res = {k: from_h36m17(back[k].reshape(n, A, H36M_17.num_joints, -1).mean(1), skeleton) for k in back}
+    res = {k: from_h36m17(back[k].reshape(n, A, H36M_17.num_joints, back[k].shape[-1]).mean(1), skeleton) for k in back}
     if E is not None:
         res["poses3d_world"] = camera_to_world(res["poses3d_abs"], E[0][owner], E[1][owner])  # E: (R, centre)
     res.update(image_index=owner, boxes=all_boxes)

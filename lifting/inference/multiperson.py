@@ -163,12 +163,8 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
         E = split_extrinsics(E)
     found = _given_boxes(boxes, scores, B) if boxes is not None else _detect(_trained(detector, "detector"), images,
                                                                             min_score)
-    if sum(len(b) for b, _ in found):
-        pose = estimate_poses(estimator, images, [b for b, _ in found], K, distortion=distortion, num_aug=num_aug,
-                              antialias=antialias, batch_size=batch_size)
-    else:   # nobody anywhere: estimate_poses cannot shape an empty batch
-        pose = {"image_index": np.zeros(0, np.int64), "boxes": np.zeros((0, 4)), "poses2d": np.zeros((0, 17, 2)),
-                "poses3d_abs": np.zeros((0, 17, 3)), "poses3d_rel": np.zeros((0, 17, 3))}
+    pose = estimate_poses(estimator, images, [b for b, _ in found], K, distortion=distortion, num_aug=num_aug,
+                          antialias=antialias, batch_size=batch_size)
     owner, score = pose["image_index"], np.concatenate([s for _, s in found]) if B else np.zeros(0)
     joints = pose["poses3d_abs"]
     if roots != "metrabs" and len(owner):
