@@ -1,13 +1,20 @@
 """Pose metrics (numpy, float64): MPJPE, MPJVE, N-MPJPE, PA-MPJPE, 3DPCK/AUC, MRPE (also per true-depth bin), AP_root,
-absolute-pose metrics (A-MPJPE, APCK), pair accuracy, per-action tables.
+absolute-pose metrics (A-MPJPE, APCK), pair accuracy, per-action tables; and those of several people per image:
+person detection AP (COCO) and the MuPoTS-style whole-image metrics.
 
 All poses are `(N, J, 3)` in mm in the same frame (camera or root-relative camera). Headline numbers
 are action-wise means (mean of per-action means); frame-wise means are stored alongside.
+
+Several people per image (the MuPoTS-3D way): predictions are matched to the ground-truth people by 2D; a
+ground-truth person left unmatched is missed (every joint wrong), a prediction left unmatched is a false alarm (it
+only costs AP_root). People with too few visible joints are ignore regions, for the detection AP as for the pose
+metrics: neither counted nor missed, and predictions matched to them are dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -243,3 +250,234 @@ def evaluate_roots(pred_root, gt_root, edges_mm=DEPTH_BIN_EDGES_MM) -> dict:
     within = np.linalg.norm(pred - gt, axis=-1) < 250.0
     return {**mrpe(pred, gt), "ap_root25": ap_root(pred, ids, np.ones(len(pred)), gt, ids, 250.0),
             "root_pck250": float(100.0 * within.mean()), "mrpe_by_depth": mrpe_by_depth(pred, gt, edges_mm)}
+
+
+# --- several people per image: person detection (COCO-style AP) ---
+
+IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+RECALL_POINTS = np.linspace(0, 1, 101)
+
+
+@dataclass
+class BoxTruth:
+    """One image's people: boxes (n, 4) [x0, y0, x1, y1] px, ignore (n,) bool (too few visible joints)."""
+
+    boxes: np.ndarray
+    ignore: np.ndarray
+
+
+def match_detections(boxes_xyxy, truth: BoxTruth, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy COCO matching of one image's detections (m, 4) px, sorted by falling score -> (hit (m,), dropped (m,))
+    bool.
+
+    A detection takes the unmatched counted person it overlaps most at IoU >= threshold; failing that, it is dropped
+    (neither hit nor false alarm) if it lies in an ignore region: intersection over the detection's own area >=
+    threshold, COCO's rule for crowd regions, so a box on a mostly hidden person is not punished."""
+    det, gt = _f64(boxes_xyxy).reshape(-1, 4), _f64(truth.boxes).reshape(-1, 4)
+    m = len(det)
+    hit, dropped = np.zeros(m, bool), np.zeros(m, bool)
+    if m == 0 or len(gt) == 0:
+        return hit, dropped
+    area = lambda b: (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
+    inter = (np.minimum(det[:, None, 2:], gt[None, :, 2:]) - np.maximum(det[:, None, :2], gt[None, :, :2]))
+    inter = inter.clip(0).prod(-1)                                                   # (m, n) px^2
+    iou = inter / np.maximum(area(det)[:, None] + area(gt)[None] - inter, 1e-9)
+    in_ignore = inter / np.maximum(area(det)[:, None], 1e-9)
+    ignore = np.asarray(truth.ignore, bool).reshape(-1)
+    taken = np.zeros(len(gt), bool)
+    for i in range(m):
+        free = np.where(~ignore & ~taken & (iou[i] >= threshold), iou[i], -1.0)
+        if free.max() >= 0:
+            hit[i], taken[free.argmax()] = True, True
+        elif (in_ignore[i][ignore] >= threshold).any():
+            dropped[i] = True
+    return hit, dropped
+
+
+def _by_score(boxes_xyxy, scores) -> tuple[np.ndarray, np.ndarray]:
+    """One image's boxes (m, 4) and scores (m,) in falling score order (ties keep their order)."""
+    score = _f64(scores).reshape(-1)
+    order = np.argsort(-score, kind="stable")
+    return _f64(boxes_xyxy).reshape(-1, 4)[order], score[order]
+
+
+def detection_ap(detections: Sequence[tuple], truths: Sequence[BoxTruth]) -> dict[str, float]:
+    """COCO-style AP of per-image detections [(boxes (m, 4) px, scores (m,))] against `truths`: ap50 (IoU 0.5), ap
+    (mean over IoU 0.5:0.05:0.95), both 101-point interpolated, recall50 (share of counted people found at IoU
+    0.5 at any score); num_people counted, num_ignored."""
+    counted = sum(int((~np.asarray(t.ignore, bool)).sum()) for t in truths)
+    ranked = [_by_score(boxes, score) for boxes, score in detections]
+    aps, recall50 = [], 0.0
+    for threshold in IOU_THRESHOLDS:
+        scores, hits = [], []
+        for (boxes, score), truth in zip(ranked, truths):
+            hit, dropped = match_detections(boxes, truth, float(threshold))
+            scores.append(score[~dropped])
+            hits.append(hit[~dropped])
+        score, hit = np.concatenate(scores) if scores else np.zeros(0), np.concatenate(hits) if hits else np.zeros(0)
+        order = np.argsort(-score, kind="stable")
+        tp = np.cumsum(hit[order])
+        recall = tp / max(counted, 1)
+        precision = tp / np.arange(1, len(tp) + 1)
+        envelope = np.append(np.maximum.accumulate(precision[::-1])[::-1], 0.0)   # 0 beyond the last recall
+        ap = float(envelope[np.searchsorted(recall, RECALL_POINTS, side="left")].mean())
+        aps.append(ap if counted else float("nan"))
+        if threshold == 0.5:
+            recall50 = float(tp[-1] if len(tp) else 0) / counted if counted else float("nan")
+    return {"ap50": aps[0], "ap": float(np.mean(aps)), "recall50": recall50, "num_people": counted,
+            "num_ignored": sum(int(np.asarray(t.ignore, bool).sum()) for t in truths)}
+
+
+def false_box_share(detections: Sequence[tuple], truths: Sequence[BoxTruth]) -> float:
+    """Share of the detections [(boxes (m, 4) px, scores (m,))] that overlap no counted person at IoU 0.5 (the
+    detection AP's matching: boxes on ignore regions are left out, a second box on a person is false)."""
+    false, total = 0, 0
+    for (boxes, score), truth in zip(detections, truths):
+        hit, dropped = match_detections(_by_score(boxes, score)[0], truth, 0.5)
+        false += int((~hit & ~dropped).sum())
+        total += int((~dropped).sum())
+    return false / total if total else 0.0
+
+
+# --- several people per image: 3D poses (MuPoTS-style) ---
+
+MATCH_MAX = 0.5
+"""A match needs a mean 2D joint distance (over the person's visible joints) below this share of its box height."""
+DISTANCE_EDGES_MM = (4000.0, 6000.0)        # root depth bins: near < 4 m, 4-6 m, far > 6 m
+OCCLUSION_EDGES = (0.1, 0.4)                # share of joints hidden: none (< 10 %), partly, heavily (> 40 %)
+
+
+def match_people(pred2d_px: np.ndarray, gt2d_px: np.ndarray, gt_visible: np.ndarray,
+                 max_distance: float = MATCH_MAX) -> np.ndarray:
+    """(P,) ground-truth index of every prediction (-1: unmatched). Greedy on the mean 2D distance of predicted
+    (P, J, 2) to true (G, J, 2) joints over the true visible ones (G, J), divided by the true person's visible joint
+    extent in y (its height in px); pairs at or beyond `max_distance` never match, each person takes one
+    prediction."""
+    P, G = len(pred2d_px), len(gt2d_px)
+    out = np.full(P, -1, dtype=np.int64)
+    if P == 0 or G == 0:
+        return out
+    vis = np.asarray(gt_visible, bool)
+    dist = np.linalg.norm(np.asarray(pred2d_px)[:, None] - np.asarray(gt2d_px)[None], axis=-1)   # (P, G, J)
+    w = vis[None].astype(np.float64)
+    mean = (dist * w).sum(-1) / np.maximum(w.sum(-1), 1)
+    y = np.asarray(gt2d_px, np.float64)[..., 1]
+    seen = vis.any(-1)
+    height = np.where(seen, np.where(vis, y, -np.inf).max(-1) - np.where(vis, y, np.inf).min(-1), 1.0)
+    cost = np.where(seen[None], mean / np.maximum(height, 1.0)[None], np.inf)
+    taken = np.zeros(G, bool)
+    for flat in np.argsort(cost, axis=None, kind="stable"):
+        p, g = divmod(int(flat), G)
+        if cost[p, g] >= max_distance:
+            break
+        if out[p] < 0 and not taken[g]:
+            out[p], taken[g] = g, True
+    return out
+
+
+def _bin(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    return np.searchsorted(np.asarray(edges, np.float64), values, side="right")
+
+
+def _labels(edges: Sequence[float], unit: str) -> list[str]:
+    e = [f"{x:g}" for x in edges]
+    return [f"< {e[0]}{unit}"] + [f"{a}-{b}{unit}" for a, b in zip(e[:-1], e[1:])] + [f">= {e[-1]}{unit}"]
+
+
+def _people_metrics(pred_root, pred_image, score, gt_root, gt_image, matched_rel_err, matched_abs_err,
+                    matched_root_err, num_people: int, num_joints: int) -> dict[str, float]:
+    """Metrics of one group: AP_root over its predictions; MRPE over its matched people; PCKs over all its people
+    (missed ones with every joint wrong): pck_rel counts the `num_joints` - 1 non-root joints, pck_abs all."""
+    out = {"num_people": int(num_people), "num_matched": int(len(matched_root_err)),
+           "recall": float(len(matched_root_err) / num_people) if num_people else float("nan"),
+           "ap_root_25": ap_root(pred_root, pred_image, score, gt_root, gt_image, 250.0)
+           if num_people else float("nan")}
+    if len(matched_root_err):
+        d = np.asarray(matched_root_err)
+        out.update(mrpe=float(np.linalg.norm(d, axis=-1).mean()), mrpe_x=float(np.abs(d[:, 0]).mean()),
+                   mrpe_y=float(np.abs(d[:, 1]).mean()), mrpe_z=float(np.abs(d[:, 2]).mean()))
+    else:
+        out.update(mrpe=float("nan"), mrpe_x=float("nan"), mrpe_y=float("nan"), mrpe_z=float("nan"))
+    for key, err, joints in (("pck_rel_150", matched_rel_err, num_joints - 1),
+                             ("pck_abs_150", matched_abs_err, num_joints)):
+        hits = float((np.asarray(err) < 150.0).sum())
+        out[key] = 100.0 * hits / (num_people * joints) if num_people else float("nan")
+    return out
+
+
+def evaluate_multiperson(predictions: list[dict[str, np.ndarray]], truths: list[dict[str, np.ndarray]],
+                         min_visible: int = 6, distance_edges_mm: Sequence[float] = DISTANCE_EDGES_MM,
+                         occlusion_edges: Sequence[float] = OCCLUSION_EDGES) -> dict:
+    """Per-image predictions {scores (P,), poses2d (P, J, 2) px, poses3d (P, J, 3) mm} against truths
+    {joints2d_px (G, J, 2), joints3d_cam (G, J, 3) mm, visible (G, J) bool}: AP_root@25cm (predictions ranked by
+    score, the RootNet definition), MRPE and its axes over matched people, 3DPCK@150 mm root-relative (non-root
+    joints) and PCK_abs@150 mm (all joints) over all counted people, recall; the same by root distance
+    (`by_distance`, bins of the true root depth; a false alarm falls in the bin of its predicted depth) and by
+    occlusion (`by_occlusion`, share of hidden joints; false alarms left out)."""
+    rows: dict[str, list] = {k: [] for k in ("pred_root", "pred_image", "score", "pred_depth", "pred_gt")}
+    people: dict[str, list] = {k: [] for k in ("root", "image", "depth", "hidden", "rel_err", "abs_err", "root_err",
+                                               "matched")}
+    J = None
+    for i, (pred, truth) in enumerate(zip(predictions, truths)):
+        gt3d, vis = np.asarray(truth["joints3d_cam"], np.float64), np.asarray(truth["visible"], bool)
+        J = gt3d.shape[1] if len(gt3d) else J
+        p3d = np.asarray(pred["poses3d"], np.float64)
+        match = match_people(pred["poses2d"], truth["joints2d_px"], vis)
+        counted = vis.sum(-1) >= min_visible
+        keep = match < 0
+        keep[~keep] = counted[match[~keep]]                       # predictions on ignore regions are dropped
+        offset = len(people["root"])
+        for p in np.flatnonzero(keep):
+            rows["pred_root"].append(p3d[p, 0])
+            rows["pred_image"].append(i)
+            rows["score"].append(float(pred["scores"][p]))
+            rows["pred_depth"].append(p3d[p, 0, 2])
+            g = int(match[p])
+            rows["pred_gt"].append(-1 if g < 0 else offset + int(np.sum(counted[:g])))
+        by_gt = {int(g): p for p, g in enumerate(match) if g >= 0}
+        for g in np.flatnonzero(counted):
+            people["root"].append(gt3d[g, 0])
+            people["image"].append(i)
+            people["depth"].append(gt3d[g, 0, 2])
+            people["hidden"].append(1.0 - vis[g].mean())
+            p = by_gt.get(int(g))
+            people["matched"].append(p is not None)
+            if p is None:
+                people["rel_err"].append(None)
+                people["abs_err"].append(None)
+                people["root_err"].append(None)
+                continue
+            rel = (p3d[p] - p3d[p, :1]) - (gt3d[g] - gt3d[g, :1])
+            people["rel_err"].append(np.linalg.norm(rel, axis=-1)[1:])
+            people["abs_err"].append(np.linalg.norm(p3d[p] - gt3d[g], axis=-1))
+            people["root_err"].append(p3d[p, 0] - gt3d[g, 0])
+    J = J or 17
+    n = len(people["root"])
+    pred_root = np.asarray(rows["pred_root"], np.float64).reshape(-1, 3)
+    pred_image, score = np.asarray(rows["pred_image"], np.int64), np.asarray(rows["score"], np.float64)
+    pred_gt, pred_depth = np.asarray(rows["pred_gt"], np.int64), np.asarray(rows["pred_depth"], np.float64)
+    gt_root = np.asarray(people["root"], np.float64).reshape(-1, 3)
+    gt_image = np.asarray(people["image"], np.int64)
+
+    def group(gt_mask: np.ndarray, pred_mask: np.ndarray) -> dict[str, float]:
+        idx = np.flatnonzero(gt_mask)
+        matched = [i for i in idx if people["matched"][i]]
+        rel = np.concatenate([people["rel_err"][i] for i in matched]) if matched else np.zeros(0)
+        absolute = np.concatenate([people["abs_err"][i] for i in matched]) if matched else np.zeros(0)
+        return _people_metrics(pred_root[pred_mask], pred_image[pred_mask], score[pred_mask], gt_root[idx],
+                               gt_image[idx], rel, absolute, [people["root_err"][i] for i in matched], len(idx), J)
+
+    everyone = np.ones(n, bool)
+    result = {**group(everyone, np.ones(len(score), bool)), "num_predictions": int(len(score)),
+              "num_false_alarms": int((pred_gt < 0).sum())}
+    depth = np.asarray(people["depth"], np.float64)
+    pred_bin_depth = np.where(pred_gt >= 0, depth[np.maximum(pred_gt, 0)] if n else pred_depth, pred_depth)
+    gt_bins, pred_bins = _bin(depth, distance_edges_mm), _bin(pred_bin_depth, distance_edges_mm)
+    result["by_distance"] = [{"bin": label, **group(gt_bins == b, pred_bins == b)}
+                             for b, label in enumerate(_labels([e / 1000 for e in distance_edges_mm], " m"))]
+    hidden = np.asarray(people["hidden"], np.float64)
+    gt_occ = _bin(hidden, occlusion_edges)
+    pred_occ = np.where(pred_gt >= 0, gt_occ[np.maximum(pred_gt, 0)] if n else -1, -1)
+    result["by_occlusion"] = [{"bin": label, **group(gt_occ == b, pred_occ == b)}
+                              for b, label in enumerate(_labels([100 * e for e in occlusion_edges], " % hidden"))]
+    return result

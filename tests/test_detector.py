@@ -2,16 +2,18 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from lifting.config import load_config
 from lifting.engine import RunOptions, fit
 from lifting.errors import UserError
+from lifting.metrics import BoxTruth, detection_ap
 from lifting.options.detector import SCHEMA
 from lifting.synth.scenes import SceneOptions, load_pose_pool
 from lifting.synth.writer import write_scene_dataset
-from lifting.tasks.detector import DetectorTask, Truth, detection_ap
+from lifting.tasks.detector import DetectorTask
 
 torch.set_num_threads(1)
 
@@ -20,13 +22,12 @@ B = [200.0, 0.0, 300.0, 100.0]
 
 
 def dets(*pairs):
-    boxes = torch.tensor([b for b, _ in pairs], dtype=torch.float32).view(-1, 4)
-    return boxes, torch.tensor([s for _, s in pairs], dtype=torch.float32)
+    return np.array([b for b, _ in pairs]).reshape(-1, 4), np.array([s for _, s in pairs])
 
 
 def truth(boxes, ignore=None):
-    boxes = torch.tensor(boxes, dtype=torch.float32).view(-1, 4)
-    return Truth(boxes, torch.zeros(len(boxes), dtype=torch.bool) if ignore is None else torch.tensor(ignore))
+    boxes = np.array(boxes).reshape(-1, 4)
+    return BoxTruth(boxes, np.zeros(len(boxes), bool) if ignore is None else np.array(ignore))
 
 
 def test_exact_detections_score_one():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lifting.metrics_multiperson import evaluate_multiperson, match_people
+from lifting.metrics import BoxTruth, evaluate_multiperson, false_box_share, match_people
 
 F, C = 500.0, 320.0
 SHAPE = np.random.default_rng(0).normal(0.0, 250.0, (17, 3))   # one body shape, root at its origin
@@ -155,14 +155,9 @@ def test_benchmark_bad_options_are_one_line_errors(tmp_path, capsys):
 
 
 def test_false_box_share_counts_duplicates_and_strays_not_ignore_regions():
-    import torch
-
-    from lifting.experiments.multiperson import false_boxes
-    from lifting.tasks.detector import Truth
-
     a, ignored, stray = [0.0, 0.0, 100.0, 100.0], [200.0, 0.0, 300.0, 100.0], [500.0, 0.0, 600.0, 100.0]
-    truth = Truth(torch.tensor([a, ignored]), torch.tensor([False, True]))
-    boxes = torch.tensor([a, a, stray, ignored])
+    truth = BoxTruth(np.array([a, ignored]), np.array([False, True]))
+    boxes = np.array([a, a, stray, ignored])
     # the hit; its duplicate and the stray are false; the box on the ignore region is left out -> 2 of 3
-    assert false_boxes([boxes], [np.array([0.9, 0.8, 0.7, 0.95])], [truth]) == pytest.approx(2 / 3)
-    assert false_boxes([boxes[:1]], [np.array([0.9])], [truth]) == 0.0
+    assert false_box_share([(boxes, np.array([0.9, 0.8, 0.7, 0.95]))], [truth]) == pytest.approx(2 / 3)
+    assert false_box_share([(boxes[:1], np.array([0.9]))], [truth]) == 0.0

@@ -11,7 +11,7 @@ prior k alone, all through `detect_poses` on the same test scenes.
 
 Missing runs are trained (through the launcher, --jobs of them at once; an interrupted one resumes, a finished one
 is reused). Test scenes are drawn from the test subjects' poses with one seed and rendered once at the detector's
-image size, so every row sees the same images. Metrics (`lifting.metrics_multiperson`) are over the people in view
+image size, so every row sees the same images. Metrics (`lifting.metrics`) are over the people in view
 with at least 6 visible joints (the others are ignore regions), predictions matched to them by 2D.
 """
 
@@ -38,11 +38,10 @@ from lifting.experiments.image_runs import MODELS, model_config
 from lifting.experiments.training import ensure_trained
 from lifting.fileio import check_output_dir, read_json, save_npz, write_json
 from lifting.inference.multiperson import detect_poses
-from lifting.metrics_multiperson import evaluate_multiperson
+from lifting.metrics import BoxTruth, detection_ap, evaluate_multiperson, false_box_share
 from lifting.options import detector as detector_options
 from lifting.synth.poses import pose_data_dir
 from lifting.synth.scenes import MIN_VISIBLE_JOINTS, SceneOptions, load_pose_pool, render_scenes, sample_scenes
-from lifting.tasks.detector import Truth, _match, detection_ap
 
 log = logging.getLogger("lifting")
 NAME = "multiperson"
@@ -133,13 +132,13 @@ def ensure_runs(args: argparse.Namespace, launch: Launcher) -> dict[str, str] | 
 @dataclass
 class TestScenes:
     """Rendered test scenes: images (N, 3, H, W) in [0, 1], K (N, 3, 3), per image the people in view (`truths`
-    for the metrics, `boxes` [x, y, w, h] px), and the detector's Truth (ignore regions)."""
+    for the metrics, `boxes` [x, y, w, h] px), and the detection truths (ignore regions)."""
 
     images: torch.Tensor
     K: np.ndarray
     truths: list[dict[str, np.ndarray]]
     boxes: list[np.ndarray]
-    detection_truths: list[Truth]
+    detection_truths: list[BoxTruth]
     spec: dict[str, Any]
 
 
@@ -167,8 +166,7 @@ def test_scenes(args: argparse.Namespace, det_cfg: dict[str, Any], count: int) -
                            "visible": vis})
             wh = xyxy[:, 2:] - xyxy[:, :2]
             boxes.append(np.concatenate([xyxy[:, :2], wh], 1)[(wh >= 1).all(1)])
-            det_truths.append(Truth(torch.as_tensor(xyxy, dtype=torch.float32),
-                                    torch.as_tensor(vis.sum(-1) < MIN_VISIBLE_JOINTS)))
+            det_truths.append(BoxTruth(xyxy, vis.sum(-1) < MIN_VISIBLE_JOINTS))
         images.append(out.image.cpu())
         Ks.append(scenes.K)
     spec = {"count": count, "seed": SCENE_SEED, "data_dir": str(data_dir), "subjects": list(subjects_),
@@ -190,29 +188,16 @@ def evaluate_row(row: Row, scenes: TestScenes, models: dict[str, torch.nn.Module
                                 min_score=args.min_score, plausibility=args.plausibility, nms_mm=args.nms_mm)
     seconds = time.perf_counter() - start
     people = evaluate_multiperson(outputs, scenes.truths)
-    xyxy = [torch.as_tensor(np.concatenate([o["boxes"][:, :2], o["boxes"][:, :2] + o["boxes"][:, 2:]], 1),
-                            dtype=torch.float32) for o in outputs]
-    det = detection_ap([(b, torch.as_tensor(o["scores"], dtype=torch.float32)) for b, o in zip(xyxy, outputs)],
-                       scenes.detection_truths)
+    found = [(np.concatenate([o["boxes"][:, :2], o["boxes"][:, :2] + o["boxes"][:, 2:]], 1), o["scores"])
+             for o in outputs]                                  # [x, y, w, h] -> [x0, y0, x1, y1] px
+    det = detection_ap(found, scenes.detection_truths)
     share = people["num_false_alarms"] / people["num_predictions"] if people["num_predictions"] else 0.0
     return ({"name": row.name, "label": row.label, "boxes": row.boxes, "roots": row.roots, "status": "done",
              **people, "detection_ap50": det["ap50"], "detection_ap": det["ap"],
              "detection_recall50": det["recall50"], "false_alarm_share": share,
-             "false_box_share": false_boxes(xyxy, [o["scores"] for o in outputs], scenes.detection_truths),
+             "false_box_share": false_box_share(found, scenes.detection_truths),
              "seconds": seconds,
              "images_per_s": len(scenes.images) / seconds}, outputs)
-
-
-def false_boxes(boxes_xyxy: list[torch.Tensor], scores: list[np.ndarray], truths: list[Truth]) -> float:
-    """Share of the output boxes that overlap no counted person at IoU 0.5 (the detector's matching: boxes on ignore
-    regions are left out, a second box on a person is false)."""
-    false, total = 0, 0
-    for boxes, score, truth in zip(boxes_xyxy, scores, truths):
-        order = torch.as_tensor(np.argsort(-score, kind="stable"))
-        hit, dropped = _match(boxes[order], truth, 0.5)
-        false += int((~hit & ~dropped).sum())
-        total += int((~dropped).sum())
-    return false / total if total else 0.0
 
 
 def winners(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,13 +9,11 @@ with at least `MIN_VISIBLE_JOINTS` of 17 joints visible; the others are ignore r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torchvision.ops import box_area, box_iou
 
 from lifting.augment.crops import seeded_generator
 from lifting.checkpoint import load_trained, load_weights
@@ -23,82 +21,19 @@ from lifting.datasets.images import read_image
 from lifting.datasets.scenes import SceneDataset, read_scenes
 from lifting.engine import Dist, TrainPlan
 from lifting.errors import UserError
+from lifting.metrics import BoxTruth, detection_ap
 from lifting.models.detector import PersonDetector
 from lifting.synth.poses import pose_data_dir
 from lifting.synth.scenes import MIN_VISIBLE_JOINTS, SceneOptions, load_pose_pool, render_scenes, sample_scenes
 
-IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
-RECALL_POINTS = np.linspace(0, 1, 101)
 
-
-@dataclass
-class Truth:
-    """One image's people: boxes (n, 4) [x0, y0, x1, y1] px, ignore (n,) bool (too few visible joints)."""
-
-    boxes: torch.Tensor
-    ignore: torch.Tensor
-
-
-def _match(det: torch.Tensor, truth: Truth, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy COCO matching of one image's detections (sorted by falling score) -> (hit (m,), dropped (m,)) bool.
-
-    A detection takes the unmatched counted person it overlaps most at IoU >= threshold; failing that, it is dropped
-    (neither hit nor false alarm) if it lies in an ignore region: intersection over the detection's own area >=
-    threshold, COCO's rule for crowd regions, so a box on a mostly hidden person is not punished."""
-    m = len(det)
-    hit, dropped = np.zeros(m, bool), np.zeros(m, bool)
-    if m == 0 or len(truth.boxes) == 0:
-        return hit, dropped
-    iou = box_iou(det, truth.boxes).numpy()
-    lt = torch.maximum(det[:, None, :2], truth.boxes[None, :, :2])
-    rb = torch.minimum(det[:, None, 2:], truth.boxes[None, :, 2:])
-    inter = (rb - lt).clamp_min(0).prod(-1)
-    in_ignore = (inter / box_area(det)[:, None].clamp_min(1e-9)).numpy()
-    ignore = truth.ignore.numpy()
-    taken = np.zeros(len(truth.boxes), bool)
-    for i in range(m):
-        free = np.where(~ignore & ~taken & (iou[i] >= threshold), iou[i], -1.0)
-        if free.max() >= 0:
-            hit[i], taken[free.argmax()] = True, True
-        elif (in_ignore[i][ignore] >= threshold).any():
-            dropped[i] = True
-    return hit, dropped
-
-
-def detection_ap(detections: list[tuple[torch.Tensor, torch.Tensor]], truths: list[Truth]) -> dict[str, float]:
-    """COCO-style AP of per-image detections [(boxes (m, 4) px, scores (m,))] against `truths`: ap50 (IoU 0.5), ap
-    (mean over IoU 0.5:0.05:0.95), both 101-point interpolated, recall50 (share of counted people found at IoU
-    0.5 at any score); num_people counted, num_ignored."""
-    counted = sum(int((~t.ignore).sum()) for t in truths)
-    aps, recall50 = [], 0.0
-    for threshold in IOU_THRESHOLDS:
-        scores, hits = [], []
-        for (boxes, score), truth in zip(detections, truths):
-            order = torch.argsort(score, descending=True, stable=True)
-            hit, dropped = _match(boxes[order], truth, float(threshold))
-            scores.append(score[order].numpy()[~dropped])
-            hits.append(hit[~dropped])
-        score, hit = np.concatenate(scores) if scores else np.zeros(0), np.concatenate(hits) if hits else np.zeros(0)
-        order = np.argsort(-score, kind="stable")
-        tp = np.cumsum(hit[order])
-        recall = tp / max(counted, 1)
-        precision = tp / np.arange(1, len(tp) + 1)
-        envelope = np.append(np.maximum.accumulate(precision[::-1])[::-1], 0.0)   # 0 beyond the last recall
-        ap = float(envelope[np.searchsorted(recall, RECALL_POINTS, side="left")].mean())
-        aps.append(ap if counted else float("nan"))
-        if threshold == 0.5:
-            recall50 = float(tp[-1] if len(tp) else 0) / counted if counted else float("nan")
-    return {"ap50": aps[0], "ap": float(np.mean(aps)), "recall50": recall50, "num_people": counted,
-            "num_ignored": sum(int(t.ignore.sum()) for t in truths)}
-
-
-def scene_batch(images) -> tuple[torch.Tensor, list[Truth]]:
-    """A rendered `SceneImages` -> (images (B, 3, H, W), per image the Truth of its people in view)."""
+def scene_batch(images) -> tuple[torch.Tensor, list[BoxTruth]]:
+    """A rendered `SceneImages` -> (images (B, 3, H, W), per image the BoxTruth of its people in view)."""
     truths = []
     for b in range(len(images.image)):
         keep = images.in_view[b]
-        truths.append(Truth(images.boxes[b][keep].float(),
-                            images.joint_visible[b][keep].sum(-1) < MIN_VISIBLE_JOINTS))
+        truths.append(BoxTruth(images.boxes[b][keep].float().cpu().numpy(),
+                               (images.joint_visible[b][keep].sum(-1) < MIN_VISIBLE_JOINTS).cpu().numpy()))
     return images.image, truths
 
 
@@ -107,16 +42,16 @@ def split_name(subjects) -> str:
     return "S" + "_".join(str(s) for s in subjects)
 
 
-def folder_batches(scenes: SceneDataset, images: np.ndarray, size: int) -> list[tuple[torch.Tensor, list[Truth]]]:
+def folder_batches(scenes: SceneDataset, images: np.ndarray, size: int) -> list[tuple[torch.Tensor, list[BoxTruth]]]:
     """Images (by index into `scenes.images`) of a scene folder with their people, in batches of `size`."""
     out = []
     for start in range(0, len(images), size):
         pixels, truths = [], []
         for i in images[start:start + size]:
             rows = scenes.people_of(int(i))
-            box = torch.as_tensor(scenes.boxes[rows], dtype=torch.float32).view(-1, 4)
-            truths.append(Truth(torch.cat([box[:, :2], box[:, :2] + box[:, 2:]], 1),
-                                torch.as_tensor(scenes.keypoints_vis[rows].sum(-1) < MIN_VISIBLE_JOINTS)))
+            box = np.asarray(scenes.boxes[rows], np.float32).reshape(-1, 4)
+            truths.append(BoxTruth(np.concatenate([box[:, :2], box[:, :2] + box[:, 2:]], 1),
+                                   np.asarray(scenes.keypoints_vis[rows].sum(-1) < MIN_VISIBLE_JOINTS)))
             pixels.append(read_image(scenes.image_dir / str(scenes.images[int(i)]["file_name"])))
         if len({p.shape for p in pixels}) > 1:
             raise UserError(f"{scenes.image_dir}: scene images differ in size ({pixels[0].shape[1:]} and others); "
@@ -157,7 +92,7 @@ class DetectorTask:
         return TrainPlan(self.model, self.per_epoch, cfg["batch_size"], train=not cfg["eval_only"], optimizer="adam",
                          best_key="ap50", best_mode="max", curve_keys=("ap50", "ap", "recall50"))
 
-    def _render(self, pool, count: int, seed: int) -> list[tuple[torch.Tensor, list[Truth]]]:
+    def _render(self, pool, count: int, seed: int) -> list[tuple[torch.Tensor, list[BoxTruth]]]:
         """Scenes drawn and rendered from `seed`, in batches of eval_batch_size."""
         rng, generator, size = np.random.default_rng(seed), torch.Generator().manual_seed(seed), self.cfg["eval_batch_size"]
         return [scene_batch(render_scenes(sample_scenes(pool, min(size, count - i), self.scene, rng), generator,
@@ -183,7 +118,7 @@ class DetectorTask:
             flip = rng.random(len(truths)) < cfg["flip_prob"]
             targets = []
             for b, truth in enumerate(truths):
-                boxes = truth.boxes
+                boxes = torch.as_tensor(truth.boxes)
                 if flip[b]:
                     width = images.shape[-1]
                     images[b] = images[b].flip(-1)
