@@ -11,8 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lifting.experiments.plots import UserError, cli, load_npz, out_dir, parse, parser, save
-from lifting.fileio import read_json, write_text
+from lifting.experiments.plots import UserError, cli, load_npz, load_summary, out_dir, parse, parser, row, save
+from lifting.fileio import write_text
 from lifting.geometry.skeletons import H36M_17
 
 NAME = "multiperson"
@@ -28,17 +28,11 @@ OTHER = ("tab:green", "green")
 
 
 def load(results_dir: str) -> dict:
-    """summary.json, checked for what the table and figures use."""
-    path = Path(results_dir) / NAME / "summary.json"
-    data = read_json(path, "experiment summary", f"run `python paper_exps/{NAME}.py` first")
-    if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or not data["rows"]:
-        raise UserError(f"{path}: expected an object with a non-empty 'rows' list (a paper_exps/{NAME}.py summary)")
-    for r in data["rows"]:
-        missing = [k for k in REQUIRED if not isinstance(r, dict) or k not in r]
-        if missing:
-            raise UserError(f"{path}: a row lacks {', '.join(missing)}; rerun paper_exps/{NAME}.py")
-    data["_path"] = str(path)
-    return data
+    """summary.json with its rows in table order, each checked for what the table and figures use."""
+    summary = load_summary(results_dir, NAME)
+    if not summary["order"]:
+        raise UserError(f"{summary['_path']}: no rows; rerun paper_exps/{NAME}.py")
+    return {**summary, "rows": [row(summary, name, *REQUIRED) for name in summary["order"]]}
 
 
 def _num(value: float, scale: float) -> str:

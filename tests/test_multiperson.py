@@ -114,7 +114,7 @@ def test_predictions_of_later_images_fall_in_their_own_people_bins():
     assert r["ap_root_25"] == pytest.approx(0.5)
 
 
-def test_benchmark_quick_resumes_and_its_plot(tmp_path, caplog):
+def test_benchmark_quick_resumes_and_its_plot(tmp_path, caplog, capsys):
     from lifting.experiments.multiperson import main
 
     plot = runpy.run_path(str(Path(__file__).resolve().parents[1] / "paper_plots" / "multiperson.py"))["main"]
@@ -142,6 +142,15 @@ def test_benchmark_quick_resumes_and_its_plot(tmp_path, caplog):
                  "multiperson_gallery.json"):
         assert (results / "figures" / name).is_file()
     assert "detector + MeTRAbs" in (results / "figures" / "multiperson.md").read_text()
+    # a damaged summary is a one-line error naming the row and the key, or the malformed list
+    path = results / "multiperson" / "summary.json"
+    del summary["rows"][3]["mrpe"]
+    path.write_text(json.dumps(summary))
+    assert plot(["--results-dir", str(results)]) != 0
+    assert "row 'det_metrabs' lacks mrpe" in capsys.readouterr().err
+    path.write_text(json.dumps({**summary, "rows": [{"label": "no name"}]}))
+    assert plot(["--results-dir", str(results)]) != 0
+    assert "every entry of 'rows' must be an object with a 'name'" in capsys.readouterr().err
 
 
 def test_benchmark_bad_options_are_one_line_errors(tmp_path, capsys):

@@ -46,9 +46,14 @@ def parse(p: ArgumentParser, argv: list[str] | None):
 
 
 def load_summary(results_dir: str | Path, experiment: str) -> dict[str, Any]:
-    """results/<experiment>/summary.json, checked for the keys the plots use."""
+    """results/<experiment>/summary.json, checked for the keys the plots use. 'rows' is {name: row} or a list of
+    rows that carry their 'name' (the multi-person summary); either way it comes back as {name: row}."""
     path = Path(results_dir) / experiment / "summary.json"
     data = read_json(path, "experiment summary", f"run `python paper_exps/{experiment}.py` first")
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        if not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in data["rows"]):
+            raise UserError(f"{path}: every entry of 'rows' must be an object with a 'name'")
+        data["rows"] = {r["name"]: r for r in data["rows"]}
     if not isinstance(data, dict) or not isinstance(data.get("rows"), dict) or not isinstance(data.get("order"), list):
         raise UserError(f"{path}: expected an object with 'rows' and 'order' (a paper_exps summary)")
     for name, r in data["rows"].items():
