@@ -110,6 +110,11 @@ def parser() -> ArgumentParser:
     return p
 
 
+def _distortion(args) -> np.ndarray | None:
+    """--distortion as the five OpenCV coefficients k1, k2, p1, p2, k3 (k3 = 0 when four are given)."""
+    return None if args.distortion is None else np.array([*args.distortion, 0.0])[:5]
+
+
 def _check_flags(args, video: bool) -> None:
     """One line for flags that do not go together, before any work."""
     if video and len(args.images) > 1:
@@ -118,8 +123,8 @@ def _check_flags(args, video: bool) -> None:
         raise UserError("--rootnet needs --detector (the people's boxes)")
     if args.detector is not None and args.box:
         raise UserError("give --box or --detector, not both")
-    if args.detector is not None and args.distortion is not None:
-        raise UserError("--distortion is not supported with --detector")
+    if args.rootnet is not None and args.distortion is not None:
+        raise UserError("--distortion needs the estimator's own roots: RootNet (--rootnet) assumes a pinhole camera")
     if video:
         if args.detector is None:
             raise UserError(f"{args.images[0]}: a video needs --detector (a trained person detector)")
@@ -148,7 +153,7 @@ def run(argv: list[str] | None) -> int:
         return _run_video(args, out, overlay, html)
     figure = check_output(args.figure or first.with_name(first.stem + "_poses.png"), "--figure",
                           (".png", ".pdf", ".svg"))
-    distortion = None if args.distortion is None else np.array([*args.distortion, 0.0])[:5]
+    distortion = _distortion(args)
     extrinsics = None
     if args.extrinsics is not None:
         values = args.extrinsics
@@ -184,7 +189,8 @@ def run(argv: list[str] | None) -> int:
         found = "one row per box"
     else:
         people = detect_poses(images, detector, model, rootnet, K, extrinsics, min_score=args.min_score,
-                              plausibility=args.plausibility, num_aug=args.num_aug, batch_size=args.batch_size)
+                              plausibility=args.plausibility, distortion=distortion, num_aug=args.num_aug,
+                              antialias=not args.no_antialias, batch_size=args.batch_size)
         res = {"boxes": np.concatenate([p["boxes"] for p in people]),
                "scores": np.concatenate([p["scores"] for p in people]),
                "image_index": np.concatenate([np.full(len(p["scores"]), i) for i, p in enumerate(people)]),
@@ -282,8 +288,8 @@ def _run_video(args, out: Path, overlay: Path, html: Path | None) -> int:
         K = default_intrinsics(info.width, info.height, args.fov)
     model, detector, rootnet = _models(args)
     detect = partial(detect_poses, detector=detector, estimator=model, rootnet=rootnet, intrinsics=K,
-                     min_score=args.min_score, plausibility=args.plausibility, num_aug=args.num_aug,
-                     batch_size=args.batch_size)
+                     min_score=args.min_score, plausibility=args.plausibility, distortion=_distortion(args),
+                     num_aug=args.num_aug, antialias=not args.no_antialias, batch_size=args.batch_size)
     smoothing = None
     if args.smooth:
         params = ({"window": args.smooth_window} if args.smooth_method == "savgol" else

@@ -254,6 +254,30 @@ def test_run_estimator_writes_poses_with_metadata_and_a_figure(image_files, esti
     assert (image_files / "poses.png").is_file()
 
 
+def test_run_estimator_with_a_detector_passes_distortion_and_antialiasing(image_files, estimator, tmp_path_factory):
+    from lifting.checkpoint import save_checkpoint
+    from lifting.models.detector import PersonDetector
+
+    torch.manual_seed(0)
+    net = PersonDetector("mobilenet_v3_small", 64, (96, 128), score_thresh=0.0, max_detections=2)
+    with torch.no_grad():
+        net.fcos.head.regression_head.bbox_reg.bias.fill_(2.0)           # person-sized boxes from a random init
+    det = tmp_path_factory.mktemp("detector") / "det.pt"
+    save_checkpoint(det, {"kind": "detector", "model": net.state_dict(),
+                          "extra": {"task": {"arch": net.arch()}, "config": {}}})
+    res = {}
+    for name, extra in (("plain", []), ("distorted", ["--distortion=-0.2,0,0,0"]), ("aliased", ["--no-antialias"])):
+        code, _, err = run(image_files, "im0.jpg", "--ckpt", estimator, "--detector", det, "--min-score", "0",
+                           "--plausibility", "none", *extra, "--out", f"{name}.npz", "--figure", f"{name}.png")
+        assert code == 0, err
+        res[name] = np.load(image_files / f"{name}.npz")
+    # the same best box (the detector sees the same image); its crop, hence its pose, changes with each flag
+    for name in ("distorted", "aliased"):
+        np.testing.assert_array_equal(res[name]["boxes"][0], res["plain"]["boxes"][0])
+        assert np.abs(res[name]["poses2d"][0] - res["plain"]["poses2d"][0]).max() > 0.1    # px
+    assert "distortion" in res["distorted"] and "distortion" not in res["plain"]
+
+
 @pytest.mark.parametrize("setup, args, needle", [
     (lambda d: (d / "broken.jpg").write_text("not an image"), ["broken.jpg"], "not a readable image"),
     (lambda d: None, ["im0.jpg", "--box", "900,10,40,40"], "lies outside the 640x480 image"),
@@ -263,6 +287,8 @@ def test_run_estimator_writes_poses_with_metadata_and_a_figure(image_files, esti
     (lambda d: None, ["im0.jpg", "--skeleton", "coco_17"], "cannot write joints as 'coco_17'"),
     (lambda d: None, ["missing.jpg"], "image file not found"),
     (lambda d: (d / "out.npz").mkdir(), ["im0.jpg", "--out", "out.npz"], "is a directory"),
+    (lambda d: None, ["im0.jpg", "--detector", "d.pt", "--rootnet", "r.pt", "--distortion", "0,0,0,0"],
+     "RootNet (--rootnet) assumes a pinhole camera"),
 ])
 def test_run_estimator_bad_input_is_one_line_exit_2_and_writes_nothing(image_files, estimator, setup, args, needle):
     setup(image_files)

@@ -71,7 +71,8 @@ def _check(name: str, value: float | None, lo: float, hi: float, nullable: bool 
 
 
 @torch.no_grad()
-def _detect(detector: torch.nn.Module, images: list[torch.Tensor], min_score: float) -> list[tuple[np.ndarray, np.ndarray]]:
+def _detect(detector: torch.nn.Module, images: list[torch.Tensor],
+            min_score: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per image (boxes (n, 4) [x, y, w, h] px, scores (n,)) of the detector above `min_score`."""
     dev = next(detector.parameters()).device
     out = []
@@ -124,8 +125,8 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
     used instead of the detector's (detector may then be None), with `scores` per image (default 1). intrinsics
     (3, 3) or (B, 3, 3) (default: `default_intrinsics` with `fov_deg`); extrinsics (3|4, 4) or (B, 3|4, 4)
     world-to-camera [R | t] mm; distortion (5,) or (B, 5) OpenCV lens distortion (MeTRAbs roots only: RootNet's
-    crops assume a pinhole camera). num_aug, antialias, batch_size: those of `estimate_poses`. roots: 'metrabs' (the estimator's reconstruction), 'rootnet' (RootNet's root +
-    the estimator's root-relative pose) or 'prior' (k on RootNet's 2D root, gamma = 1); default 'rootnet' when a
+    crops assume a pinhole camera). num_aug, antialias, batch_size: those of `estimate_poses`. roots: 'metrabs'
+    (the estimator's reconstruction), 'rootnet' (RootNet's root + the estimator's root-relative pose) or 'prior' (k on RootNet's 2D root, gamma = 1); default 'rootnet' when a
     RootNet is given, else 'metrabs'. min_score in [0, 1]: detections kept; plausibility: the tolerance of
     `implausible` in (0, 100], None keeps every pose; nms_mm: the `pose_nms` threshold in [0, 10000] mm, None
     keeps duplicates.
