@@ -6,8 +6,8 @@
 The images are scenes of exactly 3 people rendered from S8 poses (built-in synthetic data unless --data-dir). Without
 trained runs the models are random-init at the sizes opts/*_tiny.yaml train (detector: MobileNetV3-Large FCOS,
 64 channels; estimator and RootNet: ResNet-18, 128 px crops); the untrained detector runs on every frame but its
-boxes are specks, so the people are then cropped from the scene's true boxes (3 per frame, as a trained one finds). Timing: one warm-up frame, then frame by frame (CUDA
-synchronised), for the MeTRAbs roots and for RootNet's.
+boxes are specks, so the people are then cropped from the scene's true boxes (3 per frame, as a trained one finds).
+Timing: one warm-up frame, then frame by frame (CUDA synchronised), for the MeTRAbs roots and for RootNet's.
 """
 
 import sys
@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from lifting.checkpoint import select_device
-from lifting.cli import ArgumentParser, run_cli
+from lifting.cli import ArgumentParser, add_option, run_cli
+from lifting.config import opt
 from lifting.inference.multiperson import detect_poses
 from lifting.models.detector import PersonDetector
 from lifting.models.metro import MetroNet
@@ -42,8 +43,8 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--rootnet", metavar="RUN", help="a main_rootnet.py run (default: untrained)")
     p.add_argument("--data-dir", default="synthetic", help="h5-layout poses with S8 (default: the built-in data)")
     p.add_argument("--cache-dir", default="cache", help="where the built-in data is generated (default cache)")
-    p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    add_option(p, "--frames", opt(int, 10, "timed frames", minimum=1, maximum=100_000))
+    add_option(p, "--threads", opt(int, 2, "CPU threads", minimum=1, maximum=1024))
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -73,8 +74,8 @@ def _main(argv: list[str] | None) -> int:
             else:        # an untrained detector's boxes are specks: time it, then crop the true people
                 with torch.no_grad():
                     m["detector"](images[i:i + 1])
-                out = detect_poses(images[i:i + 1], None, m["estimator"], rootnet, scenes.K[i], boxes=true_boxes[i:i + 1],
-                                   roots=roots, plausibility=None, nms_mm=None)
+                out = detect_poses(images[i:i + 1], None, m["estimator"], rootnet, scenes.K[i],
+                                   boxes=true_boxes[i:i + 1], roots=roots, plausibility=None, nms_mm=None)
             people.append(len(out[0]["scores"]))
         sync()
         fps = args.frames / (time.perf_counter() - t0)

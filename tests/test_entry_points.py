@@ -11,8 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(str(p.relative_to(ROOT)) for pattern in ("main_*.py", "run_*.py", "export.py", "render_dataset.py",
                                                            "paper_exps/*.py", "paper_plots/*.py", "bench/*.py")
                  for p in ROOT.glob(pattern))
-# Scripts still to be given main(argv) and schema-typed flags by their owners; remove each name once converted.
-PENDING = {"bench/detect_poses_speed.py"}
 BAD_NUMBERS = ("nan", "inf", "-1e30", "1e30")
 
 
@@ -49,8 +47,7 @@ def _error_line(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("script", [pytest.param(s, marks=pytest.mark.skip(reason="pending conversion"))
-                                    if s in PENDING else s for s in SCRIPTS])
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_every_numeric_flag_is_range_checked(script, monkeypatch, capsys):
     main = _main(script)
     assert main(["--help"]) == 0

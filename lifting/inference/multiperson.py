@@ -127,9 +127,9 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
     world-to-camera [R | t] mm; distortion (5,) or (B, 5) OpenCV lens distortion (MeTRAbs roots only: RootNet's
     crops assume a pinhole camera). num_aug, antialias, batch_size: those of `estimate_poses`. roots: 'metrabs'
     (the estimator's reconstruction), 'rootnet' (RootNet's root + the estimator's root-relative pose) or 'prior'
-    (k on RootNet's 2D root, gamma = 1); default 'rootnet' when a RootNet is given, else 'metrabs'. min_score in [0, 1]: detections kept; plausibility: the tolerance of
-    `implausible` in (0, 100], None keeps every pose; nms_mm: the `pose_nms` threshold in [0, 10000] mm, None
-    keeps duplicates.
+    (k on RootNet's 2D root, gamma = 1); default 'rootnet' when a RootNet is given, else 'metrabs'. min_score in
+    [0, 1]: detections kept; plausibility: the tolerance of `implausible` in (0, 100], None keeps every pose;
+    nms_mm: the `pose_nms` threshold in [0, 10000] mm, None keeps duplicates.
 
     Returns one dict per image (empty arrays where nobody is found), people by falling score: boxes (n, 4)
     [x, y, w, h] px, scores (n,), poses2d (n, J, 2) image px (the estimator's 2D head), poses3d (n, J, 3) mm
