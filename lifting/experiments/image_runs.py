@@ -7,7 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from lifting.cli import ArgumentParser
 from lifting.config import Schema, load_config
+from lifting.engine.launchers import add_launcher_args
 from lifting.options import detector as detector_options
 from lifting.options import metro as metro_options
 from lifting.options import rootnet as rootnet_options
@@ -45,3 +47,28 @@ def model_config(kind: str, args: argparse.Namespace, out_dir: Path, **fixed: An
         extra = {**quick(kind, args.data_dir or schema["data_dir"].default), **extra}
     sets = [s for s in args.set if s.split("=", 1)[0].strip() in schema]
     return load_config(schema, OPTS / opt_file, sets, {**extra, **fixed, "out_dir": str(out_dir)})
+
+
+def add_run_options(p: ArgumentParser, name: str, quick_help: str) -> None:
+    """The options of an experiment that trains its image models itself: where results go, the data cache, the
+    device, --quick (`quick_help`: what it does), --set and the launcher's."""
+    p.add_argument("--results-dir", default="results", help=f"where results/{name}/ goes (default results)")
+    p.add_argument("--cache-dir", help="processed-data cache (default: the schemas')")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device of training and evaluation")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config override for the runs trained here (applied to each config that has the key)")
+    add_launcher_args(p)
+
+
+def parse_runs(p: ArgumentParser, argv: list[str] | None, kinds: tuple[str, ...]) -> argparse.Namespace:
+    """Parse; every --set item must be KEY=VALUE with a config key of one of `kinds`' models (else a one-line
+    error)."""
+    args = p.parse_args(argv)
+    scripts = [f"main_{MODELS[kind][2]}.py" for kind in kinds]
+    for text in args.set:
+        key = text.split("=", 1)[0].strip()
+        if "=" not in text or not any(key in MODELS[kind][0] for kind in kinds):
+            p.error(f"--set {text!r}: expected KEY=VALUE with a config key of {', '.join(scripts[:-1])} or "
+                    f"{scripts[-1]}")
+    return args

@@ -31,10 +31,10 @@ import torch
 from lifting.checkpoint import load_trained, select_device
 from lifting.cli import ArgumentParser, add_option
 from lifting.config import load_config, opt
-from lifting.engine.launchers import Failure, Job, Launcher, add_launcher_args, run_jobs
+from lifting.engine.launchers import Failure, Job, Launcher, run_jobs
 from lifting.errors import UserError
 from lifting.experiments.arguments import add_subjects, experiment_main, launcher
-from lifting.experiments.image_runs import MODELS, model_config
+from lifting.experiments.image_runs import MODELS, add_run_options, model_config, parse_runs
 from lifting.experiments.training import ensure_trained
 from lifting.fileio import check_output_dir, read_json, save_npz, write_json
 from lifting.inference.multiperson import detect_poses
@@ -73,10 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", help="Human3.6M h5-annotation folder, or 'synthetic' (default: the schemas')")
     add_subjects(p, "--train-subjects", "training subjects of runs trained here (default 1,5,6,7)")
     add_subjects(p, "--test-subjects", "subjects the test scenes are drawn from (default 8)")
-    for kind, script in (("estimator", "main_metro.py"), ("rootnet", "main_rootnet.py"),
-                         ("detector", "main_detector.py")):
-        p.add_argument(f"--{kind}", metavar="RUN", help=f"a trained {script} run dir or checkpoint (default: train "
-                                                        f"opts/{MODELS[kind][1]} into <results>/{NAME}/{kind})")
+    for kind, (_, opt_file, task) in MODELS.items():
+        p.add_argument(f"--{kind}", metavar="RUN", help=f"a trained main_{task}.py run dir or checkpoint (default: "
+                                                        f"train opts/{opt_file} into <results>/{NAME}/{kind})")
     add_option(p, "--test-scenes", opt(int, 100, "test scenes (the same for every row)", minimum=1,
                                        maximum=100_000))
     add_option(p, "--min-score", opt(float, 0.2, "detector score below which a box is dropped", minimum=0.0,
@@ -88,19 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                   minimum=0.0, maximum=10_000.0))
     add_option(p, "--gallery", opt(int, 6, "scenes kept for the gallery figure", minimum=0, maximum=100))
     add_option(p, "--jobs", opt(int, 1, "runs trained in parallel local processes", minimum=1, maximum=64))
-    p.add_argument("--results-dir", default="results", help=f"where results/{NAME}/ goes (default results)")
-    p.add_argument("--cache-dir", help="processed-data cache (default: the schemas')")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device of training and evaluation")
-    p.add_argument("--quick", action="store_true", help="tiny data, 2 steps per model, small images: a smoke test")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="config override for the runs trained here (applied to each config that has the key)")
-    add_launcher_args(p)
-    args = p.parse_args(argv)
-    for text in args.set:
-        key = text.split("=", 1)[0].strip()
-        if "=" not in text or not any(key in model[0] for model in MODELS.values()):
-            p.error(f"--set {text!r}: expected KEY=VALUE with a config key of main_metro.py, main_rootnet.py or "
-                    "main_detector.py")
+    add_run_options(p, NAME, "tiny data, 2 steps per model, small images: a smoke test")
+    args = parse_runs(p, argv, tuple(MODELS))
     launcher(NAME, args)
     return args
 
