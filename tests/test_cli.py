@@ -79,6 +79,7 @@ def write_npy(tmp_path, name, arr, allow_pickle=False):
     return p
 
 
+@pytest.mark.slow
 def test_run_model_good_input_writes_outputs(tmp_path, trained):
     x = np.random.default_rng(0).uniform(300, 700, size=(3, 17, 2))
     src = write_npy(tmp_path, "pose.npy", x)

@@ -100,6 +100,7 @@ def run_script(tmp_path, *args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_run_exported_without_the_package(runs, tmp_path, tiny_h36m, fmt):
     from lifting.checkpoint import load_trained

@@ -144,6 +144,7 @@ def _child(out_dir, role):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_and_the_lock_dies_with_a_killed_holder(tmp_path):
     run = tmp_path / "run"
     holder = _child(run, "holder")

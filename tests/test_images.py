@@ -158,6 +158,7 @@ def test_missing_files_are_named(rendered, tmp_path):
         ImageDataset(root, [1])
 
 
+@pytest.mark.slow
 def test_render_dataset_script(tmp_path):
     data = tmp_path / "h5"
     cams = h36m_cameras()

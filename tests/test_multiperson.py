@@ -114,6 +114,7 @@ def test_predictions_of_later_images_fall_in_their_own_people_bins():
     assert r["ap_root_25"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_benchmark_quick_resumes_and_its_plot(tmp_path, caplog, capsys):
     from lifting.experiments.multiperson import main
 

@@ -133,6 +133,7 @@ def test_finished_rows_are_skipped_and_interrupted_runs_resume(results):
     assert set(after["order"]) == set(s["table_1"]["order"])   # earlier rows stay in the summary
 
 
+@pytest.mark.slow
 def test_seeds_report_mean_and_std_and_jobs_run_in_parallel(tmp_path, results):
     tmp, _ = results
     proc = run_script("fig_4ab", tmp_path, tmp / "cache", "--seeds", "2", "--jobs", "2", "--rows", "sup")

@@ -59,6 +59,7 @@ def plot(name, results_dir, *extra):
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
+@pytest.mark.slow
 def test_a_plot_script_runs_as_a_command(results, tmp_path):
     proc = subprocess.run([sys.executable, "paper_plots/fig_4d.py", "--results-dir", str(results), "--out-dir",
                            str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -178,6 +178,7 @@ def study(results, cache, *extra):
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
+    """The quick study, run once for the module (about a minute: every test that uses it is marked slow)."""
     tmp = tmp_path_factory.mktemp("representations")
     start = time.perf_counter()
     proc = study(tmp / "results", tmp / "cache")
@@ -190,6 +191,7 @@ def quick(tmp_path_factory):
     return tmp, summary, seconds
 
 
+@pytest.mark.slow
 def test_quick_study_and_plots_run_in_under_two_minutes(quick):
     tmp, summary, seconds = quick
     assert seconds < 120
@@ -204,6 +206,7 @@ def test_quick_study_and_plots_run_in_under_two_minutes(quick):
         assert row["status"] == "done" and np.isfinite(row["pa_mpjpe"]) and row["pa_mpjpe"] <= row["mpjpe"] + 1e-9
 
 
+@pytest.mark.slow
 def test_matched_noise_has_the_estimators_mean_2d_error(quick):
     _, summary, _ = quick
     target = summary["estimator"]["test_2d"]["error_px"]
@@ -217,6 +220,7 @@ def test_matched_noise_has_the_estimators_mean_2d_error(quick):
     assert summary["rows"]["sup_gt"]["input2d_error_px"] == 0.0 and summary["rows"]["sup_gt"]["input2d_pck"] == 1.0
 
 
+@pytest.mark.slow
 def test_rows_are_configured_as_named(quick):
     _, summary, _ = quick
     cfg = lambda name: summary["rows"][name]["config"]  # noqa: E731
@@ -235,6 +239,7 @@ def test_rows_are_configured_as_named(quick):
     assert 0 <= summary["lsp"]["rows"]["estimator"]["pair_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_every_finished_stage(quick):
     tmp, summary, _ = quick
     before = (tmp / "results" / "representations" / "predictions" / "test.npz").stat().st_mtime_ns
@@ -254,6 +259,7 @@ def _one_line_error(proc, results, message):
     assert not (results / "representations").exists()
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_errors_and_write_nothing(quick, tmp_path):
     tmp, summary, _ = quick
     cache = tmp / "cache"
@@ -280,6 +286,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(quick, tmp_path):
     assert proc.returncode == 2 and "--set stride: set by the study" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_predictions_file_missing_frames_stops_the_lifter_in_one_line(quick, tmp_path):
     tmp, summary, _ = quick
     data = dict(np.load(tmp / "results" / "representations" / "predictions" / "test.npz"))

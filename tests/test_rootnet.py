@@ -263,6 +263,7 @@ def test_predictions_file_is_aligned_with_the_dataset_frames(smoke_run, tiny_h36
     assert np.isnan(data["assumed_focal_px"])
 
 
+@pytest.mark.slow
 def test_absolute_experiment_quick_and_its_plot(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     run = lambda *cmd: subprocess.run([sys.executable, *cmd], cwd=REPO, env=env, capture_output=True, text=True,

@@ -63,6 +63,7 @@ def _cli(tmp_path, data_dir, out, *extra):
             f"out_dir={out}", *TINY, "epochs=6", "seed=3", *extra]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_h36m):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     full = subprocess.run(_cli(tmp_path, tiny_h36m, tmp_path / "full"), cwd=ROOT, env=env, capture_output=True, text=True)

@@ -107,6 +107,7 @@ def test_train_writes_results_checkpoints_and_learns_mean_pose(tmp_path):
     assert (state["step"], state["epoch"]) == (8, 2)
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path):
     _, straight = train(_cfg(tmp_path / "a"), _fake_data())
     with pytest.raises(KeyboardInterrupt):
@@ -127,6 +128,7 @@ def _ddp_worker(rank, world, port, out_dir, result_dir):
     torch.save({k: v for k, v in model.named_parameters()}, os.path.join(result_dir, f"rank{rank}.pt"))
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
