@@ -2,6 +2,10 @@
 predictable depth order, world poses in the Human3.6M layout), and tiny trained models for the tests of the own-data
 tools (seconds on one CPU thread) with a rendered test image."""
 
+import contextlib
+import importlib.util
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +149,21 @@ def pose_set(frames: int = 3, cams=(1, 3)) -> PoseSet:
     parts.append(samples_from_world(world_poses(frames, seed=9), np.arange(frames), 1, "Directions", 0,
                                     {1: cameras[(1, 1)]}, "h36m_17"))
     return PoseSet.concat(parts)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: str, tmp_path: Path, *args) -> tuple[int, str, str]:
+    """A top-level script's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = module.main([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()

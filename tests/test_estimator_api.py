@@ -1,18 +1,14 @@
 """The estimator on your images: several boxes per image, world-space output, test-time augmentation undone in the
 original camera, lens undistortion inside the crop warp, gamma-correct anti-aliasing, and run_estimator.py."""
 
-import contextlib
-import importlib.util
-import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import render, sample_poses, train_estimator
+from helpers import render, run_script, sample_poses, train_estimator
 
 from lifting.augment.crops import crop_camera, to_crop_frame, warp_to_crop
 from lifting.augment.warp import crop_images, undistort_boxes
@@ -212,19 +208,9 @@ def test_antialiased_gamma_correct_downscaling():
     assert aliased.std() > 0.1
 
 
+
 def run(tmp_path, *args):
-    """run_estimator.py's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
-    spec = importlib.util.spec_from_file_location("run_estimator", ROOT / "run_estimator.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = module.main([str(a) for a in args])
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+    return run_script("run_estimator.py", tmp_path, *args)
 
 
 @pytest.fixture()

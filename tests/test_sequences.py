@@ -1,17 +1,14 @@
 """Sequences of 2D keypoints: (T, J, 2) and (T, P, J, 2) arrays, OpenPose folders with empty frames, COCO track
 ids; run_model.py on them keeps identities and gaps, smooths, and writes per-track arrays, an animation and a page."""
 
-import contextlib
 import importlib.util
-import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import train_lifter
+from helpers import run_script, train_lifter
 
 from lifting.datasets.keypoints import prepare_h36m17, read_keypoints
 from lifting.errors import UserError
@@ -120,19 +117,9 @@ def walk(tiny_h36m) -> np.ndarray:
     return (1 - w) * a + w * b + np.array([3.0, 0.0]) * np.arange(20)[:, None, None]
 
 
+
 def run_model(tmp_path, *args):
-    """run_model.py's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
-    spec = importlib.util.spec_from_file_location("run_model", ROOT / "run_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = module.main([str(a) for a in args])
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+    return run_script("run_model.py", tmp_path, *args)
 
 
 def test_people_sequence_writes_per_track_arrays_that_follow_the_input(tmp_path, lifter, walk):

@@ -1,9 +1,6 @@
 """Videos in: run_estimator.py on a written clip with tiny random-init models writes per-track (T, K, J, 3) poses and
 an overlay; tracking keeps two people through a crossing in a video; corrupt and empty videos are one line."""
 
-import contextlib
-import importlib.util
-import io
 import json
 import os
 from pathlib import Path
@@ -12,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from helpers import run_script
 
 from lifting.checkpoint import save_checkpoint
 from lifting.datasets.videos import video_info, write_video
@@ -45,19 +43,9 @@ def models(tmp_path_factory) -> tuple[Path, Path]:
             _save(d / "det.pt", "detector", detector))
 
 
+
 def run_estimator(tmp_path, *args):
-    """run_estimator.py's main(argv) in-process, in `tmp_path` -> (exit code, stdout, stderr)."""
-    spec = importlib.util.spec_from_file_location("run_estimator", ROOT / "run_estimator.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = module.main([str(a) for a in args])
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+    return run_script("run_estimator.py", tmp_path, *args)
 
 
 def _clip(path: Path, num: int = 5) -> Path:

@@ -116,7 +116,23 @@ def _lookup(path: Path, table: dict, keys: list, what: str):
     return node
 
 
-class ImageDataset:
+class PersonColumns:
+    """Per-person columns of an image dataset (boxes, cameras, joints, names), read as `ImageRecord`s."""
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, i: int) -> ImageRecord:
+        return ImageRecord(
+            image_path=self.image_paths[i], width=int(self.width[i]), height=int(self.height[i]),
+            bbox=self.boxes[i], R=self.R[i], t=self.t[i], f=self.f[i], c=self.c[i],
+            joints3d_world=self.joints3d_world[i], joints3d_cam=self.joints3d_cam[i],
+            joints2d_px=self.joints2d_px[i], keypoints_vis=self.keypoints_vis[i], subject=int(self.subject[i]),
+            action=str(self.action[i]), subaction=int(self.subaction[i]), camera=int(self.camera[i]),
+            frame=int(self.frame[i]))
+
+
+class ImageDataset(PersonColumns):
     """All annotated images of some subjects under `root`, validated on load.
 
     Column arrays (N = number of annotations): boxes (N, 4), K (N, 3, 3), R (N, 3, 3), t (N, 3),
@@ -206,17 +222,6 @@ class ImageDataset:
             col["camera"].append(int(img["cam_idx"]))
             col["frame"].append(int(img["frame_idx"]))
 
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    def __getitem__(self, i: int) -> ImageRecord:
-        return ImageRecord(
-            image_path=self.image_paths[i], width=int(self.width[i]), height=int(self.height[i]),
-            bbox=self.boxes[i], R=self.R[i], t=self.t[i], f=self.f[i], c=self.c[i],
-            joints3d_world=self.joints3d_world[i], joints3d_cam=self.joints3d_cam[i],
-            joints2d_px=self.joints2d_px[i], keypoints_vis=self.keypoints_vis[i], subject=int(self.subject[i]),
-            action=str(self.action[i]), subaction=int(self.subaction[i]), camera=int(self.camera[i]),
-            frame=int(self.frame[i]))
 
 
 def read_image(path: str | Path) -> torch.Tensor:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lifting.datasets.h36m import ACTIONS
-from lifting.datasets.images import ImageRecord, _array, _entries, _read_json
+from lifting.datasets.images import PersonColumns, _array, _entries, _read_json
 from lifting.errors import UserError
 from lifting.geometry.cameras import intrinsic_matrix
 from lifting.geometry.skeletons import H36M_17
@@ -49,7 +49,7 @@ def intrinsics_of(path: Path, img: dict) -> tuple[np.ndarray, np.ndarray]:
     return _array(path, f"image {img['id']} f", img["f"], (2,)), _array(path, f"image {img['id']} c", img["c"], (2,))
 
 
-class SceneDataset:
+class SceneDataset(PersonColumns):
     """All annotated people of one annotation file (image file names relative to `image_dir`), validated on load.
 
     Column arrays (N people): image_index (N,) into `images`, boxes (N, 4) [x, y, w, h], K (N, 3, 3), R (N, 3, 3),
@@ -131,18 +131,6 @@ class SceneDataset:
         t = _array(path, f"image {img['id']} t", img["t"], (3,)) if "t" in img else np.zeros(3)
         return {"f": f, "c": c, "R": R, "t": t}
 
-    def __len__(self) -> int:
-        return len(self.boxes)
-
     def people_of(self, image: int) -> np.ndarray:
         """Row indices of the people of image `image` (an index into `images`)."""
         return np.flatnonzero(self.image_index == image)
-
-    def __getitem__(self, i: int) -> ImageRecord:
-        return ImageRecord(
-            image_path=self.image_paths[i], width=int(self.width[i]), height=int(self.height[i]),
-            bbox=self.boxes[i], R=self.R[i], t=self.t[i], f=self.f[i], c=self.c[i],
-            joints3d_world=self.joints3d_world[i], joints3d_cam=self.joints3d_cam[i],
-            joints2d_px=self.joints2d_px[i], keypoints_vis=self.keypoints_vis[i], subject=int(self.subject[i]),
-            action=str(self.action[i]), subaction=int(self.subaction[i]), camera=int(self.camera[i]),
-            frame=int(self.frame[i]))
