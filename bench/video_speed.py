@@ -1,10 +1,11 @@
 """Frames per second of `run_estimator.py clip.mp4` (read -> detect_poses per batch -> tracking -> smoothing -> .npz
 and overlay) on a rendered 640x480 clip of one walking person.
 
-    python bench/video_speed.py --ckpt EST --detector DET [--rootnet RN] [--frames 50] [--threads 2]
+    python bench/video_speed.py [--ckpt EST] [--detector DET] [--rootnet RN] [--frames 50] [--threads 2]
 
-The clip is a built-in synthetic walk (lifting.synth.poses) rendered as mannequins 4.5 m in front of a camera 1 m
-above the floor with a 55 deg field of view, written to `--clip` (default runs/bench_video/clip.mp4). The whole
+Without --ckpt / --detector it runs the zoo models (run_estimator.py's defaults). The clip is a built-in synthetic
+walk (lifting.synth.poses) rendered as a mannequin 4.5 m in front of a camera 1 m above the floor with a 55 deg
+field of view (lifting.synth.clips), written to `--clip` (default runs/bench_video/clip.mp4). The whole
 command is timed, model loading and the overlay video included, in-process on `--threads` CPU threads; run it on an
 otherwise idle machine.
 """
@@ -24,39 +25,25 @@ FRAMES = opt(int, 50, "frames in the clip", minimum=2, maximum=10_000)
 THREADS = opt(int, 2, "CPU threads", minimum=1, maximum=256)
 FPS = 25.0
 WIDTH, HEIGHT = 640, 480
-# World (z up, floor at z = 0) -> camera (x right, y down, z forward): a camera 1 m up, the walker 4.5 m ahead.
-R_WORLD_TO_CAM = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
-T_WORLD_TO_CAM = np.array([0.0, 1000.0, 4500.0])
 
 
 def render_clip(path: Path, frames: int) -> Path:
-    """One synthetic person walking, rendered to an MP4 of `frames` frames at 640x480."""
-    from lifting.datasets.videos import write_video
-    from lifting.geometry.cameras import default_intrinsics
+    """One synthetic person walking 4.5 m ahead of a camera 1 m up, rendered to an MP4 of `frames` frames."""
     from lifting.geometry.skeletons import convert
+    from lifting.synth.clips import make_clip, write_clip
     from lifting.synth.poses import synthetic_sequence
-    from lifting.synth.render import render_mannequin
 
-    rng = np.random.default_rng(0)
-    world = convert(synthetic_sequence("Walking", frames, rng, np.ones(32), extent=0.5), "h36m_32", "h36m_17")
-    cam = world @ R_WORLD_TO_CAM.T + T_WORLD_TO_CAM
-    K = torch.as_tensor(default_intrinsics(WIDTH, HEIGHT), dtype=torch.float32)
-    generator = torch.Generator().manual_seed(0)
-
-    def images():
-        for i in range(0, frames, 16):
-            batch = render_mannequin(torch.as_tensor(cam[i:i + 16], dtype=torch.float32), K, (HEIGHT, WIDTH),
-                                     generator, occluder_prob=0.0).image
-            yield from (batch.permute(0, 2, 3, 1).clamp(0, 1) * 255).round().byte().numpy()
-
-    return write_video(path, images(), FPS)
+    walk = synthetic_sequence("Walking", frames, np.random.default_rng(0), np.ones(32), extent=0.5)
+    clip = make_clip([convert(walk, "h36m_32", "h36m_17")], np.array([[0.0, 4500.0]]), FPS, WIDTH, HEIGHT,
+                     camera_height_mm=1000.0, pitch_deg=0.0)
+    return write_clip(path, clip)[0]
 
 
 def run(argv: list[str] | None) -> int:
     p = ArgumentParser(prog="bench/video_speed.py", description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", type=Path, required=True, help="a trained estimator (run directory or checkpoint)")
-    p.add_argument("--detector", type=Path, required=True, help="a trained person detector")
-    p.add_argument("--rootnet", type=Path, default=None, help="a trained RootNet (default: the estimator's roots)")
+    p.add_argument("--ckpt", help="estimator: a run directory, checkpoint or zoo name (default: run_estimator.py's)")
+    p.add_argument("--detector", help="person detector: run directory, checkpoint or zoo name (default: the zoo's)")
+    p.add_argument("--rootnet", help="a RootNet (default: the estimator's own roots)")
     p.add_argument("--clip", type=Path, default=Path("runs/bench_video/clip.mp4"), help="where the clip is written")
     add_option(p, "--frames", FRAMES)
     add_option(p, "--threads", THREADS)
@@ -68,9 +55,10 @@ def run(argv: list[str] | None) -> int:
                                                   "run_estimator.py")
     run_estimator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_estimator)
-    command = [str(clip), "--ckpt", str(args.ckpt), "--detector", str(args.detector), "--smooth",
-               "--out", str(clip.with_suffix(".npz")), "--overlay", str(clip.with_name(clip.stem + "_poses.mp4"))]
-    command += ["--rootnet", str(args.rootnet)] if args.rootnet else []
+    command = [str(clip), "--smooth", "--out", str(clip.with_name(clip.stem + "_poses.npz")),
+               "--overlay", str(clip.with_name(clip.stem + "_poses.mp4"))]
+    for flag in ("ckpt", "detector", "rootnet"):
+        command += [f"--{flag}", getattr(args, flag)] if getattr(args, flag) else []
     start = time.perf_counter()
     code = run_estimator.main(command)
     seconds = time.perf_counter() - start
