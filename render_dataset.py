@@ -1,6 +1,7 @@
 """Render a COCO-style image dataset of the mannequin posed by Human3.6M 3D poses: one person per camera view
 (parsed-Human3.6M layout), or with --scenes N, N scenes of several people each (MuCo-3DHP-like layout), or with
---clip OUT.mp4 a video of people moving as in the motion data (ground truth beside it in OUT.npz).
+--clip OUT.mp4 a video of people moving as in the motion data (ground truth beside it in OUT.npz, the 2D in
+OUT_2d.npy).
 
     python render_dataset.py --data-dir ../shared/data/h36m --subjects 1,5,6,7,8 --stride 50 --out data/h36m_rendered
     python render_dataset.py --data-dir synthetic --subjects 1,5 --stride 20 --size 256 --out data/synthetic_rendered
@@ -151,9 +152,10 @@ def _clip(args, data_dir, stride: int) -> int:
     spots = np.stack([x, 5000.0 + 800.0 * (np.arange(n) % 2 - 0.5) * (n > 1)], -1)
     clip = make_clip(motions, spots, args.fps / 1.0)
     with tqdm(total=length, desc="rendering clip", unit="frame") as bar:
-        video, truth = write_clip(args.clip, clip, seed=args.seed, device=args.device, progress=bar.update)
-    print(f"wrote {video} ({length} frames, {n} {'person' if n == 1 else 'people'}, {args.fps:g} fps) and its "
-          f"ground truth {truth}")
+        video, truth, keypoints = write_clip(args.clip, clip, seed=args.seed, device=args.device,
+                                             progress=bar.update)
+    print(f"wrote {video} ({length} frames, {n} {'person' if n == 1 else 'people'}, {args.fps:g} fps), its ground "
+          f"truth {truth} and the true 2D keypoints {keypoints} ((T, P, 17, 2) px, for run_model.py)")
     return 0
 
 

@@ -41,7 +41,7 @@ def test_a_still_person_gives_identical_frames_and_the_video_round_trips(tmp_pat
     assert len(frames) == 4 and frames[0].shape == (64, 96, 3) and frames[0].dtype == np.uint8
     assert all(np.array_equal(frames[0], f) for f in frames[1:])           # appearance drawn once per clip
     assert not np.array_equal(frames[0], next(clip_frames(clip, seed=8)))  # ... and it depends on the seed
-    video, truth = write_clip(tmp_path / "c.mp4", clip, seed=7)
+    video, truth, keypoints = write_clip(tmp_path / "c.mp4", clip, seed=7)
     info = video_info(video)
     assert (info.num_frames, info.width, info.height, info.fps) == (4, 96, 64, 5.0)
     back = np.concatenate(list(read_frames(video)))
@@ -49,6 +49,10 @@ def test_a_still_person_gives_identical_frames_and_the_video_round_trips(tmp_pat
     saved = np.load(truth)
     np.testing.assert_allclose(saved["joints_cam"], clip.joints_cam)
     np.testing.assert_allclose(saved["K"], clip.K)
+    f, (cx, cy) = clip.K[0, 0], clip.K[:2, 2]
+    x, y, z = np.moveaxis(clip.joints_cam, -1, 0)
+    np.testing.assert_allclose(np.load(keypoints), np.stack([f * x / z + cx, f * y / z + cy], -1))
+    np.testing.assert_allclose(saved["joints2d_px"], np.load(keypoints))
 
 
 def test_render_dataset_clip(tiny_h36m, tmp_path, capsys):
@@ -59,6 +63,7 @@ def test_render_dataset_clip(tiny_h36m, tmp_path, capsys):
     truth = np.load(tmp_path / "walk.npz")
     assert truth["joints_cam"].shape == (3, 2, 17, 3) and float(truth["fps"]) == 5.0
     assert video_info(tmp_path / "walk.gif").num_frames == 3
+    assert np.load(tmp_path / "walk_2d.npy").shape == (3, 2, 17, 2)
     capsys.readouterr()
     for flags, message in [(["--clip", str(tmp_path / "x.avi")], "--clip"),
                            (["--clip", str(tmp_path / "x.mp4"), "--out", str(tmp_path / "o")], "exactly one of"),

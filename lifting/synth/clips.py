@@ -18,7 +18,7 @@ import torch
 
 from lifting.errors import UserError
 from lifting.fileio import atomic_write
-from lifting.geometry.cameras import default_intrinsics
+from lifting.geometry.cameras import default_intrinsics, project_joints
 from lifting.synth.render import render_mannequin
 from lifting.synth.scenes import scene_camera
 
@@ -65,9 +65,10 @@ def clip_frames(clip: Clip, seed: int = 0, device: str | torch.device = "cpu") -
 
 
 def write_clip(path: str | Path, clip: Clip, seed: int = 0, device: str | torch.device = "cpu",
-               progress: Callable[[int], None] | None = None) -> tuple[Path, Path]:
-    """Render `clip` to the video `path` (.mp4 or .gif) and its ground truth beside it (same stem, .npz: joints_cam,
-    joints_world (T, P, 17, 3) mm, K, R, t, fps). Returns both paths."""
+               progress: Callable[[int], None] | None = None) -> tuple[Path, Path, Path]:
+    """Render `clip` to the video `path` (.mp4 or .gif), its ground truth beside it (same stem, .npz: joints_cam,
+    joints_world (T, P, 17, 3) mm, joints2d_px (T, P, 17, 2), K, R, t, fps) and the true 2D alone as keypoints for
+    `run_model.py` (<stem>_2d.npy, (T, P, 17, 2) px). Returns the three paths."""
     from lifting.datasets.videos import write_video
 
     def frames() -> Iterator[np.ndarray]:
@@ -81,7 +82,13 @@ def write_clip(path: str | Path, clip: Clip, seed: int = 0, device: str | torch.
 
     def save(tmp: str) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to the temporary name
-            np.savez(f, joints_cam=clip.joints_cam, joints_world=clip.joints_world, K=clip.K, R=clip.R, t=clip.t,
-                     fps=clip.fps)
+            np.savez(f, joints_cam=clip.joints_cam, joints_world=clip.joints_world, joints2d_px=joints2d_px, K=clip.K,
+                     R=clip.R, t=clip.t, fps=clip.fps)
 
-    return video, atomic_write(truth, save)
+    def save_2d(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, joints2d_px)
+
+    joints2d_px = project_joints(clip.joints_cam, clip.K)
+    keypoints = video.with_name(video.stem + "_2d.npy")
+    return video, atomic_write(truth, save), atomic_write(keypoints, save_2d)
