@@ -4,8 +4,11 @@ import math
 
 import pytest
 import torch
+import torchvision
 
+from lifting.errors import UserError
 from lifting.models import metro
+from lifting.models.backbones import build_backbone
 
 torch.set_num_threads(2)
 
@@ -48,15 +51,18 @@ def test_soft_argmax_uniform_is_grid_centre_and_peak_pair_is_midpoint():
     assert torch.allclose(u[0, 0], torch.tensor([2.5 / 5, 1 / 3, 2 / 7]), atol=1e-6)
 
 
-@pytest.mark.parametrize("name,stride", [("resnet18", 32), ("resnet18", 16), ("resnet50", 8)])
+@pytest.mark.parametrize("name,stride", [("resnet18", 32), ("resnet18", 16), ("resnet50", 8),
+                                         ("mobilenet_v3_small", 32), ("mobilenet_v3_small", 16),
+                                         ("mobilenet_v3_large", 32)])
 def test_measured_cell_centre_matches_decoder_offset(name, stride):
     """Back-propagate from one output cell with constant (symmetric) kernels: the input gradient's
-    centroid is the cell's receptive-field centre, which must be CELL_OFFSET + s * i. The max-pool is
+    centroid is the cell's receptive-field centre, which must be CELL_OFFSET + s * i. A ResNet's max-pool is
     swapped for an average pool with the same window (a max-pool routes gradient to its tie-broken
     argmax, which would measure the tie rule rather than the window geometry)."""
-    body, _ = metro.build_resnet(name, stride)
-    pool = body[3]
-    body[3] = torch.nn.AvgPool2d(pool.kernel_size, pool.stride, pool.padding)
+    body, _ = build_backbone(name, stride)
+    if name.startswith("resnet"):
+        pool = body[3]
+        body[3] = torch.nn.AvgPool2d(pool.kernel_size, pool.stride, pool.padding)
     with torch.no_grad():
         for m in body.modules():
             if isinstance(m, torch.nn.Conv2d):
@@ -138,12 +144,16 @@ def test_reconstruction_is_differentiable():
     assert torch.isfinite(rel.grad).all() and rel.grad.abs().sum() > 0 and p2d.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v3_small"])
 def test_dilated_models_load_stride32_weights(name):
     torch.manual_seed(0)
     m32 = metro.MetroNet(name, stride=32, crop_size=128).eval()
     x = torch.rand(2, 3, 128, 128)
     for s in (16, 8):
+        if name.startswith("mobilenet") and s == 8:
+            with pytest.raises(UserError, match="output stride 8"):
+                metro.with_stride(m32, s)
+            continue
         ms = metro.with_stride(m32, s).eval()
         out = ms(x)
         assert ms.logits(x).shape[-1] == 128 // s
@@ -185,17 +195,43 @@ def test_losses_are_zero_at_truth_and_positive_otherwise():
 
 
 def test_bad_backbone_and_weights_path_are_user_errors(tmp_path):
-    from lifting.errors import UserError
     with pytest.raises(UserError, match="backbone"):
-        metro.build_resnet("vgg16")
+        build_backbone("vgg16")
     with pytest.raises(UserError, match="stride"):
-        metro.build_resnet("resnet18", 12)
+        build_backbone("resnet18", 12)
+    with pytest.raises(UserError, match="stride 8 with backbone mobilenet_v3_small"):
+        build_backbone("mobilenet_v3_small", 8)
     with pytest.raises(UserError, match="not found"):
-        metro.build_resnet("resnet18", weights_path=tmp_path / "missing.pt")
+        build_backbone("resnet18", weights_path=tmp_path / "missing.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"junk")
     with pytest.raises(UserError, match="state_dict"):
-        metro.build_resnet("resnet18", weights_path=bad)
+        build_backbone("resnet18", weights_path=bad)
+    resnet = tmp_path / "resnet18.pt"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), resnet)
+    with pytest.raises(UserError, match="not a torchvision mobilenet_v3_small state_dict"):
+        build_backbone("mobilenet_v3_small", weights_path=resnet)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+def test_backbone_weights_file_initialises_the_trunk(name, tmp_path):
+    """A torchvision state_dict (classifier included) loads into the trunk: same tensors, classifier dropped."""
+    torch.manual_seed(3)
+    full = getattr(torchvision.models, name)(weights=None)
+    path = tmp_path / f"{name}.pt"
+    torch.save(full.state_dict(), path)
+    body, channels = build_backbone(name, 32, path)
+    trunk = full.features if name.startswith("mobilenet") else torch.nn.Sequential(
+        full.conv1, full.bn1, full.relu, full.maxpool, full.layer1, full.layer2, full.layer3, full.layer4)
+    mine, theirs = body.state_dict(), trunk.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert channels == {"resnet18": 512, "mobilenet_v3_small": 576}[name]
+
+
+def test_mobilenet_batchnorm_tracks_with_momentum_0_1():
+    body, _ = build_backbone("mobilenet_v3_small")
+    norms = [m for m in body.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.momentum == 0.1 and m.eps == 1e-3 for m in norms)
 
 
 def test_fov_margin_follows_the_training_stride_at_every_run_stride():

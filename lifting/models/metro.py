@@ -1,4 +1,4 @@
-"""MeTRo / MeTRAbs: ResNet backbone, metric 3D heatmap head + 2D heatmap head, soft-argmax, absolute pose.
+"""MeTRo / MeTRAbs: a `models.backbones` trunk, metric 3D heatmap head + 2D heatmap head, soft-argmax, absolute pose.
 
 Input: RGB crops (B, 3, S, S) in [0, 1] whose camera is the crop camera K_crop (principal point at
 the crop centre). Outputs, all float32:
@@ -6,7 +6,7 @@ the crop centre). Outputs, all float32:
 - `pose2d` (B, J, 2) crop px from the 2D head.
 `absolute_pose` turns both plus K_crop into the absolute pose (B, J, 3) mm in the crop camera frame.
 
-Grid convention (measured, see tests/test_metro.py): torchvision ResNets pad symmetrically, so every
+Grid convention (measured, see tests/test_metro.py): the torchvision trunks pad symmetrically, so every
 stride-2 layer maps output cell i to input pixel 2i, and output cell i of the backbone is centred at
 crop pixel `s * i` (pixel k's centre at coordinate k). Soft-argmax coordinates u in [0, 1] (linspace
 grid, both ends included) therefore map to pixels as `x_px = CELL_OFFSET + u * (W - 1) * s` with
@@ -20,71 +20,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import models as tvm
 
-from lifting.errors import UserError
+from lifting.models.backbones import build_backbone
 
-BACKBONES = ("resnet18", "resnet34", "resnet50")
-STRIDES = (32, 16, 8, 4)
 CELL_OFFSET = 0.0
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# Which of layer2..layer4 run dilated (stride 1) for each output stride.
-_DILATE = {32: (False, False, False), 16: (False, False, True), 8: (False, True, True), 4: (True, True, True)}
-
-
-def _set_conv(conv: nn.Conv2d, stride: int | None = None, dilation: int | None = None) -> None:
-    if stride is not None:
-        conv.stride = (stride, stride)
-    if dilation is not None and conv.kernel_size[0] > 1:
-        conv.dilation = (dilation, dilation)
-        conv.padding = (dilation * (conv.kernel_size[0] // 2),) * 2
-
-
-def _dilate_basic_layer(layer: nn.Sequential, previous: int, dilation: int) -> None:
-    """BasicBlock version of torchvision's Bottleneck dilation: the strided first block keeps the
-    previous dilation on its strided conv and becomes stride 1; every later 3x3 conv uses `dilation`."""
-    first = layer[0]
-    _set_conv(first.conv1, stride=1, dilation=previous)
-    _set_conv(first.conv2, dilation=dilation)
-    if first.downsample is not None:
-        _set_conv(first.downsample[0], stride=1)
-    for block in layer[1:]:
-        _set_conv(block.conv1, dilation=dilation)
-        _set_conv(block.conv2, dilation=dilation)
-
-
-def build_resnet(name: str, output_stride: int = 32, weights_path: str | Path | None = None) -> tuple[nn.Sequential, int]:
-    """torchvision ResNet without avgpool/fc at output stride 32/16/8/4 -> (module, layer4 channels).
-
-    `weights_path`: a local torchvision ResNet state_dict (e.g. ImageNet weights); never downloads.
-    """
-    if name not in BACKBONES:
-        raise UserError(f"backbone {name!r}: expected one of {', '.join(BACKBONES)}")
-    if output_stride not in STRIDES:
-        raise UserError(f"output stride {output_stride}: expected one of {STRIDES}")
-    dilate = _DILATE[output_stride]
-    bottleneck = name == "resnet50"
-    net = getattr(tvm, name)(weights=None, replace_stride_with_dilation=list(dilate) if bottleneck else None)
-    if weights_path is not None:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise UserError(f"{path}: backbone weights file not found")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except Exception as e:
-            raise UserError(f"{path}: not a torchvision {name} state_dict ({e.__class__.__name__})") from None
-    if not bottleneck:
-        dilation = 1
-        for layer, d in zip((net.layer2, net.layer3, net.layer4), dilate):
-            if d:
-                _dilate_basic_layer(layer, dilation, dilation * 2)
-                dilation *= 2
-    channels = net.fc.in_features
-    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-    return body, channels
 
 
 def soft_argmax_3d(logits: torch.Tensor, num_joints: int) -> torch.Tensor:
@@ -131,7 +72,7 @@ class MetroNet(nn.Module):
         self.backbone_name, self.stride, self.num_joints = backbone, stride, num_joints
         self.train_stride = train_stride or stride
         self.depth_bins, self.box_size, self.crop_size, self.root = depth_bins, float(box_size), crop_size, root
-        self.backbone, channels = build_resnet(backbone, stride, weights_path)
+        self.backbone, channels = build_backbone(backbone, stride, weights_path)
         self.head = nn.Conv2d(channels, num_joints * (1 + depth_bins), kernel_size=1)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)

@@ -2,7 +2,7 @@
 prior k (`lifting.geometry.root_prior`).
 
 Input: RGB crops (B, 3, S, S) in [0, 1] of the processed person box, and k (B,) mm. Two branches share a ResNet
-backbone (output stride 32):
+or MobileNetV3 backbone (`models.backbones`, output stride 32):
 - xy: three stride-2 transposed convolutions (4x4, BN, ReLU) take the S/32 map to S/4 cells (64 x 64 at S = 256,
   32 x 32 at 128 px), a 1x1 conv gives one logit map, a softmax over all cells and a soft-argmax the root in cell
   units (integer cell indices 0 .. S/4 - 1);
@@ -26,7 +26,8 @@ from torch import nn
 from lifting.augment.crops import crop_homography
 from lifting.errors import UserError
 from lifting.geometry.root_prior import BBOX_REAL_MM, check_bbox_real
-from lifting.models.metro import IMAGENET_MEAN, IMAGENET_STD, build_resnet, soft_argmax_2d
+from lifting.models.backbones import build_backbone
+from lifting.models.metro import IMAGENET_MEAN, IMAGENET_STD, soft_argmax_2d
 
 BACKBONE_STRIDE = 32
 HEATMAP_STRIDE = 4       # three stride-2 transposed convolutions after the stride-32 backbone
@@ -57,7 +58,7 @@ class RootNet(nn.Module):
         if head_channels < 1:
             raise UserError(f"head_channels {head_channels}: expected a positive channel count")
         self.backbone_name, self.crop_size, self.head_channels = backbone, crop_size, head_channels
-        self.backbone, channels = build_resnet(backbone, BACKBONE_STRIDE, weights_path)
+        self.backbone, channels = build_backbone(backbone, BACKBONE_STRIDE, weights_path)
         layers, c_in = [], channels
         for _ in range(3):
             layers += [nn.ConvTranspose2d(c_in, head_channels, 4, stride=2, padding=1, bias=False),
