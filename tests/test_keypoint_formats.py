@@ -10,7 +10,14 @@ import pytest
 
 from lifting.datasets.keypoints import check_plausible, prepare_h36m17, read_keypoints
 from lifting.errors import UserError
-from lifting.geometry.keypoint_formats import FORMATS, fill_missing, from_h36m17, get_format, to_h36m17
+from lifting.geometry.keypoint_formats import (
+    FORMATS,
+    fill_missing,
+    from_h36m17,
+    get_format,
+    h36m17_to_format,
+    to_h36m17,
+)
 from lifting.geometry.skeletons import H36M_17
 
 H = {n: i for i, n in enumerate(H36M_17.joint_names)}
@@ -134,6 +141,22 @@ def test_missing_joints_take_the_nearest_present_joint():
     np.testing.assert_allclose(filled[0, H["right_wrist"]], joints[0, H["right_shoulder"]])
     keep = present[0]
     np.testing.assert_allclose(filled[0, keep], joints[0, keep])
+
+
+def test_h36m17_as_coco_keypoints_lacks_the_face_and_comes_back():
+    joints = distinct_points(17)
+    coco, present = h36m17_to_format(joints, "coco_17")
+    assert present[0].tolist() == [n not in ("left_eye", "right_eye", "left_ear", "right_ear") for n in COCO]
+    assert np.isnan(coco[0, ~present[0]]).all()
+    np.testing.assert_allclose(coco[0, COCO.index("nose")], joints[0, H["chin"]])
+    np.testing.assert_allclose(coco[0, COCO.index("left_knee")], joints[0, H["left_knee"]])
+    back, ok = to_h36m17(coco, present, "coco_17")
+    assert ok.all()
+    same = [H[n] for n in COCO if n in H] + [H["chin"]]
+    np.testing.assert_allclose(back[0, same], joints[0, same])
+    np.testing.assert_array_equal(h36m17_to_format(joints, "h36m_17")[0], joints)
+    with pytest.raises(UserError, match="cannot make 'mpii_16' keypoints"):
+        h36m17_to_format(joints, "mpii_16")
 
 
 def test_unknown_format_and_wrong_count():

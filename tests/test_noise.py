@@ -97,3 +97,54 @@ def test_load_detections_aligned_by_key(tmp_path):
         load_detections(tmp_path, _poseset([(9, "Phoning", 0, 3, 0)]))
     with pytest.raises(UserError, match=r"has 6 frames, but frame 6 is needed"):
         load_detections(tmp_path, _poseset([(9, "Phoning", 0, 4, 6)]))
+
+
+def test_normal_random_sigma_one_std_per_pose_uniform_up_to_the_amount():
+    out = add_noise(BASE, "normal_random_sigma", 15.0, np.random.default_rng(3))
+    delta = (out - BASE).astype(np.float64)
+    sigma = delta.reshape(len(delta), -1).std(1)              # per pose, 32 samples of its one std
+    assert sigma.max() < 15.0 * 1.5
+    np.testing.assert_allclose((delta ** 2).mean(), 15.0 ** 2 / 3, rtol=0.03)   # E[s^2] of s ~ U(0, 15)
+    np.testing.assert_allclose((sigma < 1.5).mean(), 0.1, atol=0.02)           # clean poses too: P(s < 1.5) = 0.1
+
+
+# A standing pose, Human3.6M-17 px (x right, y down), every joint distinct.
+POSE = np.array([[500, 500], [470, 502], [468, 600], [466, 700], [530, 498], [532, 601], [534, 702], [501, 440],
+                 [502, 380], [503, 355], [504, 320], [540, 385], [560, 440], [575, 490], [462, 383], [441, 441],
+                 [425, 492]], dtype=np.float64)
+PARENT_OR_RIGHT_HIP = [1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]   # the nearest joint on the tree
+
+
+def test_coco_share_gives_what_run_model_gives_for_coco_keypoints():
+    from lifting.datasets.keypoints import Keypoints2D, prepare_h36m17
+    from lifting.datasets.noise import detector_like
+
+    out = detector_like(POSE[None], 0, 1.0, np.random.default_rng(0))[0]
+    coco = np.full((17, 2), np.nan)                          # COCO-17 order; eyes and ears (1..4) missing
+    coco[[0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]] = POSE[[9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]
+    present = ~np.isnan(coco[:, 0])
+    kp = Keypoints2D("coco_17", coco[None], present[None], np.array(["f"]), np.array(["0"]), np.zeros(1, int),
+                     np.full(1, -1), np.array(["0"]))
+    np.testing.assert_allclose(out, prepare_h36m17(kp)[0][0])
+    thorax = (POSE[11] + POSE[14]) / 2                       # by hand: shoulder midpoint, 2 nose - thorax, ...
+    np.testing.assert_allclose(out[[0, 7, 8, 9, 10]], [(POSE[1] + POSE[4]) / 2, ((POSE[1] + POSE[4]) / 2 + thorax) / 2,
+                                                        thorax, POSE[9], 2 * POSE[9] - thorax])
+    keep = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
+    np.testing.assert_array_equal(out[keep], POSE[keep])
+
+
+def test_missing_keypoints_land_on_the_nearest_present_joint():
+    from lifting.datasets.noise import detector_like
+
+    poses = np.repeat(POSE[None], 6000, axis=0).astype(np.float32)
+    out = detector_like(poses, 2, 0.0, np.random.default_rng(1))
+    moved = (out != poses).any(-1)
+    np.testing.assert_allclose(np.bincount(moved.sum(1), minlength=3) / len(out), 1 / 3, atol=0.03)  # 0, 1, 2 missing
+    assert moved.any(0).all()                                   # every joint, the root too, goes missing sometimes
+    rows, joints = np.nonzero(moved & (moved.sum(1) == 1)[:, None])
+    np.testing.assert_array_equal(out[rows, joints], poses[rows, np.array(PARENT_OR_RIGHT_HIP)[joints]])
+    both = np.flatnonzero(moved.sum(1) == 2)
+    assert all(np.isin(out[r][moved[r]], poses[r][~moved[r]]).all() for r in both[:50])   # filled from present joints
+    again = detector_like(poses, 2, 0.0, np.random.default_rng(1))
+    np.testing.assert_array_equal(out, again)
+    assert out.dtype == np.float32

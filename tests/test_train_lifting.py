@@ -123,3 +123,42 @@ def test_standard_protocol_defaults_train_s1_5_6_7_8_and_test_s9_s11(tmp_path, t
     train = load_h36m(tiny_h36m, [1, 5, 6, 7, 8], cache_dir=tmp_path / "cache2")
     assert res["num_test_frames"] == len(test) and res["num_train_samples"] == len(train)
     assert sorted(set(test.subject.tolist())) == [9, 11]
+
+
+def _set_up(tmp_path, data_dir, *extra):
+    from lifting.engine import Dist
+    from lifting.tasks.lifting import LiftingTask
+
+    task = LiftingTask(tiny_cfg(tmp_path, data_dir, "train_subjects=[1]", *extra))
+    task.setup(Dist())
+    return task
+
+
+def test_inputs_without_detector_keys_are_the_clean_standardised_2d(tmp_path, tiny_h36m):
+    """New keys off: the training inputs are exactly the root-centred GT 2D standardised with their statistics."""
+    import torch
+
+    from lifting.datasets.normalize import Stats
+
+    task = _set_up(tmp_path, tiny_h36m)
+    j2d = task.train.poses.joints2d_px
+    centred = (j2d - j2d[:, :1]).astype(np.float32)
+    stats = Stats.compute(centred, task.train.joints3d_centred.numpy())
+    assert torch.equal(task.train.x, torch.from_numpy(stats.standardize_2d(centred)))
+    first = next(task.batches(0, 0, torch.Generator().manual_seed(0)))
+    again = next(task.batches(1, 0, torch.Generator().manual_seed(0)))
+    assert torch.equal(first["x"], again["x"])                  # the same inputs every epoch
+
+
+def test_detector_like_training_inputs_redrawn_per_epoch_test_inputs_clean(tmp_path, tiny_h36m):
+    import torch
+
+    keys = ("train_noise_type=normal_random_sigma", "train_noise_amount=15", "train_missing_joints=2",
+            "train_coco17_p=0.3", "train_redraw=true")
+    plain, task = _set_up(tmp_path, tiny_h36m), _set_up(tmp_path, tiny_h36m, *keys)
+    assert torch.equal(task.test.joints2d_centred, plain.test.joints2d_centred)
+    assert 2 < task.train_input2d_error < 15                    # mean px moved: noise and filled joints
+    epoch = {e: next(task.batches(e, 0, torch.Generator().manual_seed(0)))["x"] for e in (0, 1)}
+    assert not torch.equal(epoch[0], epoch[1])
+    other = _set_up(tmp_path, tiny_h36m, *keys)
+    assert torch.equal(next(other.batches(1, 0, torch.Generator().manual_seed(0)))["x"], epoch[1])   # resumable

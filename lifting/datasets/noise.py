@@ -1,5 +1,6 @@
-"""2D input corruptions for robustness experiments: synthetic pixel noise, input joint dropout,
-and stacked-hourglass detections swapped in for the GT 2D.
+"""2D input corruptions for robustness experiments: synthetic pixel noise, input joint dropout, detector-like
+inputs (missing joints, COCO-17 keypoints) made as `run_model.py` makes them, and stacked-hourglass detections
+swapped in for the GT 2D.
 
 Noise is drawn once per (sample, joint) from the caller's generator, so a seeded generator gives
 the same corrupted data set every run.
@@ -15,8 +16,9 @@ from lifting.datasets.samples import PoseSet, key_codes
 from lifting.errors import UserError
 from lifting.fileio import read_h5_dataset
 from lifting.geometry.calibration import CAMERA_IDS
+from lifting.geometry.keypoint_formats import fill_missing, h36m17_to_format, to_h36m17
 
-NOISE_KINDS = ("none", "uniform_linear", "uniform_radial", "normal")
+NOISE_KINDS = ("none", "uniform_linear", "uniform_radial", "normal", "normal_random_sigma")
 DETECTIONS_SUBDIR = "StackedHourglassFineTuned240"
 
 
@@ -27,6 +29,8 @@ def add_noise(joints2d_px: np.ndarray, kind: str, amount: float, rng: np.random.
     uniform_linear: dx, dy independent integers in {0, ..., A} (one-sided, non-negative).
     uniform_radial: length exactly A in a direction of uniform integer degrees 0..359.
     normal: N(0, A I); A is the VARIANCE in px^2 (std sqrt(A)).
+    normal_random_sigma: N(0, s^2 I) with one std s per pose drawn uniformly in [0, A] px, so that one data set
+        holds clean and noisy poses (a detector's error varies from image to image).
     """
     if kind not in NOISE_KINDS:
         raise UserError(f"unknown 2D noise kind {kind!r}; expected one of {', '.join(NOISE_KINDS)}")
@@ -43,8 +47,10 @@ def add_noise(joints2d_px: np.ndarray, kind: str, amount: float, rng: np.random.
     elif kind == "uniform_radial":
         theta = np.deg2rad(rng.integers(0, 360, size=shape[:-1]))
         delta = amount * np.stack([np.cos(theta), np.sin(theta)], axis=-1)
-    else:
+    elif kind == "normal":
         delta = rng.normal(0.0, np.sqrt(amount), size=shape)
+    else:
+        delta = rng.normal(0.0, 1.0, size=shape) * rng.uniform(0.0, amount, size=(*shape[:-2], 1, 1))
     return (joints2d_px + delta).astype(joints2d_px.dtype)
 
 
@@ -53,6 +59,30 @@ def input_dropout_mask(n: int, num_joints: int, p: float, rng: np.random.Generat
     if not 0 <= p <= 1:
         raise UserError(f"input dropout probability must be in [0, 1], got {p}")
     return rng.random((n, num_joints)) >= p
+
+
+def detector_like(joints17_px: np.ndarray, max_missing: int, coco_p: float, rng: np.random.Generator) -> np.ndarray:
+    """(N, 17, 2) Human3.6M-17 px -> (N, 17, 2) px as `run_model.py` would lift them had a detector given them:
+    a share `coco_p` of the poses becomes COCO-17 keypoints (the joints COCO has; no eyes or ears) and goes back
+    through `to_h36m17`; then 0..max_missing random keypoints of each pose (of the format it is in) are missing and
+    `fill_missing` places every Human3.6M joint left without a rule on the nearest present joint."""
+    joints = np.asarray(joints17_px, dtype=np.float64)
+    n, out = len(joints), np.empty(joints.shape)
+    coco = rng.random(n) < coco_p if coco_p > 0 else np.zeros(n, bool)
+    for rows, fmt in ((np.flatnonzero(~coco), "h36m_17"), (np.flatnonzero(coco), "coco_17")):
+        keypoints, present = h36m17_to_format(joints[rows], fmt)
+        if max_missing > 0:
+            present &= ~_random_missing(present, rng.integers(0, max_missing + 1, size=len(rows)), rng)
+        out[rows] = fill_missing(*to_h36m17(keypoints, present, fmt))
+    return out.astype(np.asarray(joints17_px).dtype)
+
+
+def _random_missing(present: np.ndarray, count: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, J) bool: `count[i]` of row i's present keypoints, chosen uniformly without replacement."""
+    order = np.where(present, rng.random(present.shape), np.inf).argsort(1)
+    missing = np.zeros(present.shape, bool)
+    np.put_along_axis(missing, order, np.arange(present.shape[1]) < count[:, None], axis=1)
+    return missing & present
 
 
 def detection_file(det_dir: str | Path, subject: int, action: str, subaction: int, camera: int) -> Path:

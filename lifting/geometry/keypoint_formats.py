@@ -181,6 +181,28 @@ def from_h36m17(joints: np.ndarray, fmt: str):
     return torch.einsum("jk,...kd->...jd", torch.as_tensor(W, dtype=joints.dtype, device=joints.device), joints)
 
 
+# Keypoints of a format that ARE Human3.6M-17 joints (COCO's nose is the Human3.6M neck/nose joint, which
+# `to_h36m17` builds from it); a format's other keypoints (eyes, ears) have no Human3.6M counterpart.
+_SHARED_WITH_H36M = {"h36m_17": {n: n for n in H36M_17.joint_names},
+                     "coco_17": {"nose": "chin", **{n: n for n in _LIMBS}}}
+
+
+def h36m17_to_format(joints: np.ndarray, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 17, D) Human3.6M-17 joints -> ((N, J, D) keypoints of `fmt`, (N, J) bool present): what a detector of
+    that format would give for these joints, its keypoints without a Human3.6M counterpart missing (NaN)."""
+    if fmt not in _SHARED_WITH_H36M:
+        raise UserError(f"cannot make {fmt!r} keypoints from Human3.6M-17 joints; expected one of "
+                        f"{', '.join(_SHARED_WITH_H36M)}")
+    f, joints = get_format(fmt), np.asarray(joints)
+    out = np.full((len(joints), f.num_joints, joints.shape[2]), np.nan)
+    shared = _SHARED_WITH_H36M[fmt]
+    cols = [f.joint_names.index(k) for k in shared]
+    out[:, cols] = joints[:, [H36M_17.joint_names.index(v) for v in shared.values()]]
+    present = np.zeros((len(joints), f.num_joints), bool)
+    present[:, cols] = True
+    return out, present
+
+
 def _graph_order() -> list[np.ndarray]:
     """For every Human3.6M-17 joint, all joints sorted by distance on the skeleton tree (parent before child
     at equal distance): the order in which a missing joint looks for a present one."""

@@ -7,7 +7,9 @@ from lifting.datasets.h36m import ACTIONS
 from lifting.geometry.skeletons import get_skeleton
 from lifting.options import common
 
-NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "detections", "npz_detections")
+NOISE_TYPES = ("none", "uniform_linear", "uniform_radial", "normal", "normal_random_sigma", "detections",
+               "npz_detections")
+MAX_MISSING = 9       # COCO-17 has 13 Human3.6M keypoints and run_model.py needs 4 present
 SKELETONS = ("h36m_17", "h36m_16", "lsp_14")
 MAX_NOISE = 1e6       # px (uniform) or px^2 (normal): far beyond the 1000 px images
 # Keys that only the relative model reads, with the value that means "not used".
@@ -30,11 +32,21 @@ OPTIONS = {
     "amt_train_data": opt(float, 1.0, "fraction of training samples kept (drawn once without replacement)",
                           **POSITIVE, maximum=1),
     "train_noise_type": opt(str, "none", "2D noise added to training inputs", choices=NOISE_TYPES),
-    "train_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal",
-                              **NON_NEGATIVE, maximum=MAX_NOISE),
+    "train_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal, the largest "
+                                          "per-pose std in px for normal_random_sigma", **NON_NEGATIVE,
+                              maximum=MAX_NOISE),
     "test_noise_type": opt(str, "none", "2D noise added to test inputs", choices=NOISE_TYPES),
-    "test_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal",
-                             **NON_NEGATIVE, maximum=MAX_NOISE),
+    "test_noise_amount": opt(float, 0.0, "noise amount: px for uniform_*, variance px^2 for normal, the largest "
+                                         "per-pose std in px for normal_random_sigma", **NON_NEGATIVE,
+                             maximum=MAX_NOISE),
+    "train_missing_joints": opt(int, 0, "each training pose misses 0..this many random 2D keypoints (drawn per "
+                                        "pose), filled on the nearest present joint as run_model.py fills missing "
+                                        "keypoints (needs skeleton h36m_17)", **NON_NEGATIVE, maximum=MAX_MISSING),
+    "train_coco17_p": opt(float, 0.0, "share of training poses whose 2D become COCO-17 keypoints (no eyes or ears) "
+                                      "and are converted back as run_model.py converts COCO keypoints (needs "
+                                      "skeleton h36m_17)", **PROBABILITY),
+    "train_redraw": opt(bool, False, "draw the training inputs' noise, missing keypoints and COCO-17 share afresh "
+                                     "each epoch (false: once, before training)"),
     "detections_dir": opt(str, None, "root of stacked-hourglass detection files (for noise type 'detections')",
                           nullable=True),
     "detections_file": opt(str, None, "VideoPose3D 2D file (positions_2d, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) whose "
@@ -48,7 +60,7 @@ OPTIONS = {
                             choices=("gt", "predictions")),
     "pair_labels_from": opt(str, "gt", "depths the relative lifter's depth-order pair labels come from: GT, or the "
                                        "estimator's 3D in train_predictions_2d", choices=("gt", "predictions")),
-    "in_dropout_p": opt(float, 0.0, "probability of dropping a 2D input joint (train and test)",
+    "in_dropout_p": opt(float, 0.0, "probability of zeroing a standardised 2D input joint (train and test)",
                         **NON_NEGATIVE, exclusive_maximum=1),
     "flip_augment": opt(bool, False, "train on each sample or its mirror image (x negated, left/right swapped), "
                                      "chosen at random per sample and step"),
@@ -155,6 +167,19 @@ def noise_fits(cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def detector_like_fits(cfg: dict[str, Any]) -> str | None:
+    """Missing keypoints and the COCO-17 share act on Human3.6M-17 2D; redrawing needs something random to draw."""
+    for key, off in (("train_missing_joints", 0), ("train_coco17_p", 0.0)):
+        if cfg[key] != off and cfg["skeleton"] != "h36m_17":
+            return f"{key}: {cfg[key]} needs skeleton: h36m_17 (run_model.py's joint set), got {cfg['skeleton']}"
+    random = cfg["train_noise_type"] not in ("none", "detections", "npz_detections") \
+        or cfg["train_missing_joints"] > 0 or cfg["train_coco17_p"] > 0
+    if cfg["train_redraw"] and not random:
+        return ("train_redraw: true needs a random training corruption (a synthetic train_noise_type, "
+                "train_missing_joints or train_coco17_p)")
+    return None
+
+
 def estimator_outputs_given(cfg: dict[str, Any]) -> str | None:
     """train_targets_3d or pair_labels_from 'predictions' read train_predictions_2d; pair labels are the relative
     model's."""
@@ -167,4 +192,4 @@ def estimator_outputs_given(cfg: dict[str, Any]) -> str | None:
 
 
 SCHEMA = Schema(OPTIONS, rules=(*common.RUN_RULES, *common.POSE_DATA_RULES, actions_all_alone, input_joints_exist,
-                                pairs_fit_the_model, noise_fits, estimator_outputs_given))
+                                pairs_fit_the_model, noise_fits, detector_like_fits, estimator_outputs_given))

@@ -14,6 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.h36m import load_h36m
 from lifting.datasets.lifting_split import SplitArrays, centre, make_split, noisy_2d
+from lifting.datasets.noise import detector_like
 from lifting.datasets.normalize import Stats
 from lifting.datasets.pairs import PairSampler
 from lifting.datasets.samples import PoseSet, replace_2d_from_predictions, replace_3d_from_predictions
@@ -55,7 +56,7 @@ class LiftingTask:
         self.cfg, self.skeleton, self.lifter_cfg = cfg, get_skeleton(cfg["skeleton"]), cfg
         self.flip_perm = torch.tensor(self.skeleton.flip_perm)   # joint index -> its mirror's, for pair labels
         self.train: SplitArrays | None = None
-        self.perm_state = self.averaged = None
+        self.perm_state = self.averaged = self.drawn_epoch = None
 
     def setup(self, dist: Dist) -> TrainPlan:
         """Noise -> root-centring -> training statistics -> standardisation (the test split uses the training
@@ -90,7 +91,7 @@ class LiftingTask:
                 estimated = replace_3d_from_predictions(train_poses, cfg["train_predictions_2d"])
                 train_poses = estimated if cfg["train_targets_3d"] == "predictions" else train_poses
                 label_poses = estimated if cfg["pair_labels_from"] == "predictions" else label_poses
-        train2d = noisy_2d(train_poses, cfg["train_noise_type"], cfg["train_noise_amount"], cfg["detections_dir"], rng)
+        train2d = self._train_2d(train_poses, rng)
         self.train_input2d_error = float(np.linalg.norm(train2d - gt_train2d, axis=-1).mean())
         train2d_c, train3d_c = centre(train_poses, train2d, input_skeleton(cfg))
         self.stats = Stats.compute(train2d_c, train3d_c, self.skeleton.limb_lengths(train3d_c))
@@ -127,6 +128,25 @@ class LiftingTask:
                          best_key="mpjpe" if cfg["model"] == "supervised" else "pa_mpjpe",
                          curve_keys=("mpjpe", "n_mpjpe", "pa_mpjpe"))
 
+    def _train_2d(self, poses: PoseSet, rng: np.random.Generator) -> np.ndarray:
+        """(N, J, 2) px training inputs: the noise model, then the detector-like corruption (missing keypoints,
+        COCO-17 share) where configured."""
+        cfg = self.cfg
+        joints2d = noisy_2d(poses, cfg["train_noise_type"], cfg["train_noise_amount"], cfg["detections_dir"], rng)
+        if cfg["train_missing_joints"] or cfg["train_coco17_p"]:
+            joints2d = detector_like(joints2d, cfg["train_missing_joints"], cfg["train_coco17_p"], rng)
+        return joints2d
+
+    def _redraw(self, epoch: int) -> None:
+        """`train_redraw`: the epoch's inputs from a generator seeded by (seed, epoch), so a resumed run redraws them
+        identically; the standardisation statistics stay those of the first draw."""
+        cfg, poses = self.cfg, self.train.poses
+        rng = np.random.default_rng([cfg["seed"], epoch])
+        train2d_c, train3d_c = centre(poses, self._train_2d(poses, rng), input_skeleton(cfg))
+        self.train = make_split(poses, train2d_c, train3d_c, self.stats, cfg["in_dropout_p"], rng,
+                                self._mirrored("flip_augment"))
+        self.drawn_epoch = epoch
+
     def _mirrored(self, key: str) -> str | None:
         """The input joint set to mirror inputs in when `key` (flip_augment / flip_test) is on."""
         return input_skeleton(self.cfg) if self.cfg[key] else None
@@ -134,6 +154,8 @@ class LiftingTask:
     def batches(self, epoch: int, start: int, generator: torch.Generator):
         """Shuffled index gathers; the generator state at the epoch's start is kept, so a resumed run draws the
         same permutation mid-epoch while its pair draws continue from the checkpointed state."""
+        if self.cfg["train_redraw"] and epoch != self.drawn_epoch:
+            self._redraw(epoch)
         if start == 0:
             self.perm_state = generator.get_state()
             perm = torch.randperm(len(self.train), generator=generator)
