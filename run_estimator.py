@@ -1,23 +1,28 @@
 """Estimate metric 3D poses in your own images and videos with a trained MeTRo/MeTRAbs estimator.
 
-    python run_estimator.py photo.jpg --ckpt runs/metro_tiny                       # whole image, 55 deg FOV
+    python run_estimator.py photo.jpg                      # the zoo's estimator on everybody its detector finds
+    python run_estimator.py photo.jpg --ckpt runs/metro_tiny --box 0,0,640,480     # your own run, one box
+    python run_estimator.py --list-models                  # the zoo, with each model's numbers
     python run_estimator.py a.jpg b.jpg --box 120,40,200,420 --box 1:300,50,180,400 --out poses.npz
     python run_estimator.py frame.png --intrinsics 1145,1144,512,515 --distortion=-0.2,0.25,-0.001,-0.001,-0.003 \\
         --extrinsics 1,0,0,0,0,-1,0,1,0,0,1500,5000 --skeleton lsp_14 --figure poses.png
     python run_estimator.py group.jpg --ckpt EST --detector DET [--rootnet RN] --html group.html   # everybody
-    python run_estimator.py clip.mp4 --ckpt EST --detector DET --smooth --out clip.npz --overlay clip_poses.mp4
+    python run_estimator.py clip.mp4 --smooth --out clip.npz --overlay clip_poses.mp4
 
 Boxes are x,y,w,h in pixels (top-left corner, width, height); `--box I:x,y,w,h` applies to image I (0-based) only,
-a plain box to every image; an image without boxes is one box. Camera: --intrinsics fx,fy,cx,cy or --fov (default
-55 deg over the longer side, principal point at the centre); --distortion in OpenCV order; --extrinsics the
-world-to-camera R (9, row-major) and t (3, mm) of X_cam = R X_world + t. Output .npz: poses3d (N, J, 3) mm camera
-frame (x right, y down, z forward), poses3d_rel (root-relative), poses2d (N, J, 2) image px, poses3d_world with
---extrinsics, boxes, image_index, image_files, the camera, joint_names and a JSON `metadata` entry.
+a plain box to every image; with --box, an image without boxes is one box. Camera: --intrinsics fx,fy,cx,cy or
+--fov (default 55 deg over the longer side, principal point at the centre); --distortion in OpenCV order;
+--extrinsics the world-to-camera R (9, row-major) and t (3, mm) of X_cam = R X_world + t. Output .npz: poses3d
+(N, J, 3) mm camera frame (x right, y down, z forward), poses3d_rel (root-relative), poses2d (N, J, 2) image px,
+poses3d_world with --extrinsics, boxes, image_index, image_files, the camera, joint_names and a JSON `metadata`
+entry.
 A list of numbers that starts with a minus sign needs the `=` form: `--box=-20,40,200,420`.
 
-People found by a detector (--detector, no --box): `lifting.inference.multiperson.detect_poses` (boxes -> poses ->
-roots from the estimator, or from --rootnet -> implausible poses dropped -> 3D non-maximum suppression); the .npz
-adds each person's detection score. A video (one .mp4/.avi/.mov/.mkv/.webm file; needs --detector) is read in
+People found by a detector (without --box; --detector, default the zoo's rendered_detector):
+`lifting.inference.multiperson.detect_poses` (boxes -> poses -> roots from the estimator, or from --rootnet ->
+implausible poses dropped -> 3D non-maximum suppression); the .npz adds each person's detection score. The zoo's
+image models are trained on rendered mannequins; for photographs, train on your own data (main_metro.py,
+main_detector.py). A video (one .mp4/.avi/.mov/.mkv/.webm file; no --box) is read in
 batches of frames, people are tracked across frames on their 2D poses and, with --smooth, filtered in time; the
 .npz then holds poses3d (T, K, J, 3) mm camera frame, poses2d (T, K, J, 2) px, boxes (T, K, 4), scores (T, K),
 NaN where a track is absent, track_ids (K,) and fps, and --overlay draws the 2D poses on the video.
@@ -35,7 +40,9 @@ from lifting.errors import UserError
 from lifting.geometry.keypoint_formats import OUTPUT_FORMATS
 from lifting.inference.smoothing import DEFAULT_MIN_CUTOFF_HZ, DEFAULT_WINDOW, METHODS
 from lifting.options.metro import SCHEMA
+from lifting.zoo import RENDERED_LABEL
 
+ESTIMATOR_MODEL, DETECTOR_MODEL = "rendered_metrabs", "rendered_detector"
 VIDEO_INPUTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 FOV = opt(float, 55.0, "field of view over the longer side, deg", exclusive_minimum=0, exclusive_maximum=180)
@@ -73,14 +80,18 @@ def parse_boxes(texts: list[str], num_images: int) -> list[np.ndarray | None]:
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="run_estimator.py", description=__doc__.splitlines()[0])
-    p.add_argument("images", type=Path, nargs="+", help=f"image files (anything Pillow reads), or one video "
+    p.add_argument("images", type=Path, nargs="*", help=f"image files (anything Pillow reads), or one video "
                    f"({', '.join(VIDEO_INPUTS)})")
-    p.add_argument("--ckpt", type=Path, default=Path("runs/metro_tiny"),
-                   help="run directory (last.pt, else best.pt) or checkpoint of a trained estimator")
+    p.add_argument("--ckpt", type=Path, default=Path(ESTIMATOR_MODEL),
+                   help="run directory (last.pt, else best.pt), checkpoint or zoo model name of a trained estimator "
+                   f"(default: the zoo's {ESTIMATOR_MODEL}, {RENDERED_LABEL})")
     p.add_argument("--detector", type=Path, default=None,
-                   help="run directory or checkpoint of a trained person detector: estimate everybody it finds")
+                   help="run directory, checkpoint or zoo model name of a trained person detector: estimate "
+                   f"everybody it finds (default without --box: the zoo's {DETECTOR_MODEL})")
     p.add_argument("--rootnet", type=Path, default=None,
-                   help="with --detector: run directory or checkpoint of a trained RootNet for the people's depth")
+                   help="with the detector: run directory, checkpoint or zoo model name of a trained RootNet for the "
+                   "people's depth (e.g. the zoo's rendered_rootnet; default: the estimator's own roots)")
+    p.add_argument("--list-models", action="store_true", help="print the zoo's models with their numbers and exit")
     add_option(p, "--min-score", MIN_SCORE)
     add_option(p, "--plausibility", PLAUSIBILITY)
     p.add_argument("--box", action="append", default=[], metavar="[I:]x,y,w,h", help="person box, px (repeat)")
@@ -119,15 +130,15 @@ def _check_flags(args, video: bool) -> None:
     """One line for flags that do not go together, before any work."""
     if video and len(args.images) > 1:
         raise UserError(f"{args.images[0]}: a video is processed on its own; got {len(args.images)} inputs")
-    if args.rootnet is not None and args.detector is None:
-        raise UserError("--rootnet needs --detector (the people's boxes)")
+    if args.rootnet is not None and args.box:
+        raise UserError("--rootnet needs --detector (the people's boxes), not --box")
     if args.detector is not None and args.box:
         raise UserError("give --box or --detector, not both")
     if args.rootnet is not None and args.distortion is not None:
         raise UserError("--distortion needs the estimator's own roots: RootNet (--rootnet) assumes a pinhole camera")
     if video:
-        if args.detector is None:
-            raise UserError(f"{args.images[0]}: a video needs --detector (a trained person detector)")
+        if args.box:
+            raise UserError(f"{args.images[0]}: --box applies to images; a video's people are found by the detector")
         if args.extrinsics is not None or args.figure is not None:
             raise UserError("--extrinsics and --figure apply to images; a video writes --out, --overlay and --html")
     elif args.overlay is not None or args.smooth:
@@ -138,6 +149,13 @@ def _check_flags(args, video: bool) -> None:
 
 def run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
+    if args.list_models:
+        from lifting.zoo import listing
+
+        print(listing())
+        return 0
+    if not args.images:
+        raise UserError("run_estimator.py: expected image files or one video (or --list-models)")
 
     from lifting.geometry.keypoint_formats import from_h36m17, output_format
 
@@ -145,6 +163,8 @@ def run(argv: list[str] | None) -> int:
     first = args.images[0]
     video = first.suffix.lower() in VIDEO_INPUTS
     _check_flags(args, video)
+    if args.detector is None and not args.box:
+        args.detector = Path(DETECTOR_MODEL)
     out = check_output(args.out or first.with_name(first.stem + "_poses.npz"), "--out", (".npz",))
     html = check_output(args.html, "--html", (".html",))
     if video:

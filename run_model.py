@@ -1,6 +1,8 @@
 """Lift 2D keypoints of your own data to 3D with a trained lifter; draw, save and animate them.
 
-    python run_model.py poses.npy --ckpt runs/quickstart --out fig.png --save-3d poses3d.npy
+    python run_model.py poses.npy --out fig.png --save-3d poses3d.npy     # the zoo's h36m_lifter
+    python run_model.py poses.npy --ckpt runs/quickstart                     # your own run; --model NAME: a zoo one
+    python run_model.py --list-models                                        # the zoo, with each model's numbers
     python run_model.py results.json --format coco_17 --image-size 1920,1080 --save-3d poses3d.npz
     python run_model.py openpose_frames/ --animation walk.gif        # one OpenPose JSON per frame, one person
     python run_model.py people.npy --smooth --save-3d tracks.npz --animation clip.mp4 --html clip.html
@@ -48,12 +50,13 @@ FPS = opt(float, 10.0, "frame rate of the input sequence, the animation and the 
 SMOOTH_WINDOW = opt(int, DEFAULT_WINDOW, "--smooth savgol: window, frames (odd)", minimum=1, maximum=1001)
 SMOOTH_CUTOFF = opt(float, DEFAULT_MIN_CUTOFF_HZ, "--smooth one_euro: minimum cutoff frequency, Hz (lower: smoother, "
                     "more lag)", exclusive_minimum=0, maximum=1000)
+GROUND_TRUTH_MODEL, DETECTED_MODEL = "h36m_lifter", "h36m_lifter_detected"
 MAX_FIGURE_POSES = opt(int, 4, "poses drawn in the figure", minimum=1, maximum=100)
 
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="run_model.py", description=__doc__.splitlines()[0])
-    p.add_argument("poses", type=Path, nargs="+", help=".npy, .json (COCO-style or OpenPose; a directory: its "
+    p.add_argument("poses", type=Path, nargs="*", help=".npy, .json (COCO-style or OpenPose; a directory: its "
                    "*.json files in name order) or LSP joints.mat keypoint files")
     p.add_argument("--format", default=None, help=f"keypoint format of the input ({', '.join(FORMATS)}); default: "
                    "see above")
@@ -64,8 +67,13 @@ def parser() -> ArgumentParser:
                    help="fill: place missing joints on the nearest present joint and skip poses with fewer than "
                    "--min-keypoints keypoints (default); error: stop at the first missing keypoint")
     add_option(p, "--min-keypoints", MIN_KEYPOINTS)
-    p.add_argument("--ckpt", type=Path, default=Path("runs/quickstart"),
-                   help="run directory (last.pt, else best.pt) or checkpoint file of a trained lifter")
+    model = p.add_mutually_exclusive_group()
+    model.add_argument("--ckpt", type=Path, default=None,
+                       help="run directory (last.pt, else best.pt), checkpoint file or zoo model name of a trained "
+                       f"lifter; default: the zoo's {GROUND_TRUTH_MODEL} for .npy and .mat inputs, "
+                       f"{DETECTED_MODEL} (trained on detected 2D) for JSON ones")
+    model.add_argument("--model", default=None, metavar="NAME", help="a lifter of the zoo (--list-models)")
+    p.add_argument("--list-models", action="store_true", help="print the zoo's models with their numbers and exit")
     p.add_argument("--out", type=Path, default=None, help="figure (.png/.pdf/.svg); default <first input>_3d.png")
     p.add_argument("--save-3d", type=Path, default=None,
                    help="write the 3D poses: .npy (plus a .json of metadata beside it) or .npz (with metadata)")
@@ -88,6 +96,13 @@ def parser() -> ArgumentParser:
 
 def run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
+    if args.list_models:
+        from lifting.zoo import listing
+
+        print(listing())
+        return 0
+    if not args.poses:
+        raise UserError("run_model.py: expected at least one keypoint file (or --list-models)")
     from lifting.geometry.keypoint_formats import get_format
 
     if args.format is not None:
@@ -113,8 +128,11 @@ def run(argv: list[str] | None) -> int:
     from lifting.models.linear import input_skeleton
     from lifting.viewer import write_html
     from lifting.viz import save_pose_animation, save_prediction_figure
+    from lifting.zoo import resolve
 
-    trained = load_trained(args.ckpt, "lifter")
+    detected = any(p.is_dir() or p.suffix.lower() == ".json" for p in args.poses)
+    ckpt = args.ckpt or args.model or (DETECTED_MODEL if detected else GROUND_TRUTH_MODEL)
+    trained = load_trained(args.ckpt or resolve(ckpt), "lifter")
     model, stats, cfg = trained.model, Stats.from_dict(trained.task["stats"]), trained.config
     in_skel, out_skel = get_skeleton(input_skeleton(cfg)), get_skeleton(cfg["skeleton"])
     npy_only = all(p.suffix.lower() == ".npy" for p in args.poses)
@@ -143,7 +161,7 @@ def run(argv: list[str] | None) -> int:
 
     scale = (f"2D scaled by {REFERENCE_FOCAL_PX:.2f} / {args.focal:g} (training cameras' focal / yours)" if args.focal else
              f"each pose's 2D scaled to an RMS joint distance of {training_scale_px(stats):.1f} px from the root")
-    meta = {"content": f"3D poses lifted from 2D keypoints by the lifter {args.ckpt}", "units": "mm",
+    meta = {"content": f"3D poses lifted from 2D keypoints by the lifter {ckpt}", "units": "mm",
             "frame": f"root-relative {CAMERA_FRAME}; root {out_skel.joint_names[out_skel.root]} at the origin",
             "skeleton": out_skel.name, "joint_names": list(out_skel.joint_names), "input_format": kp.fmt,
             "input_scaling": scale, "shape": list(poses3d.shape)}
@@ -182,7 +200,7 @@ def run(argv: list[str] | None) -> int:
         print(f"{animation}: {len(views)} frames at {args.fps:g} fps")
     if html is not None:
         write_html(html, views, out_skel, joints2d=shown, fps=args.fps, track_ids=ids, frame_labels=labels,
-                   title=f"3D poses lifted by {args.ckpt} ({out_skel.name}, root-relative camera frame, mm"
+                   title=f"3D poses lifted by {ckpt} ({out_skel.name}, root-relative camera frame, mm"
                    + ("; people placed by their image position, depth unknown)" if views.shape[1] > 1 else ")"))
         print(f"{html}: interactive 3D viewer of {len(views)} frames")
     return 0

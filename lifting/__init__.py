@@ -4,6 +4,7 @@ The public API, imported on first use so that `import lifting` stays light:
 
     from lifting import load_config, run_task            # train / evaluate any task from a config
     from lifting import load_trained                      # any trained model: lifter, estimator, RootNet, detector
+    from lifting import load_pretrained                   # a model of the zoo by name (checkpoint/README.md)
     from lifting import lift, estimate_poses              # a trained lifter on 2D poses, an estimator on images
     from lifting import detect_poses                      # everybody in an image: detector -> roots -> poses
 """
@@ -19,6 +20,7 @@ _API = {
     "Checkpointer": "lifting.engine",
     "run_task": "lifting.tasks", "build_task": "lifting.tasks", "TASKS": "lifting.tasks",
     "load_trained": "lifting.checkpoint", "Trained": "lifting.checkpoint", "KINDS": "lifting.checkpoint",
+    "load_pretrained": "lifting.zoo",
     "lift": "lifting.inference", "build_lifter": "lifting.models.linear",
     "estimate_poses": "lifting.inference", "estimate_roots": "lifting.inference",
     "detect_poses": "lifting.inference.multiperson",

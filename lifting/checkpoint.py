@@ -3,7 +3,8 @@ way to load a trained model of any kind.
 
 A checkpoint is a plain dict of tensors, numbers, strings and nested dicts/lists, so it loads with
 `torch.load(weights_only=True)`. It records the `kind` of model the task that wrote it trains (`KINDS`). Run
-directories hold `last.pt` and `best.pt`.
+directories hold `last.pt` and `best.pt`; the zoo (`lifting.zoo`) holds packed ones, loaded by name. Float16 zoo
+weights become float32 as `load_state_dict` copies them into the model.
 """
 
 from __future__ import annotations
@@ -57,8 +58,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory's last.pt (the weights its results.json reports), else its best.pt."""
+    """A checkpoint file, or a run directory's last.pt (the weights its results.json reports), else its best.pt;
+    where no such file or directory exists, a model of the zoo by name (`lifting.zoo`, checksum checked)."""
+    from lifting import zoo
+
     path = Path(path)
+    if not path.exists() and len(path.parts) == 1 and not path.suffix:
+        if str(path) in zoo.names():
+            return zoo.resolve(str(path))
+        raise UserError(f"{path}: no such checkpoint file or run directory, nor a model of the zoo (known: "
+                        f"{', '.join(zoo.names()) or 'none yet'})")
     if path.is_dir():
         for name in ("last.pt", "best.pt"):
             if (path / name).is_file():

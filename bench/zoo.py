@@ -1,0 +1,160 @@
+"""Retrain the zoo's models from their configs, measure their cards on Human3.6M S8 and pack them into checkpoint/.
+
+    python bench/zoo.py                                   # every model: train what has no finished run, then pack
+    python bench/zoo.py h36m_lifter --pack-only           # pack runs/zoo/h36m_lifter, card from its _s1567 run
+    python bench/zoo.py rendered_detector --retrain --set threads=1
+
+Each model trains with its entry script and config into RUNS_DIR/NAME (a finished run, one with results.json, is
+kept unless --retrain). A model shipped trained on S8 as well (h36m_lifter) has its card measured on a second run of
+the same recipe without S8, RUNS_DIR/NAME_s1567; the others hold S8 out themselves. The run is packed in float32 and
+in float16, both are evaluated on S8 (`eval_only`), and `lifting.zoo.pack` keeps float16 where no headline metric
+moves by `lifting.zoo.TOLERANCE` or more, writes checkpoint/NAME.pt and records it in checkpoint/manifest.json.
+"""
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lifting import zoo
+from lifting.cli import ArgumentParser, run_cli
+from lifting.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HELD_OUT = ("train_subjects=[1,5,6,7]", "test_subjects=[8]")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a zoo model is trained and measured: its entry script and config, the --set overrides of the shipped run,
+    those of the card's run without S8 (None: the shipped run holds S8 out itself) and of the S8 evaluation."""
+
+    kind: str
+    script: str
+    config: str
+    trained_on: str
+    shipped: tuple[str, ...]
+    card: tuple[str, ...] | None
+    evaluation: tuple[str, ...]
+    label: str | None = None
+
+
+LIFTER_EVAL = ("test_subjects=[8]", "test_data_dir=null")
+RECIPES = {
+    "h36m_lifter": Recipe("lifter", "main_human36.py", "opts/zoo/h36m_lifter.yaml",
+                          "Human3.6M S1, S5, S6, S7, S8 (ground-truth 2D)", ("test_data_dir=synthetic",), HELD_OUT,
+                          LIFTER_EVAL),
+    "h36m_lifter_detected": Recipe("lifter", "main_human36.py", "opts/zoo/h36m_lifter_detected.yaml",
+                                   "Human3.6M S1, S5, S6, S7 (detected 2D)", (), None, LIFTER_EVAL),
+    "h36m_relative": Recipe("lifter", "main_human36.py", "opts/h36_rel.yaml",
+                            "Human3.6M S1, S5, S6, S7 (one depth-order pair per sample)", HELD_OUT, None,
+                            LIFTER_EVAL),
+    "rendered_metrabs": Recipe("estimator", "main_metro.py", "opts/metro_tiny.yaml",
+                               "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT, None,
+                               ("test_subjects=[8]",), zoo.RENDERED_LABEL),
+    "rendered_rootnet": Recipe("rootnet", "main_rootnet.py", "opts/rootnet_tiny.yaml",
+                               "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT, None,
+                               ("test_subjects=[8]",), zoo.RENDERED_LABEL),
+    "rendered_detector": Recipe("detector", "main_detector.py", "opts/detector_tiny.yaml",
+                                "scenes of mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT, None,
+                                ("test_subjects=[8]",), zoo.RENDERED_LABEL),
+}
+
+
+def command(recipe: Recipe, sets: list[str]) -> list[str]:
+    return ["python", recipe.script, "--opt", recipe.config, "--set", *sets]
+
+
+def shown(path: Path) -> Path:
+    """`path` as the recorded commands give it: relative to the repository root where it lies inside."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def run(argv: list[str]) -> None:
+    """A script of the suite, run from the repository root; its failure stops the bench in one line."""
+    print("$", shlex.join(argv), flush=True)
+    if subprocess.run([sys.executable, *argv[1:]], cwd=ROOT).returncode:
+        raise UserError(f"failed: {shlex.join(argv)}")
+
+
+def results(run_dir: Path) -> dict:
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no finished run (no results.json); train it with python bench/zoo.py "
+                        f"{run_dir.name.removesuffix('_s1567')}")
+    return json.loads(path.read_text())
+
+
+def train(recipe: Recipe, run_dir: Path, sets: list[str], args: argparse.Namespace) -> str:
+    """Train into `run_dir` unless a finished run is there (or --retrain; never with --pack-only, which needs the
+    finished run); returns the training command."""
+    argv = command(recipe, [*sets, f"out_dir={shown(run_dir)}"])
+    if args.pack_only:
+        results(run_dir)
+    elif args.retrain or not (run_dir / "results.json").is_file():
+        run(argv)
+    return shlex.join(argv)
+
+
+def evaluate(recipe: Recipe, run_dir: Path, precision: str, sets: list[str], scratch: Path) -> dict:
+    """The results of `run_dir` packed in `precision`, evaluated on S8."""
+    packed = zoo.write_packed(run_dir, scratch / f"{run_dir.name}_{precision}.pt", precision)
+    out = scratch / f"{run_dir.name}_{precision}"
+    run(command(recipe, [*sets, f"load={packed}", "eval_only=true", *recipe.evaluation, f"out_dir={out}"]))
+    return results(out)
+
+
+def build(name: str, args: argparse.Namespace) -> None:
+    recipe, runs = RECIPES[name], args.runs_dir.resolve()
+    data = [f"data_dir={args.data_dir}", *args.set]
+    shipped, card = runs / name, runs / f"{name}_s1567"
+    retrain = train(recipe, shipped, [*data[:1], *recipe.shipped, *args.set], args)
+    if recipe.card is not None:
+        card_command = train(recipe, card, [*data[:1], *recipe.card, *args.set], args)
+    with tempfile.TemporaryDirectory(prefix="zoo_") as tmp:
+        scratch = Path(tmp)
+        evaluations = {p: evaluate(recipe, shipped, p, data, scratch) for p in ("float32", "float16")}
+        precision = zoo.choose_precision(recipe.kind, evaluations)[0]
+        if recipe.card is None:
+            metrics, metrics_on = zoo.headline(recipe.kind, evaluations[precision]), "Human3.6M S8 (held out)"
+        else:
+            metrics = zoo.headline(recipe.kind, evaluate(recipe, card, precision, data, scratch))
+            metrics_on = f"Human3.6M S8, the same recipe trained on S1, S5, S6, S7 ({card_command})"
+    entry = zoo.pack(shipped, name, kind=recipe.kind, evaluations=evaluations, metrics=metrics, metrics_on=metrics_on,
+                     trained_on=recipe.trained_on, config=recipe.config, command=retrain, label=recipe.label)
+    print(f"checkpoint/{entry['file']}: {entry['precision']}, {entry['size_bytes'] / 2**20:.1f} MiB, "
+          f"float16 change {entry['precision_check']['change']:.4f}; {metrics}")
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="bench/zoo.py", description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help=f"zoo models to build (default all: {', '.join(RECIPES)})")
+    p.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "zoo", help="where the trainings go")
+    p.add_argument("--data-dir", default="../shared/data/h36m", help="Human3.6M poses (h5-annotation layout)")
+    p.add_argument("--pack-only", action="store_true", help="pack finished runs; train nothing")
+    p.add_argument("--retrain", action="store_true", help="train again even where a finished run exists")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="more overrides for every training "
+                   "(e.g. threads=1 device=cuda)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    def bench(argv: list[str] | None) -> None:
+        args = parser().parse_args(argv)
+        unknown = [n for n in args.names if n not in RECIPES]
+        if unknown:
+            raise UserError(f"{', '.join(unknown)}: not a zoo model (known: {', '.join(RECIPES)})")
+        for name in args.names or RECIPES:
+            build(name, args)
+        print(zoo.listing())
+
+    return run_cli(bench, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
