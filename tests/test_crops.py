@@ -276,3 +276,75 @@ def test_rendering_into_the_crop_camera_matches_the_warped_full_rendering(flip):
     inter = (warped & direct.mask).sum((1, 2)).float()
     union = (warped | direct.mask).sum((1, 2)).float()
     assert (inter / union > 0.93).all(), inter / union
+
+
+def test_crowd_pool_world_poses_agree_across_cameras():
+    """Every camera's view of one frame goes back to the same world pose, feet on the floor."""
+    from helpers import pose_set
+
+    from lifting.datasets.crop_sources import Crowd
+    from lifting.geometry.cameras import h36m_cameras
+
+    poses = pose_set(frames=2, cams=(1, 3))
+    crowd = Crowd.from_poses(poses, h36m_cameras(), 0.5)
+    for s in (1, 5):
+        for f in (0, 1):
+            rows = (poses.subject == s) & (poses.frame == f) & (poses.action == "Walking")
+            world = crowd.joints_world[torch.as_tensor(rows)]
+            assert len(world) == 2 and torch.allclose(world[0], world[1], atol=1e-3)
+    assert crowd.joints_world[..., 2].amin(1).abs().max() < 150          # ankles near z = 0
+
+
+def test_crowd_people_stand_beside_the_person_on_the_same_floor():
+    from lifting.synth.scenes import place_beside, scene_camera
+
+    g = torch.Generator().manual_seed(0)
+    B = 64
+    R = torch.tensor(scene_camera(1500.0, 10.0)[0]).expand(B, 3, 3)        # camera looks along world +y
+    target = torch.randn(B, 17, 3, generator=g, dtype=torch.float64) * 200 + torch.tensor([300.0, 4000.0, 900.0])
+    others = torch.randn(B, 2, 17, 3, generator=g, dtype=torch.float64) * 200 + torch.tensor([-5000.0, 0, 900.0])
+    placed = place_beside(target, others, R, g)
+    assert torch.equal(placed[..., 2], others[..., 2])                               # heights above the floor kept
+    d_in, d_out = torch.cdist(others[..., :2], others[..., :2]), torch.cdist(placed[..., :2], placed[..., :2])
+    assert torch.allclose(d_in, d_out, atol=1e-6)                                    # each person moved rigidly
+    offset = placed[:, :, 0, :2] - target[:, None, 0, :2]                            # root to root on the floor
+    assert (offset.norm(dim=-1) >= 600 - 1e-6).all()
+    lateral, depth = offset[..., 0], offset[..., 1]                                  # world x = camera right
+    assert (lateral.abs() >= 500 - 1e-6).all() and (lateral.abs() <= 1300 + 1e-6).all()
+    assert (depth >= -600 - 1e-6).all() and (depth <= 1500 + 1e-6).all()
+    assert (lateral[:, 0] * lateral[:, 1] < 0).all()                                 # on opposite sides
+
+
+def test_crowd_crops_show_other_people_and_keep_the_labels(monkeypatch):
+    """crowd_prob 1: other people's pixels in every crop (person map), labels as without them; crowd_prob 0: the
+    crops are bit-identical to crops rendered without a crowd."""
+    from helpers import pose_set
+
+    import lifting.synth.render as render
+    from lifting.augment.crops import seeded_generator
+    from lifting.datasets.crop_sources import Crowd, intrinsics, render_crops
+    from lifting.geometry.cameras import h36m_cameras
+
+    poses = pose_set(frames=3, cams=(1, 3))
+    joints, K = torch.as_tensor(poses.joints3d_cam), intrinsics(poses)
+    rows = torch.arange(len(poses))
+    maps = []
+    original = render.render_mannequin
+    monkeypatch.setattr(render, "render_mannequin", lambda *a, **kw: maps.append(original(*a, **kw)) or maps[-1])
+
+    def crops(prob):
+        crowd = Crowd.from_poses(poses, h36m_cameras(), prob)
+        others = crowd.draw(rows, seeded_generator(5, 1))
+        return render_crops(joints, K, 64, seeded_generator(5), torch.device("cpu"), True, 0.3, others=others)
+
+    alone = render_crops(joints, K, 64, seeded_generator(5), torch.device("cpu"), True, 0.3)
+    none = crops(0.0)
+    assert all(torch.equal(none[k], alone[k]) for k in alone)
+    crowded = crops(1.0)
+    for k in alone:
+        if k != "image":
+            assert torch.equal(crowded[k], alone[k]), k
+    person = maps[-1].person.flatten(1)
+    assert maps[-1].joints2d_px.shape[1] == 3 and (maps[0].person <= 0).all()
+    assert ((person >= 1).sum(1) >= 20).float().mean() >= 0.66       # other people in most crops (some fall outside)
+    assert ((person == 0).sum(1) >= 50).all()                         # and the person still seen in every one

@@ -1,7 +1,8 @@
 """Sources of MeTRo training and test crops (the `CropDataset` item dict, batched).
 
 - 'online': crops rendered on the training device from 3D poses (a `PoseSet`), a fresh mannequin appearance
-  and augmentation per step (`online_source`);
+  and augmentation per step (`online_source`); with `crowd_prob`, that share of training crops also shows 1-2 other
+  training poses placed around the person as in a multi-person scene (`Crowd`);
 - 'rendered': a COCO-layout image dataset read through `ImageDataset` + `CropDataset` (`rendered_source`).
 Both take the seeded index batches of the training loop, so a resumed run sees the same data.
 """
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from lifting.engine.distributed import Dist  # where this process sits: rank, world, device
 
 log = logging.getLogger("lifting")
+CROWD_STREAM = 7_919           # seed component of the other people's random stream
 BatchStream = Callable[[list[list[int]], int, int], Iterator[dict[str, Any]]]
 
 
@@ -54,6 +56,7 @@ class CropOptions:
     max_test_crops: int | None = None
     augment: bool = False
     truncation_prob: float = 0.0
+    crowd_prob: float = 0.0
     image_dir: str | None = None
     render_size: int = 256
     num_workers: int = 0
@@ -103,13 +106,15 @@ def person_boxes(joints2d_px: torch.Tensor, pad: float = 0.12) -> torch.Tensor:
 
 def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, generator: torch.Generator,
                  device: torch.device, augment: bool, truncation_prob: float = 0.0,
-                 truncate_all: bool = False, recipe: CropRecipe = METRO_CROPS) -> dict[str, torch.Tensor]:
+                 truncate_all: bool = False, recipe: CropRecipe = METRO_CROPS,
+                 others: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Crops rendered straight into the virtual crop camera (no image resampling, so no image border: the
     recipe's box gets no image size).
 
     joints_cam (B, 17, 3) mm original camera; K (B, 3, 3) original pinhole intrinsics. Same crop geometry and
     outputs as `make_crops` (without `flipped`); `truncate_all` forces a partial-body box without other
-    augmentation (test crops).
+    augmentation (test crops). `others`: (joints (B, P, 17, 3) mm original camera, present (B, P) bool), other
+    people drawn into the crops under the same z-buffer; the labels stay the person's.
     """
     from lifting.synth.render import render_mannequin
 
@@ -125,8 +130,13 @@ def render_crops(joints_cam: torch.Tensor, K: torch.Tensor, crop_size: int, gene
     aug = recipe.geometry(n, generator) if augment else CropAugmentation.identity(n)
     K_crop, R = crop_camera(K, boxes, crop_size, aug)
     joints = to_crop_frame(joints_cam, R, aug.flip)
-    rendering = render_mannequin(joints.float().to(device), K_crop.float().to(device), (crop_size, crop_size),
-                                 generator)
+    people, present = joints, None
+    if others is not None and others[1].any():
+        crowd = [to_crop_frame(others[0][:, k].double(), R, aug.flip) for k in range(others[0].shape[1])]
+        people = torch.stack([joints, *crowd], 1)                                       # (B, 1 + P, 17, 3)
+        present = torch.cat([torch.ones(n, 1, dtype=torch.bool), others[1].cpu()], 1).to(device)
+    rendering = render_mannequin(people.float().to(device), K_crop.float().to(device), (crop_size, crop_size),
+                                 generator, present=present)
     image = recipe.appearance(rendering.image, generator) if augment else rendering.image
     uv = project_joints(joints, K_crop)
     in_crop = (joints[..., 2] > 0) & (uv >= -0.5).all(-1) & (uv <= crop_size - 0.5).all(-1)
@@ -140,6 +150,41 @@ def intrinsics(poses) -> torch.Tensor:
     return torch.from_numpy(intrinsic_matrix(poses.cam_f, poses.cam_c))
 
 
+@dataclass(frozen=True)
+class Crowd:
+    """Training poses to draw other people from, as world poses: joints_world (N, 17, 3) mm (z up, floor z = 0),
+    and each row's camera R (N, 3, 3), t (N, 3) (X_cam = R X_world + t)."""
+
+    prob: float
+    joints_world: torch.Tensor
+    R: torch.Tensor
+    t: torch.Tensor
+
+    @classmethod
+    def from_poses(cls, poses, cameras, prob: float) -> Crowd:
+        """From a PoseSet and its calibration {(subject, camera): Camera}."""
+        keys = sorted({(int(s), int(c)) for s, c in zip(poses.subject, poses.camera)})
+        which = {k: i for i, k in enumerate(keys)}
+        row = torch.tensor([which[(int(s), int(c))] for s, c in zip(poses.subject, poses.camera)])
+        R = torch.tensor(np.stack([cameras[k].R for k in keys]))[row]
+        t = torch.tensor(np.stack([cameras[k].t for k in keys]))[row]
+        joints_cam = torch.as_tensor(poses.joints3d_cam, dtype=torch.float64)
+        return cls(prob, (joints_cam - t[:, None]) @ R, R, t)
+
+    def draw(self, rows: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Other people for the crops of training rows `rows` (B,): joints (B, 2, 17, 3) mm in each row's camera,
+        present (B, 2) bool (nobody with probability 1 - prob, else one or two people with equal odds)."""
+        from lifting.synth.scenes import place_beside
+
+        n = len(rows)
+        coin = torch.rand(n, generator=generator) < self.prob
+        count = torch.where(coin, 1 + (torch.rand(n, generator=generator) < 0.5).long(), 0)
+        picks = torch.randint(len(self.joints_world), (n, 2), generator=generator)
+        placed = place_beside(self.joints_world[rows], self.joints_world[picks], self.R[rows], generator)
+        joints = placed @ self.R[rows, None].transpose(-1, -2) + self.t[rows, None, None]
+        return joints, torch.arange(2) < count[:, None]
+
+
 def online_source(o: CropOptions, dist: Dist, recipe: CropRecipe = METRO_CROPS) -> CropSource:
     """Crops rendered on the training device from the PoseSet poses of the train/test subjects, cut and
     augmented by `recipe`."""
@@ -149,12 +194,20 @@ def online_source(o: CropOptions, dist: Dist, recipe: CropRecipe = METRO_CROPS) 
     train_joints, train_K = torch.as_tensor(train_poses.joints3d_cam), intrinsics(train_poses)
     test_joints, test_K = torch.as_tensor(test_poses.joints3d_cam), intrinsics(test_poses)
     S = o.crop_size
+    crowd = None
+    if o.crowd_prob > 0:
+        from lifting.geometry.cameras import load_h36m_cameras
+
+        crowd = Crowd.from_poses(train_poses, load_h36m_cameras(pose_dir(o) / "cameras.h5"), o.crowd_prob)
 
     def batches(index_batches, epoch, step):
         for k, idx in enumerate(index_batches):
             g = seeded_generator(o.seed, dist.rank, step + k)
+            # The other people come from their own stream, so the person's crop and labels do not depend on them.
+            others = None if crowd is None else crowd.draw(torch.as_tensor(idx), seeded_generator(
+                o.seed, dist.rank, step + k, CROWD_STREAM))
             yield render_crops(train_joints[idx], train_K[idx], S, g, dist.device, o.augment,
-                               o.truncation_prob, recipe=recipe)
+                               o.truncation_prob, recipe=recipe, others=others)
 
     def test_batches(truncated):
         bs = o.eval_batch_size

@@ -3,6 +3,8 @@
 from typing import Any
 
 from lifting.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, Schema, opt
+from lifting.models.backbones import BACKBONES
+from lifting.models.backbones import STRIDES as BACKBONE_STRIDES
 from lifting.options import common
 
 STRIDES = (32, 16, 8, 4)
@@ -23,16 +25,20 @@ OPTIONS = {
     "augment": opt(bool, True, "scale/rotation/shift/flip/appearance augmentation of training crops"),
     "truncation_prob": opt(float, 0.3, "probability of a partial-body (truncated) training crop, also without augment",
                            **PROBABILITY),
+    "crowd_prob": opt(float, 0.0, "data_source=online: share of training crops with 1-2 other people placed beside, "
+                                  "behind or in front of the person on the same floor (labels stay the person's)",
+                      **PROBABILITY),
     "num_workers": opt(int, 0, "DataLoader worker processes (data_source=rendered)", **NON_NEGATIVE, maximum=256),
     # model
-    "backbone": opt(str, "resnet50", "torchvision ResNet", choices=("resnet18", "resnet34", "resnet50")),
+    "backbone": opt(str, "resnet50", "torchvision trunk from random weights (MobileNetV3: output stride 32 or 16)",
+                    choices=BACKBONES),
     "output_stride": opt(int, 32, "backbone output stride for training", choices=STRIDES),
     "test_output_stride": opt(int, None, "output stride at test time, same weights (null: output_stride)",
                               choices=STRIDES, nullable=True),
     "depth_bins": opt(int, 8, "depth bins D of the metric volume", **AT_LEAST_ONE, maximum=1024),
     "box_size": opt(float, 2200.0, "metric side B_box of the heatmap cube in mm", **POSITIVE),
-    "backbone_weights": opt(str, None, "local torchvision ResNet state_dict to initialise the backbone (never downloaded)",
-                            nullable=True),
+    "backbone_weights": opt(str, None, "local torchvision state_dict of the backbone's architecture to initialise "
+                                       "it (never downloaded)", nullable=True),
     # losses / reconstruction
     "loss2d_weight": opt(float, 1.0, "weight of the 2D-head loss", **NON_NEGATIVE),
     "abs_weight": opt(float, 0.1, "weight of the absolute-pose loss once enabled", **NON_NEGATIVE),
@@ -63,6 +69,23 @@ def crop_fits_stride(cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def stride_fits_backbone(cfg: dict[str, Any]) -> str | None:
+    """MobileNetV3 trunks run at output stride 32 or 16 only."""
+    allowed = BACKBONE_STRIDES[cfg["backbone"]]
+    for key in ("output_stride", "test_output_stride"):
+        if cfg[key] is not None and cfg[key] not in allowed:
+            return f"{key} {cfg[key]}: backbone {cfg['backbone']} runs at output stride {' or '.join(map(str, allowed))}"
+    return None
+
+
+def crowd_is_online(cfg: dict[str, Any]) -> str | None:
+    """crowd_prob > 0 needs data_source online (other people are rendered into the crops on the fly)."""
+    if cfg["crowd_prob"] > 0 and cfg["data_source"] != "online":
+        return (f"crowd_prob {cfg['crowd_prob']} needs data_source: online (data_source is {cfg['data_source']}); "
+                f"set crowd_prob: 0 or data_source: online")
+    return None
+
+
 def image_dir_is_read(cfg: dict[str, Any]) -> str | None:
     """image_dir is given only with data_source rendered (online crops never read it)."""
     if cfg["image_dir"] is not None and cfg["data_source"] != "rendered":
@@ -71,4 +94,5 @@ def image_dir_is_read(cfg: dict[str, Any]) -> str | None:
     return None
 
 
-SCHEMA = Schema(OPTIONS, rules=(*common.RUN_RULES, *common.POSE_DATA_RULES, crop_fits_stride, image_dir_is_read))
+SCHEMA = Schema(OPTIONS, rules=(*common.RUN_RULES, *common.POSE_DATA_RULES, crop_fits_stride, stride_fits_backbone,
+                                image_dir_is_read, crowd_is_online))

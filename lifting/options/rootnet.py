@@ -16,8 +16,9 @@ OPTIONS = {
     "augment": opt(bool, True, "RootNet augmentation of training crops: roll N(0,1)*30 deg clipped to +-60 with "
                                "probability 0.6, flip, per-channel colour scale U(0.8, 1.2) (k is unchanged)"),
     "truncation_prob": replace(_metro.SCHEMA["truncation_prob"], default=0.0),
+    "crowd_prob": _metro.SCHEMA["crowd_prob"],
     # model
-    "backbone": opt(str, "resnet50", "torchvision ResNet", choices=("resnet18", "resnet34", "resnet50")),
+    "backbone": replace(_metro.SCHEMA["backbone"], help="torchvision trunk from random weights (output stride 32)"),
     "backbone_weights": _metro.SCHEMA["backbone_weights"],
     "head_channels": opt(int, 256, "channels of the three transposed convolutions of the xy branch",
                          **AT_LEAST_ONE, maximum=4096),
@@ -54,4 +55,4 @@ def bbox_real_is_a_size(cfg) -> str | None:
 
 
 SCHEMA = Schema(OPTIONS, rules=(*common.RUN_RULES, *common.POSE_DATA_RULES, _metro.image_dir_is_read,
-                                bbox_real_is_a_size))
+                                _metro.crowd_is_online, bbox_real_is_a_size))

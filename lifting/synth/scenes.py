@@ -183,3 +183,34 @@ def render_scenes(scenes: Scenes, generator: torch.Generator, device: str | torc
     own = torch.arange(P)[None, :, None]
     visible = inside & ((seen == own) | (seen < 0)) & in_view[..., None]
     return SceneImages(image=out.image, in_view=in_view, boxes=boxes, joints2d_px=uv, joint_visible=visible)
+
+
+def place_beside(target_world: torch.Tensor, others_world: torch.Tensor, R: torch.Tensor,
+                 generator: torch.Generator, lateral_mm: tuple[float, float] = (500.0, 1300.0),
+                 depth_mm: tuple[float, float] = (-600.0, 1500.0), min_gap_mm: float = 600.0) -> torch.Tensor:
+    """Other people moved next to a target as in a scene, so that a crop of the target shows them at its edges or
+    partly in front of it.
+
+    target_world (B, 17, 3) and others_world (B, P, 17, 3) mm in world frames (z up, floor z = 0); R (B, 3, 3) the
+    target camera's world-to-camera rotation. Each other person keeps its height above the floor, is turned to a
+    random heading and put with its root `lateral_mm` to the side of the target's root along the camera's floor
+    right axis (person k on the side opposite to person k - 1) and `depth_mm` along its floor viewing direction
+    (negative: nearer the camera), at least `min_gap_mm` from the target's root on the floor. -> (B, P, 17, 3) world.
+    """
+    B, P = others_world.shape[:2]
+    dt = target_world.dtype
+    yaw = 2 * torch.pi * torch.rand(B, P, generator=generator, dtype=dt)
+    side = torch.where(torch.rand(B, 1, generator=generator) < 0.5, -1.0, 1.0).to(dt)
+    side = side * (-1.0) ** torch.arange(P, dtype=dt)
+    lateral = side * (lateral_mm[0] + (lateral_mm[1] - lateral_mm[0]) * torch.rand(B, P, generator=generator,
+                                                                                   dtype=dt))
+    depth = depth_mm[0] + (depth_mm[1] - depth_mm[0]) * torch.rand(B, P, generator=generator, dtype=dt)
+    offset = torch.stack([lateral, depth], -1)                                          # (B, P, 2) floor mm
+    offset = offset * (min_gap_mm / offset.norm(dim=-1, keepdim=True).clamp_min(1e-6)).clamp_min(1.0)
+    floor_axes = R.transpose(1, 2)[:, :2, [0, 2]].to(dt)           # camera x and z axes in the world, xy parts
+    floor_axes = floor_axes / floor_axes.norm(dim=1, keepdim=True).clamp_min(1e-6)     # (B, 2, 2) columns
+    spot = target_world[:, None, 0, :2] + offset @ floor_axes.transpose(1, 2)          # (B, P, 2)
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    turn = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)        # (B, P, 2, 2)
+    xy = (others_world[..., :2] - others_world[:, :, :1, :2]) @ turn.transpose(-1, -2) + spot[:, :, None]
+    return torch.cat([xy, others_world[..., 2:]], -1)
