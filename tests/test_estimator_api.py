@@ -264,14 +264,42 @@ def test_run_estimator_with_a_detector_passes_distortion_and_antialiasing(image_
     assert "distortion" in res["distorted"] and "distortion" not in res["plain"]
 
 
+def test_run_estimator_without_box_or_detector_uses_the_zoo_detector(image_files, estimator, tmp_path_factory,
+                                                                    monkeypatch, caplog):
+    """The test's random-init detector (2 boxes whatever their score), packed as the zoo's rendered_detector."""
+    from lifting import zoo
+    from lifting.checkpoint import save_checkpoint
+    from lifting.models.detector import PersonDetector
+
+    torch.manual_seed(0)
+    net = PersonDetector("mobilenet_v3_small", 64, (96, 128), score_thresh=0.0, max_detections=2)
+    with torch.no_grad():
+        net.fcos.head.regression_head.bbox_reg.bias.fill_(2.0)
+    tmp = tmp_path_factory.mktemp("zoo")
+    det = save_checkpoint(tmp / "det.pt", {"kind": "detector", "model": net.state_dict(),
+                                           "extra": {"task": {"arch": net.arch()}, "config": {}}})
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp / "checkpoint")
+    scores = {"ap50": 0.5, "ap": 0.25}
+    zoo.pack(det, "rendered_detector", kind="detector", evaluations={"float32": scores, "float16": scores},
+             metrics=scores, metrics_on="rendered S8 scenes", trained_on="rendered scenes", config="opts/x.yaml",
+             command="python main_detector.py", label=zoo.RENDERED_LABEL)
+    code, _, err = run(image_files, "im0.jpg", "--ckpt", estimator, "--min-score", "0", "--plausibility", "none",
+                       "--out", "zoo.npz")
+    assert code == 0, err
+    res = np.load(image_files / "zoo.npz")
+    assert "scores" in res and "found by the detector rendered_detector" in json.loads(str(res["metadata"]))["content"]
+    assert f"zoo model rendered_detector: {zoo.RENDERED_LABEL}" in caplog.text
+
+
 @pytest.mark.parametrize("setup, args, needle", [
-    (lambda d: (d / "broken.jpg").write_text("not an image"), ["broken.jpg"], "not a readable image"),
+    (lambda d: (d / "broken.jpg").write_text("not an image"), ["broken.jpg", "--box", "1,1,5,5"],
+     "not a readable image"),
     (lambda d: None, ["im0.jpg", "--box", "900,10,40,40"], "lies outside the 640x480 image"),
     (lambda d: None, ["im0.jpg", "--box", "1,2,3"], "expected 4 comma-separated"),
     (lambda d: None, ["im0.jpg", "--box", "3:1,2,3,4"], "image index '3' must be 0..0"),
     (lambda d: None, ["im0.jpg", "--extrinsics", "0,0,0,0,0,0,0,0,0,1,2,3"], "R is singular"),
     (lambda d: None, ["im0.jpg", "--skeleton", "coco_17"], "cannot write joints as 'coco_17'"),
-    (lambda d: None, ["missing.jpg"], "image file not found"),
+    (lambda d: None, ["missing.jpg", "--box", "1,1,5,5"], "image file not found"),
     (lambda d: (d / "out.npz").mkdir(), ["im0.jpg", "--out", "out.npz"], "is a directory"),
     (lambda d: None, ["im0.jpg", "--detector", "d.pt", "--rootnet", "r.pt", "--distortion", "0,0,0,0"],
      "RootNet (--rootnet) assumes a pinhole camera"),

@@ -117,11 +117,11 @@ def test_corrupt_and_empty_videos_are_one_line_and_write_nothing(tmp_path, model
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["clip.mp4"], "a video needs --detector"),
+    (["clip.mp4", "--box", "1,1,5,5"], "--box applies to images"),
     (["clip.mp4", "--detector", "d.pt", "--box", "1,1,5,5"], "give --box or --detector, not both"),
     (["img.png", "--smooth"], "--overlay and --smooth apply to a video input"),
     (["clip.mp4", "--detector", "d.pt", "--overlay", "o.avi"], "--overlay o.avi: expected a file ending in .mp4"),
-    (["img.png", "--rootnet", "r.pt"], "--rootnet needs --detector"),
+    (["img.png", "--box", "1,1,5,5", "--rootnet", "r.pt"], "--rootnet needs --detector"),
 ])
 def test_bad_flags_are_one_line_before_any_work(tmp_path, args, needle):
     code, _, err = run_estimator(tmp_path, *args, "--ckpt", "no_such_run")
