@@ -101,8 +101,15 @@ def test_unknown_name_where_a_run_directory_goes_lists_the_zoo(zoo_dir):
         load_trained("h36m_lifter_v2", "lifter")
 
 
+def test_a_zoo_model_of_another_kind_is_one_line_naming_both(zoo_dir):
+    with pytest.raises(UserError, match="h36m_lifter.pt: this is a lifter checkpoint .*; expected a detector"):
+        load_trained("h36m_lifter", "detector")
+
+
 def test_labelled_model_warns_and_lists_its_numbers(zoo_dir, tmp_path, caplog):
-    zoo.load_pretrained("labelled")
+    import lifting
+
+    assert lifting.load_pretrained("labelled").kind == "lifter"
     assert zoo.RENDERED_LABEL in caplog.text
     code, out, _ = run_script("run_model.py", tmp_path, "--list-models")
     lines = out.splitlines()
