@@ -72,12 +72,12 @@ def detector_like(joints17_px: np.ndarray, max_missing: int, coco_p: float, rng:
     for rows, fmt in ((np.flatnonzero(~coco), "h36m_17"), (np.flatnonzero(coco), "coco_17")):
         keypoints, present = h36m17_to_format(joints[rows], fmt)
         if max_missing > 0:
-            present &= ~_random_missing(present, rng.integers(0, max_missing + 1, size=len(rows)), rng)
+            present &= ~random_missing(present, rng.integers(0, max_missing + 1, size=len(rows)), rng)
         out[rows] = fill_missing(*to_h36m17(keypoints, present, fmt))
     return out.astype(np.asarray(joints17_px).dtype)
 
 
-def _random_missing(present: np.ndarray, count: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_missing(present: np.ndarray, count: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, J) bool: `count[i]` of row i's present keypoints, chosen uniformly without replacement."""
     order = np.where(present, rng.random(present.shape), np.inf).argsort(1)
     missing = np.zeros(present.shape, bool)
