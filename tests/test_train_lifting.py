@@ -162,3 +162,16 @@ def test_detector_like_training_inputs_redrawn_per_epoch_test_inputs_clean(tmp_p
     assert not torch.equal(epoch[0], epoch[1])
     other = _set_up(tmp_path, tiny_h36m, *keys)
     assert torch.equal(next(other.batches(1, 0, torch.Generator().manual_seed(0)))["x"], epoch[1])   # resumable
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (("skeleton=h36m_16", "train_missing_joints=2"), "train_missing_joints: 2 needs skeleton: h36m_17"),
+    (("skeleton=lsp_14", "train_coco17_p=0.5"), "train_coco17_p: 0.5 needs skeleton: h36m_17"),
+    (("train_redraw=true",), "train_redraw: true needs a random training corruption"),
+    (("train_missing_joints=10",), "train_missing_joints"),
+])
+def test_detector_like_keys_checked_at_load(tmp_path, extra, needle):
+    from lifting.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        load_config(SCHEMA, None, [f"out_dir={tmp_path}", *extra])
