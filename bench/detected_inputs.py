@@ -1,7 +1,8 @@
 """Lifters on detector-like 2D: S8 lifted from clean GT 2D, with Gaussian noise, with two joints missing and from
 COCO-17 keypoints; MPJPE and PA-MPJPE of each lifter as a markdown table.
 
-    python bench/detected_inputs.py --data-dir ../shared/data/h36m --ckpt h36m_lifter runs/zoo/h36m_lifter_detected
+    python bench/detected_inputs.py --data-dir ../shared/data/h36m --ckpt runs/zoo/h36m_lifter_s1567 \
+        runs/zoo/h36m_lifter_detected
     python bench/detected_inputs.py --data-dir ../shared/data/h36m --ckpt RUN_A RUN_B --stride 5
 
 Inputs: the Human3.6M-17 GT 2D of S8 (every frame of every camera, or every --stride-th frame), as is; with
@@ -10,7 +11,8 @@ the nearest present joint (`fill_missing`, as run_model.py fills missing keypoin
 each pose (no eyes or ears) converted back as run_model.py converts COCO keypoints (`to_h36m17`). Every lifter gets
 the same perturbed inputs (--seed), in its own input joint set, and predicts as its training run evaluated
 (flip-averaged where its config has flip_test). Errors in mm over the lifter's joints, root included, after root
-alignment; headline = action-wise mean (mean of per-action means), as results.json reports.
+alignment; headline = action-wise mean (mean of per-action means), as results.json reports. Compare lifters that
+did not train on S8 (the zoo's h36m_lifter did; its recipe on S1,5,6,7 is the fair baseline).
 """
 
 import sys
