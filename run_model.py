@@ -124,10 +124,8 @@ def run(argv: list[str] | None) -> int:
     from lifting.datasets.normalize import Stats
     from lifting.geometry.skeletons import convert, get_skeleton
     from lifting.inference.lifter import REFERENCE_FOCAL_PX, lift, rescale_2d, training_scale_px
-    from lifting.inference.sequences import describe_smoothing, lift_tracks
     from lifting.models.linear import input_skeleton
-    from lifting.viewer import write_html
-    from lifting.viz import save_pose_animation, save_prediction_figure
+    from lifting.viz import save_prediction_figure
     from lifting.zoo import resolve
 
     detected = any(p.is_dir() or p.suffix.lower() == ".json" for p in args.poses)
@@ -151,6 +149,8 @@ def run(argv: list[str] | None) -> int:
         return lift(model, stats, rescale_2d(joints2d, in_skel.root, stats, args.focal), in_skel.root)
 
     if sequence:
+        from lifting.inference.sequences import describe_smoothing, lift_tracks
+
         tracks, smoothing = _tracks(joints17, kp, args)
         tracks17, seq3d = lift_tracks(tracks.joints, lift_px, smoothing)
         here = tracks.rows >= 0
@@ -196,9 +196,13 @@ def run(argv: list[str] | None) -> int:
     else:
         shown, views, labels, ids = shown[:, None], poses3d[:, None], kp.image, None
     if animation is not None:
+        from lifting.viz import save_pose_animation
+
         save_pose_animation(animation, shown, views, out_skel, args.fps, description=text)
         print(f"{animation}: {len(views)} frames at {args.fps:g} fps")
     if html is not None:
+        from lifting.viewer import write_html
+
         write_html(html, views, out_skel, joints2d=shown, fps=args.fps, track_ids=ids, frame_labels=labels,
                    title=f"3D poses lifted by {ckpt} ({out_skel.name}, root-relative camera frame, mm"
                    + ("; people placed by their image position, depth unknown)" if views.shape[1] > 1 else ")"))
