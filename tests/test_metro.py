@@ -255,3 +255,17 @@ def test_fov_margin_follows_the_training_stride_at_every_run_stride():
     a = absolute_pose(with_stride(model, 4), out, K)
     b = absolute_pose(model, out, K)
     assert torch.allclose(a, b)
+
+
+def test_the_tiny_config_estimator_fits_the_zoo_budget():
+    """The CPU config's estimator is a <= 3 MB float16 file (issue 22)."""
+    from pathlib import Path
+
+    from lifting.config import load_config
+    from lifting.options.metro import SCHEMA
+    from lifting.tasks.metro import build_model
+
+    cfg = load_config(SCHEMA, Path(__file__).resolve().parents[1] / "opts" / "metro_tiny.yaml")
+    model = build_model(cfg)
+    size = sum(t.numel() for t in model.state_dict().values() if t.is_floating_point()) * 2
+    assert cfg["backbone"] == "mobilenet_v3_small" and size <= 3.0e6, size

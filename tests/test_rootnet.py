@@ -284,3 +284,17 @@ def test_absolute_experiment_quick_and_its_plot(tmp_path):
     for name in ("absolute.png", "absolute.pdf", "absolute.json", "absolute.md"):
         assert (tmp_path / "r" / "figures" / name).is_file()
     assert "RootNet root + MeTRo pose" in (tmp_path / "r" / "figures" / "absolute.md").read_text()
+
+
+def test_mobilenet_rootnet_decodes_and_the_tiny_config_fits_the_zoo_budget():
+    """The CPU config's RootNet is a <= 3 MB float16 file (issue 22); a MobileNet RootNet decodes like a ResNet one."""
+    from lifting.config import load_config
+
+    cfg = load_config(SCHEMA, REPO / "opts" / "rootnet_tiny.yaml")
+    model = RootNet(cfg["backbone"], cfg["crop_size"], cfg["head_channels"])
+    size = sum(t.numel() for t in model.state_dict().values() if t.is_floating_point()) * 2
+    assert cfg["backbone"] == "mobilenet_v3_small" and size <= 3.0e6, size
+    net = _force(RootNet("mobilenet_v3_small", S, head_channels=8).eval(), 2.0)
+    out = net(torch.rand(2, 3, S, S), torch.tensor([3000.0, 4000.0]))
+    assert torch.allclose(out["root2d_px"], torch.full((2, 2), (S - 1) / 2), atol=1e-4)   # uniform map: centre
+    assert torch.allclose(out["depth_mm"], torch.tensor([6000.0, 8000.0]))

@@ -216,7 +216,7 @@ def test_predict_flags_are_checked_before_any_work(script, tmp_path):
     # --out is refused before the checkpoint (missing here) is looked for
     with pytest.raises(UserError, match=r"--out .*p\.txt: expected a file ending in \.npz"):
         run(["--set", "load=missing", "--predict", str(tmp_path), "--out", str(tmp_path / "p.txt")])
-    with pytest.raises(UserError, match="missing: checkpoint not found"):
+    with pytest.raises(UserError, match="missing: no such checkpoint file or run directory"):
         run(["--set", "load=missing", "--predict", str(tmp_path), "--out", str(tmp_path / "p.npz")])
     assert not (tmp_path / "p.npz").exists()
 
@@ -304,6 +304,10 @@ def test_bad_datasets_are_one_line_errors(case, tiny_dataset, tmp_path, monkeypa
     (["--set", "no_such_key=1"], "unknown key"),
     (["--set", "output_stride=12"], "output_stride"),
     (["--set", "crop_size=48"], "multiple of output_stride"),
+    (["--set", "backbone=mobilenet_v3_small", "test_output_stride=8"],
+     "test_output_stride 8: backbone mobilenet_v3_small runs at output stride 32 or 16"),
+    (["--set", "crowd_prob=0.3", "data_source=rendered"], "crowd_prob 0.3 needs data_source: online"),
+    (["--set", "crowd_prob=1.5"], "crowd_prob"),
     (["--predict", "somewhere"], "--predict needs"),
     (["--set", "load=missing_run_dir", "--predict", "somewhere", "--out", "p.npz"], "not found"),
     (["--resume", "--set", "out_dir=never_written_run"], "nothing to resume"),
