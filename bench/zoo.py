@@ -103,7 +103,7 @@ def train(recipe: Recipe, run_dir: Path, sets: list[str], args: argparse.Namespa
 
 def evaluate(recipe: Recipe, run_dir: Path, precision: str, sets: list[str], scratch: Path) -> dict:
     """The results of `run_dir` packed in `precision`, evaluated on S8."""
-    packed = zoo.write_packed(run_dir, scratch / f"{run_dir.name}_{precision}.pt", precision)
+    packed = zoo.write_packed(run_dir, scratch / f"{run_dir.name}_{precision}.pt", recipe.kind, precision)
     out = scratch / f"{run_dir.name}_{precision}"
     run(command(recipe, [*sets, f"load={packed}", "eval_only=true", *recipe.evaluation, f"out_dir={out}"]))
     return results(out)

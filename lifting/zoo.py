@@ -107,8 +107,8 @@ def _holds_tensors(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(_holds_tensors(v) for v in value)
 
 
-def packed_state(source: str | Path, precision: str) -> dict[str, Any]:
-    """What `load_trained` needs of a run directory or checkpoint: the weights it loads (the weight average where
+def packed_state(source: str | Path, kind: str, precision: str) -> dict[str, Any]:
+    """What `load_trained` needs of a run directory or checkpoint of `kind`: the weights it loads (the weight average where
     the run kept one), in `precision` ('float32' or 'float16'), the config and the task state without its
     tensors (those are training state: data order, the weight average, counters); no optimiser, RNG or history."""
     import torch
@@ -117,7 +117,7 @@ def packed_state(source: str | Path, precision: str) -> dict[str, Any]:
 
     if precision not in ("float32", "float16"):
         raise ValueError(f"precision {precision!r}")
-    trained = load_trained(source)
+    trained = load_trained(source, kind)
     dtype = getattr(torch, precision)
     weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in trained.model.state_dict().items()}
     task = {k: v for k, v in trained.task.items() if not _holds_tensors(v)}
@@ -125,21 +125,21 @@ def packed_state(source: str | Path, precision: str) -> dict[str, Any]:
             "extra": {"config": trained.checkpoint["extra"]["config"], "task": task}}
 
 
-def _packed_bytes(source: str | Path, precision: str) -> bytes:
-    """`packed_state(source, precision)` serialised; refused in one line above MAX_FILE_BYTES."""
+def _packed_bytes(source: str | Path, kind: str, precision: str) -> bytes:
+    """`packed_state(source, kind, precision)` serialised; refused in one line above MAX_FILE_BYTES."""
     import torch
 
     buffer = io.BytesIO()
-    torch.save(packed_state(source, precision), buffer)
+    torch.save(packed_state(source, kind, precision), buffer)
     if buffer.tell() > MAX_FILE_BYTES:
         raise UserError(f"{source}: packed in {precision} it takes {buffer.tell() / 2**20:.1f} MiB; a zoo file may "
-                        f"take at most {MAX_FILE_BYTES / 2**20:.0f} MiB")
+                        f"take at most {MAX_FILE_BYTES / 2**20:.1f} MiB")
     return buffer.getvalue()
 
 
-def write_packed(source: str | Path, path: str | Path, precision: str) -> Path:
-    """`packed_state(source, precision)` saved to `path` (atomically), e.g. to evaluate it before packing."""
-    data = _packed_bytes(source, precision)
+def write_packed(source: str | Path, path: str | Path, kind: str, precision: str) -> Path:
+    """`packed_state(source, kind, precision)` saved to `path` (atomically), e.g. to evaluate it before packing."""
+    data = _packed_bytes(source, kind, precision)
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
@@ -164,14 +164,14 @@ def pack(source: str | Path, name: str, *, kind: str, evaluations: dict[str, dic
     `evaluations` are the results of the float32 and float16 packs on the same test data ({'float32': results,
     'float16': results}); the file is float16 when they differ by less than TOLERANCE[kind] in every headline
     metric, else float32. `metrics` are the card's numbers, measured as `metrics_on` says (checkpoint/README.md), on
-the run that `card_command` trains where that is not the packed one (`command`)."""
+    the run that `card_command` trains where that is not the packed one (`command`)."""
     precision, change = choose_precision(kind, evaluations)
-    data = _packed_bytes(source, precision)
+    data = _packed_bytes(source, kind, precision)
     models = manifest()
     total = len(data) + sum(m["size_bytes"] for n, m in models.items() if n != name)
     if total > MAX_TOTAL_BYTES:
         raise UserError(f"{name}: with it the zoo would take {total / 2**20:.1f} MiB; at most "
-                        f"{MAX_TOTAL_BYTES / 2**20:.0f} MiB")
+                        f"{MAX_TOTAL_BYTES / 2**20:.1f} MiB")
     path = atomic_write(ZOO_DIR / f"{name}.pt", lambda tmp: Path(tmp).write_bytes(data))
     models[name] = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
                     "kind": kind, "precision": precision, "trained_on": trained_on, "config": config,

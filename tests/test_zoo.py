@@ -31,7 +31,7 @@ def packed(tmp_path_factory, tiny_h36m):
     tmp = tmp_path_factory.mktemp("zoo")
     run_dir = train_lifter(tmp / "run", tiny_h36m, "epochs=2", "linear_size=64")
     evaluations = {p: _results(train_lifter(tmp / p, tiny_h36m, "eval_only=true",
-                                            f"load={zoo.write_packed(run_dir, tmp / f'{p}.pt', p)}"))
+                                            f"load={zoo.write_packed(run_dir, tmp / f'{p}.pt', 'lifter', p)}"))
                    for p in ("float32", "float16")}
     with pytest.MonkeyPatch.context() as m:
         m.setattr(zoo, "ZOO_DIR", tmp / "checkpoint")
@@ -71,6 +71,20 @@ def test_pack_keeps_what_loading_needs_in_float16_and_loads_back_as_float32(pack
     before, after = predict(original, x, 256, "cpu"), predict(pretrained, x, 256, "cpu")
     change_mm, size_mm = np.linalg.norm(after - before, axis=-1), np.linalg.norm(before, axis=-1)
     assert 0 < change_mm.mean() < 1e-3 * size_mm.mean()     # rounded to float16 (11 significant bits), no worse
+
+
+def test_pack_refuses_too_big_a_file_or_another_kind_and_writes_nothing(packed, zoo_dir, monkeypatch):
+    run_dir, evaluations = packed[1:]
+    before = {p.name: p.read_bytes() for p in zoo_dir.iterdir()}
+    card = {"metrics": {}, "metrics_on": "", "trained_on": "", "config": "", "command": "", "label": None}
+    with monkeypatch.context() as m:
+        m.setattr(zoo, "MAX_FILE_BYTES", 1000)
+        with pytest.raises(UserError, match=r"packed in float16 it takes 0.1 MiB; a zoo file may take at most 0.0 MiB"):
+            zoo.pack(run_dir, "big", kind="lifter", evaluations=evaluations, **card)
+    with pytest.raises(UserError, match="this is a lifter checkpoint .*; expected a detector"):
+        zoo.pack(run_dir, "det", kind="detector", evaluations={p: {"ap50": 0.5, "ap": 0.2} for p in evaluations},
+                 **card)
+    assert {p.name: p.read_bytes() for p in zoo_dir.iterdir()} == before
 
 
 def test_set_load_name_evaluates_the_zoo_model(packed, zoo_dir, tmp_path, tiny_h36m):
