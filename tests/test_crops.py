@@ -348,3 +348,21 @@ def test_crowd_crops_show_other_people_and_keep_the_labels(monkeypatch):
     assert maps[-1].joints2d_px.shape[1] == 3 and (maps[0].person <= 0).all()
     assert ((person >= 1).sum(1) >= 20).float().mean() >= 0.66       # other people in most crops (some fall outside)
     assert ((person == 0).sum(1) >= 50).all()                         # and the person still seen in every one
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuda not available")
+def test_crowd_crops_render_on_cuda_with_the_cpu_labels():
+    from helpers import pose_set
+
+    from lifting.augment.crops import seeded_generator
+    from lifting.datasets.crop_sources import Crowd, intrinsics, render_crops
+    from lifting.geometry.cameras import h36m_cameras
+
+    poses = pose_set(frames=2, cams=(1, 3))
+    joints, K = torch.as_tensor(poses.joints3d_cam), intrinsics(poses)
+    crowd = Crowd.from_poses(poses, h36m_cameras(), 1.0)
+    others = crowd.draw(torch.arange(len(poses)), seeded_generator(1, 1))
+    out = {dev: render_crops(joints, K, 64, seeded_generator(1), torch.device(dev), False, others=others)
+           for dev in ("cpu", "cuda")}
+    for k in ("joints2d_px", "joints3d_cam", "K_crop", "in_crop"):
+        assert torch.allclose(out["cpu"][k].float(), out["cuda"][k].cpu().float(), atol=1e-3), k
