@@ -1,8 +1,16 @@
 """Using trained models, with no training code: lifters (2D keypoints -> 3D), the MeTRo/MeTRAbs estimator
-(images -> 2D and metric 3D) and RootNet (images -> absolute roots)."""
+(images -> 2D and metric 3D) and RootNet (images -> absolute roots). Exports load on first use, so that a
+submodule (smoothing, tracking) does not pull in the image models and torchvision."""
 
-from lifting.inference.estimator import estimate_poses, predict_dataset
-from lifting.inference.lifter import lift
-from lifting.inference.rootnet import estimate_roots, predict_roots_dataset
+from importlib import import_module
 
-__all__ = ["estimate_poses", "estimate_roots", "lift", "predict_dataset", "predict_roots_dataset"]
+_API = {"estimate_poses": "estimator", "predict_dataset": "estimator", "lift": "lifter",
+        "estimate_roots": "rootnet", "predict_roots_dataset": "rootnet"}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(f"lifting.inference.{_API[name]}"), name)
+    raise AttributeError(f"module 'lifting.inference' has no attribute {name!r}")

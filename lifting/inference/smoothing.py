@@ -16,7 +16,6 @@ Lifted sequences gain most when the tracked 2D is smoothed before lifting and th
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 from lifting.errors import UserError
 
@@ -45,6 +44,8 @@ def savgol(sequence, window: int = DEFAULT_WINDOW, order: int = DEFAULT_ORDER) -
         raise UserError(f"smoothing window {window}: expected an odd number of frames >= 1")
     if not 0 <= order < window:
         raise UserError(f"smoothing order {order}: expected 0 <= order < window ({window} frames)")
+    from scipy.signal import savgol_filter  # here: scipy.signal takes a second or two to import
+
     x = np.asarray(sequence, dtype=np.float64)
     out = x.copy()
     for seg in segments(x):

@@ -8,7 +8,6 @@ transform's resize is pinned to the training size) and are normalised by the tra
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import torch
@@ -17,6 +16,8 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+from lifting.models.backbones import mobilenet_v3
 
 # trunk -> (constructor, returned modules -> FPN input names, their channels): the stages at strides 8, 16, 32 px;
 # P6, P7 (strides 64, 128) come from P5.
@@ -29,12 +30,7 @@ TRUNKS = {
 
 
 def _trunk(name: str) -> torch.nn.Module:
-    if name.startswith("mobilenet"):
-        # torchvision's MobileNetV3 BatchNorm keeps running statistics with momentum 0.01, made for fine-tuning: from
-        # random weights they lag the moving network so far that evaluation (which uses them) finds almost nothing
-        # (AP50 0.001 where batch statistics give 0.68 after 200 steps). The usual 0.1 tracks it.
-        return TRUNKS[name][0](weights=None, norm_layer=partial(torch.nn.BatchNorm2d, eps=1e-3, momentum=0.1)).features
-    return TRUNKS[name][0](weights=None)
+    return mobilenet_v3(name).features if name.startswith("mobilenet") else TRUNKS[name][0](weights=None)
 
 
 class PersonDetector(torch.nn.Module):
