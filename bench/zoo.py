@@ -1,8 +1,8 @@
 """Retrain the zoo's models from their configs, measure their cards on Human3.6M S8 and pack them into checkpoint/.
 
-    python bench/zoo.py                                   # every model: train what has no finished run, then pack
-    python bench/zoo.py h36m_lifter --pack-only           # pack runs/zoo/h36m_lifter, card from its _s1567 run
-    python bench/zoo.py rendered_detector --retrain --set threads=1
+    python bench/zoo.py --data-dir DIR                    # every model: train what has no finished run, then pack
+    python bench/zoo.py h36m_lifter --pack-only --data-dir DIR   # pack runs/zoo/h36m_lifter, card from its _s1567 run
+    python bench/zoo.py rendered_detector --retrain --data-dir DIR --set threads=1
 
 Each model trains with its entry script and config into RUNS_DIR/NAME (a finished run, one with results.json, is
 kept unless --retrain). A model shipped trained on S8 as well (h36m_lifter) has its card measured on a second run of
@@ -135,7 +135,7 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(prog="bench/zoo.py", description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help=f"zoo models to build (default all: {', '.join(RECIPES)})")
     p.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "zoo", help="where the trainings go")
-    p.add_argument("--data-dir", default="../shared/data/h36m", help="Human3.6M poses (h5-annotation layout)")
+    p.add_argument("--data-dir", required=True, help="Human3.6M poses (h5-annotation layout with S1, S5-S8)")
     p.add_argument("--pack-only", action="store_true", help="pack finished runs; train nothing")
     p.add_argument("--retrain", action="store_true", help="train again even where a finished run exists")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="more overrides for every training "
