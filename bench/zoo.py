@@ -1,12 +1,12 @@
 """Retrain the zoo's models from their configs, measure their cards on Human3.6M S8 and pack them into checkpoint/.
 
     python bench/zoo.py --data-dir DIR                    # every model: train what has no finished run, then pack
-    python bench/zoo.py h36m_lifter --pack-only --data-dir DIR   # pack runs/zoo/h36m_lifter, card from its _s1567 run
+    python bench/zoo.py h36m_lifter --pack-only --data-dir DIR   # pack the finished runs/zoo/h36m_lifter
     python bench/zoo.py rendered_detector --retrain --data-dir DIR --set threads=1
 
 Each model trains with its entry script and config into RUNS_DIR/NAME (a finished run, one with results.json, is
-kept unless --retrain). A model shipped trained on S8 as well (h36m_lifter) has its card measured on a second run of
-the same recipe without S8, RUNS_DIR/NAME_s1567; the others hold S8 out themselves. The run is packed in float32 and
+kept unless --retrain). Every recipe holds S8 out, so a card's S8 numbers are the shipped model's own. The run is
+packed in float32 and
 in float16, both are evaluated on S8 (`eval_only`), and `lifting.zoo.pack` keeps float16 where no headline metric
 moves by `lifting.zoo.TOLERANCE` or more, writes checkpoint/NAME.pt and records it in checkpoint/manifest.json.
 """
@@ -31,15 +31,14 @@ HELD_OUT = ("train_subjects=[1,5,6,7]", "test_subjects=[8]")
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a zoo model is trained and measured: its entry script and config, the --set overrides of the shipped run,
-    those of the card's run without S8 (None: the shipped run holds S8 out itself) and of the S8 evaluation."""
+    """How a zoo model is trained and measured: its entry script and config, the --set overrides of its training run
+    and of the S8 evaluation."""
 
     kind: str
     script: str
     config: str
     trained_on: str
     shipped: tuple[str, ...]
-    card: tuple[str, ...] | None
     evaluation: tuple[str, ...]
     label: str | None = None
 
@@ -47,21 +46,19 @@ class Recipe:
 LIFTER_EVAL = ("test_subjects=[8]", "test_data_dir=null")
 RECIPES = {
     "h36m_lifter": Recipe("lifter", "main_human36.py", "opts/zoo/h36m_lifter.yaml",
-                          "Human3.6M S1, S5, S6, S7, S8 (ground-truth 2D)", ("test_data_dir=synthetic",), HELD_OUT,
-                          LIFTER_EVAL),
+                          "Human3.6M S1, S5, S6, S7 (ground-truth 2D)", (), LIFTER_EVAL),
     "h36m_lifter_detected": Recipe("lifter", "main_human36.py", "opts/zoo/h36m_lifter_detected.yaml",
-                                   "Human3.6M S1, S5, S6, S7 (detected 2D)", (), None, LIFTER_EVAL),
-    "h36m_relative": Recipe("lifter", "main_human36.py", "opts/h36_rel.yaml",
-                            "Human3.6M S1, S5, S6, S7 (one depth-order pair per sample)", HELD_OUT, None,
-                            LIFTER_EVAL),
+                                   "Human3.6M S1, S5, S6, S7 (detected 2D)", (), LIFTER_EVAL),
+    "h36m_relative": Recipe("lifter", "main_human36.py", "opts/zoo/h36m_relative.yaml",
+                            "Human3.6M S1, S5, S6, S7 (one depth-order pair per sample)", (), LIFTER_EVAL),
     "rendered_metrabs": Recipe("estimator", "main_metro.py", "opts/metro_tiny.yaml",
-                               "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT, None,
+                               "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT,
                                ("test_subjects=[8]",), zoo.RENDERED_LABEL),
     "rendered_rootnet": Recipe("rootnet", "main_rootnet.py", "opts/rootnet_tiny.yaml",
-                               "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT, None,
+                               "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT,
                                ("test_subjects=[8]",), zoo.RENDERED_LABEL),
     "rendered_detector": Recipe("detector", "main_detector.py", "opts/detector_tiny.yaml",
-                                "scenes of mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT, None,
+                                "scenes of mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT,
                                 ("test_subjects=[8]",), zoo.RENDERED_LABEL),
 }
 
@@ -86,7 +83,7 @@ def results(run_dir: Path) -> dict:
     path = run_dir / "results.json"
     if not path.is_file():
         raise UserError(f"{run_dir}: no finished run (no results.json); train it with python bench/zoo.py "
-                        f"{run_dir.name.removesuffix('_s1567')}")
+                        f"{run_dir.name}")
     return json.loads(path.read_text())
 
 
@@ -112,23 +109,16 @@ def evaluate(recipe: Recipe, run_dir: Path, precision: str, sets: list[str], scr
 def build(name: str, args: argparse.Namespace) -> None:
     recipe, runs = RECIPES[name], args.runs_dir.resolve()
     data = [f"data_dir={args.data_dir}", *args.set]
-    shipped, card = runs / name, runs / f"{name}_s1567"
+    shipped = runs / name
     retrain = train(recipe, shipped, [*data[:1], *recipe.shipped, *args.set], args)
-    card_command = None if recipe.card is None else train(recipe, card, [*data[:1], *recipe.card, *args.set], args)
     with tempfile.TemporaryDirectory(prefix="zoo_") as tmp:
-        scratch = Path(tmp)
-        evaluations = {p: evaluate(recipe, shipped, p, data, scratch) for p in ("float32", "float16")}
-        precision = zoo.choose_precision(recipe.kind, evaluations)[0]
-        if recipe.card is None:
-            metrics, metrics_on = zoo.headline(recipe.kind, evaluations[precision]), "Human3.6M S8 (held out)"
-        else:
-            metrics = zoo.headline(recipe.kind, evaluate(recipe, card, precision, data, scratch))
-            metrics_on = "Human3.6M S8, the same recipe trained on S1, S5, S6, S7"
-    entry = zoo.pack(shipped, name, kind=recipe.kind, evaluations=evaluations, metrics=metrics, metrics_on=metrics_on,
-                     trained_on=recipe.trained_on, config=recipe.config, command=retrain, label=recipe.label,
-                     card_command=card_command)
+        evaluations = {p: evaluate(recipe, shipped, p, data, Path(tmp)) for p in ("float32", "float16")}
+    precision = zoo.choose_precision(recipe.kind, evaluations)[0]
+    entry = zoo.pack(shipped, name, kind=recipe.kind, evaluations=evaluations,
+                     metrics=zoo.headline(recipe.kind, evaluations[precision]), metrics_on="Human3.6M S8 (held out)",
+                     trained_on=recipe.trained_on, config=recipe.config, command=retrain, label=recipe.label)
     print(f"checkpoint/{entry['file']}: {entry['precision']}, {entry['size_bytes'] / 2**20:.1f} MiB, "
-          f"float16 change {entry['precision_check']['change']:.4f}; {metrics}")
+          f"float16 change {entry['precision_check']['change']:.4f}; {entry['metrics']}")
 
 
 def parser() -> ArgumentParser:

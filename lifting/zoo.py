@@ -158,13 +158,12 @@ def headline(kind: str, results: dict[str, Any]) -> dict[str, float]:
 
 def pack(source: str | Path, name: str, *, kind: str, evaluations: dict[str, dict[str, Any]],
          metrics: dict[str, float], metrics_on: str, trained_on: str, config: str, command: str,
-         label: str | None, card_command: str | None = None) -> dict[str, Any]:
+         label: str | None) -> dict[str, Any]:
     """Write checkpoint/NAME.pt from `source` (run directory or checkpoint) and record it in the manifest.
 
     `evaluations` are the results of the float32 and float16 packs on the same test data ({'float32': results,
     'float16': results}); the file is float16 when they differ by less than TOLERANCE[kind] in every headline
-    metric, else float32. `metrics` are the card's numbers, measured as `metrics_on` says (checkpoint/README.md), on
-    the run that `card_command` trains where that is not the packed one (`command`)."""
+    metric, else float32. `metrics` are the card's numbers, measured as `metrics_on` says (checkpoint/README.md)."""
     precision, change = choose_precision(kind, evaluations)
     data = _packed_bytes(source, kind, precision)
     models = manifest()
@@ -176,7 +175,6 @@ def pack(source: str | Path, name: str, *, kind: str, evaluations: dict[str, dic
     models[name] = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data),
                     "kind": kind, "precision": precision, "trained_on": trained_on, "config": config,
                     "command": command, "label": label, "metrics_on": metrics_on, "metrics": metrics,
-                    "card_command": card_command,
                     "precision_check": {"float32": headline(kind, evaluations["float32"]),
                                         "float16": headline(kind, evaluations["float16"]), "change": change}}
     write_json(manifest_path(), dict(sorted(models.items())))

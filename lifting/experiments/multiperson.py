@@ -49,7 +49,7 @@ TITLE = "Multi-person absolute 3D pose: detector or true boxes, RootNet / MeTRAb
 SCENE_SEED = 2021
 GALLERY_ROWS = ("det_rootnet", "det_metrabs")
 # what the test scenes take from the detector's config (image size, people, data): they look like its training scenes
-SCENE_KEYS = ("data_dir", "cache_dir", "synthetic_size", "test_subjects", "test_stride", "image_width", "image_height",
+SCENE_KEYS = ("data_dir", "cache_dir", "synthetic_size", "test_subjects", "test_stride",
               "min_people", "max_people", "distance_mm")
 
 
@@ -78,9 +78,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                         f"train opts/{opt_file} into <results>/{NAME}/{kind})")
     add_option(p, "--test-scenes", opt(int, 100, "test scenes (the same for every row)", minimum=1,
                                        maximum=100_000))
-    add_option(p, "--min-score", opt(float, 0.2, "detector score below which a box is dropped", minimum=0.0,
+    add_option(p, "--scene-size", opt(list, [640, 480], "WIDTH,HEIGHT of the test scenes, px (the detector's field "
+                                                        "of view; it sees them at its own size)", item=int,
+                                      nonempty=True, minimum=32, maximum=8192), count=2)
+    add_option(p, "--min-score", opt(float, 0.4, "detector score below which a box is dropped", minimum=0.0,
                                      maximum=1.0))
-    add_option(p, "--plausibility", opt(float, 1.0, "implausible-pose tolerance of detect_poses (limb lengths "
+    add_option(p, "--plausibility", opt(float, 5.0, "implausible-pose tolerance of detect_poses (limb lengths "
                                                     "within a factor 1 + this of an average person's)",
                                         minimum=1e-3, maximum=100.0))
     add_option(p, "--nms-mm", opt(float, 250.0, "3D pose NMS threshold of detect_poses, mean joint distance in mm",
@@ -131,12 +134,13 @@ class TestScenes:
 
 
 def test_scenes(args: argparse.Namespace, det_cfg: dict[str, Any], count: int) -> TestScenes:
-    """`count` scenes of the test subjects' poses drawn from `SCENE_SEED`, at the detector's image size and people
-    range, rendered on the CPU (the same images whatever the device)."""
+    """`count` scenes of the test subjects' poses drawn from `SCENE_SEED` at --scene-size, with the detector's field
+    of view, people and distance ranges, rendered on the CPU (the same images whatever the device). Scenes larger
+    than the detector's images keep far people big enough for the estimator's crops."""
     data_dir = pose_data_dir(args.data_dir or det_cfg["data_dir"], args.cache_dir or det_cfg["cache_dir"],
                              det_cfg["synthetic_size"])
     subjects_ = args.test_subjects or det_cfg["test_subjects"]
-    opts = SceneOptions(width=det_cfg["image_width"], height=det_cfg["image_height"],
+    opts = SceneOptions(width=args.scene_size[0], height=args.scene_size[1],
                         people=(det_cfg["min_people"], det_cfg["max_people"]),
                         distance_mm=tuple(det_cfg["distance_mm"])).check()
     pool = load_pose_pool(data_dir, subjects_, det_cfg["test_stride"])

@@ -114,8 +114,8 @@ def _intrinsics(intrinsics, images: list[torch.Tensor], fov_deg: float) -> np.nd
 
 
 def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, extrinsics=None, *,
-                 boxes=None, scores=None, roots: str | None = None, min_score: float = 0.3,
-                 plausibility: float | None = 1.0, nms_mm: float | None = 250.0, fov_deg: float = DEFAULT_FOV_DEG,
+                 boxes=None, scores=None, roots: str | None = None, min_score: float = 0.4,
+                 plausibility: float | None = 5.0, nms_mm: float | None = 250.0, fov_deg: float = DEFAULT_FOV_DEG,
                  distortion=None, skeleton: str = "h36m_17", num_aug: int = 1, antialias: bool = True,
                  batch_size: int = 64) -> list[dict[str, np.ndarray]]:
     """The absolute 3D pose of every person in every image.
