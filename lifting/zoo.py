@@ -125,21 +125,22 @@ def packed_state(source: str | Path, kind: str, precision: str) -> dict[str, Any
             "extra": {"config": trained.checkpoint["extra"]["config"], "task": task}}
 
 
-def _packed_bytes(source: str | Path, kind: str, precision: str) -> bytes:
-    """`packed_state(source, kind, precision)` serialised; refused in one line above MAX_FILE_BYTES."""
+def _packed_bytes(source: str | Path, kind: str, precision: str, limit: bool = True) -> bytes:
+    """`packed_state(source, kind, precision)` serialised; with `limit`, refused in one line above MAX_FILE_BYTES."""
     import torch
 
     buffer = io.BytesIO()
     torch.save(packed_state(source, kind, precision), buffer)
-    if buffer.tell() > MAX_FILE_BYTES:
+    if limit and buffer.tell() > MAX_FILE_BYTES:
         raise UserError(f"{source}: packed in {precision} it takes {buffer.tell() / 2**20:.1f} MiB; a zoo file may "
                         f"take at most {MAX_FILE_BYTES / 2**20:.1f} MiB")
     return buffer.getvalue()
 
 
 def write_packed(source: str | Path, path: str | Path, kind: str, precision: str) -> Path:
-    """`packed_state(source, kind, precision)` saved to `path` (atomically), e.g. to evaluate it before packing."""
-    data = _packed_bytes(source, kind, precision)
+    """`packed_state(source, kind, precision)` saved to `path` (atomically) to evaluate it before packing: a float32
+    pack over the zoo's size limit is still measured, since it decides whether float16 may be shipped."""
+    data = _packed_bytes(source, kind, precision, limit=False)
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
