@@ -100,3 +100,44 @@ def test_bad_input_is_a_user_error():
         track_poses(np.zeros((1, 17, 2)), ["x"], frames=["a", "b"])
     with pytest.raises(UserError, match=r"\(N, J, D\)"):
         track_poses(np.zeros((3, 17)), ["0", "1", "2"])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known failure: the identities swap where the near person hides the far one "
+                   "(the tracker matches motion-predicted 2D poses only; the hidden person is lost for several frames)")
+def test_a_rendered_crossing_keeps_both_identities_through_the_zoo_video_pipeline(tmp_path, capsys):
+    """Two mannequins walk past each other (A left to right 4 m away, B right to left 6 m away, A hiding B halfway):
+    run_estimator.py on the rendered clip, with the zoo's detector and estimator, must give each person one track."""
+    import runpy
+    from pathlib import Path
+
+    from lifting.geometry.skeletons import convert
+    from lifting.synth.clips import make_clip, write_clip
+    from lifting.synth.poses import synthetic_sequence
+    from lifting.zoo import names
+
+    if not {"rendered_detector", "rendered_metrabs"} <= set(names()):
+        pytest.fail("the zoo's rendered_detector and rendered_metrabs are not in checkpoint/manifest.json")
+    T = 30
+    walks = [convert(synthetic_sequence("Walking", T, np.random.default_rng(s), np.ones(32), extent=0.05),
+                     "h36m_32", "h36m_17") for s in (1, 2)]
+    sweep = np.linspace(-1500.0, 1500.0, T)[:, None, None] * np.array([1.0, 0.0, 0.0])
+    walks = [walks[0] + sweep, walks[1] - sweep]
+    clip = make_clip(walks, np.array([[0.0, 4000.0], [0.0, 6000.0]]), fps=10, width=640, height=480)
+    video = write_clip(tmp_path / "cross.mp4", clip)[0]
+    main = runpy.run_path(str(Path(__file__).resolve().parents[1] / "run_estimator.py"), run_name="test")["main"]
+    assert main([str(video), "--out", str(tmp_path / "cross.npz")]) == 0
+    found = np.load(tmp_path / "cross.npz")
+    roots = found["poses3d"][:, :, 0]                                    # (T, K, 3) mm camera frame
+    truth = clip.joints_cam[:, :, 0]                                     # (T, 2, 3)
+    seen = np.isfinite(roots[..., 0])
+    assert seen.sum(0).max() >= 0.8 * T
+    # Each track sticks to one person (nearest true root in x, the axis in which they swap sides) ...
+    owners = []
+    for k in np.flatnonzero(seen.sum(0) >= 5):
+        nearest = np.abs(roots[seen[:, k], k, None, 0] - truth[seen[:, k], :, 0]).argmin(-1)
+        owner = np.bincount(nearest, minlength=2).argmax()
+        assert (nearest == owner).mean() >= 0.9, (k, nearest)
+        owners.append(owner)
+    # ... and both people have a track.
+    assert set(owners) == {0, 1}
