@@ -74,7 +74,7 @@ def video_poses(path: str | Path, detect: Callable[[torch.Tensor], list[dict]], 
                 max_gap: int = DEFAULT_MAX_GAP) -> VideoPoses:
     """Read the video in batches of `batch_size` frames, run `detect` on each batch ((B, 3, H, W) float in [0, 1]
     -> per frame a dict of boxes, scores, poses2d, poses3d as `detect_poses` returns), track the people on their 2D
-    poses (`track_poses`) and smooth each track's 2D and 3D if asked."""
+    poses and depths (`track_poses`) and smooth each track's 2D and 3D if asked."""
     info = video_info(path)
     found: dict[str, list] = {k: [] for k in ("poses2d", "poses3d", "boxes", "scores")}
     frame: list[int] = []
@@ -88,7 +88,7 @@ def video_poses(path: str | Path, detect: Callable[[torch.Tensor], list[dict]], 
             t += 1
     rows = {k: np.concatenate(v) for k, v in found.items()}
     tracks = track_poses(rows["poses2d"], np.array(frame, dtype=np.int64), frames=np.arange(t),
-                         max_distance=max_distance, max_gap=max_gap)
+                         depths=rows["poses3d"][..., 2].mean(1).clip(min=1.0), max_distance=max_distance, max_gap=max_gap)
     out = {k: per_track(v, tracks.rows) for k, v in rows.items()}
     if smoothing is not None:
         for k in ("poses2d", "poses3d"):
