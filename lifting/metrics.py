@@ -342,7 +342,8 @@ def false_box_share(detections: Sequence[tuple], truths: Sequence[BoxTruth]) -> 
 # --- several people per image: 3D poses (MuPoTS-style) ---
 
 MATCH_MAX = 0.5
-"""A match needs a mean 2D joint distance (over the person's visible joints) below this share of its box height."""
+"""A match needs a mean 2D joint distance (over the person's visible joints) below this share of the person's
+height in the image."""
 DISTANCE_EDGES_MM = (4000.0, 6000.0)        # root depth bins: near < 4 m, 4-6 m, far > 6 m
 OCCLUSION_EDGES = (0.1, 0.4)                # share of joints hidden: none (< 10 %), partly, heavily (> 40 %)
 
@@ -350,21 +351,21 @@ OCCLUSION_EDGES = (0.1, 0.4)                # share of joints hidden: none (< 10
 def match_people(pred2d_px: np.ndarray, gt2d_px: np.ndarray, gt_visible: np.ndarray,
                  max_distance: float = MATCH_MAX) -> np.ndarray:
     """(P,) ground-truth index of every prediction (-1: unmatched). Greedy on the mean 2D distance of predicted
-    (P, J, 2) to true (G, J, 2) joints over the true visible ones (G, J), divided by the true person's visible joint
-    extent in y (its height in px); pairs at or beyond `max_distance` never match, each person takes one
-    prediction."""
+    (P, J, 2) to true (G, J, 2) joints over the true visible ones (G, J) (all joints for a person with none
+    visible), divided by the true person's height in the image (the y extent of all its joints: its scale, as
+    OKS takes the whole person's area, so that a person showing only a few joints can still be matched and, if
+    it is an ignore region, drop the prediction on it); pairs at or beyond `max_distance` never match, each
+    person takes one prediction."""
     P, G = len(pred2d_px), len(gt2d_px)
     out = np.full(P, -1, dtype=np.int64)
     if P == 0 or G == 0:
         return out
     vis = np.asarray(gt_visible, bool)
     dist = np.linalg.norm(np.asarray(pred2d_px)[:, None] - np.asarray(gt2d_px)[None], axis=-1)   # (P, G, J)
-    w = vis[None].astype(np.float64)
-    mean = (dist * w).sum(-1) / np.maximum(w.sum(-1), 1)
-    y = np.asarray(gt2d_px, np.float64)[..., 1]
-    seen = vis.any(-1)
-    height = np.where(seen, np.where(vis, y, -np.inf).max(-1) - np.where(vis, y, np.inf).min(-1), 1.0)
-    cost = np.where(seen[None], mean / np.maximum(height, 1.0)[None], np.inf)
+    w = np.where(vis.any(-1, keepdims=True), vis, True)[None].astype(np.float64)
+    mean = (dist * w).sum(-1) / w.sum(-1)
+    height = np.ptp(np.asarray(gt2d_px, np.float64)[..., 1], axis=-1)
+    cost = mean / np.maximum(height, 1.0)[None]
     taken = np.zeros(G, bool)
     for flat in np.argsort(cost, axis=None, kind="stable"):
         p, g = divmod(int(flat), G)

@@ -86,6 +86,15 @@ def test_false_alarms_and_ignore_regions():
     vis[1, :3] = True                               # B shows only 3 joints: an ignore region
     r = evaluate_multiperson([pred([A, B], [0.9, 0.95])], [truth(A, B, visible=vis)])
     assert r["num_people"] == 1 and r["num_predictions"] == 1 and r["ap_root_25"] == 1.0
+    # a pose drawn on an ignore region 20 % of B's height off (its 3 visible joints span only a few px), or on
+    # a person hidden entirely, is matched to it and dropped, not a false alarm
+    off = project(B) + [0.0, 0.2 * np.ptp(project(B)[:, 1])]
+    r = evaluate_multiperson([pred([A, B], [0.9, 0.95], poses2d=np.stack([project(A), off]))],
+                             [truth(A, B, visible=vis)])
+    assert r["num_predictions"] == 1 and r["num_false_alarms"] == 0
+    vis[1] = False
+    r = evaluate_multiperson([pred([A, B], [0.9, 0.95])], [truth(A, B, visible=vis)])
+    assert r["num_predictions"] == 1 and r["num_false_alarms"] == 0
     # a prediction on an image with nobody in it is a false alarm ranked above the hit: AP_root 1/2
     nobody = {"joints3d_cam": np.zeros((0, 17, 3)), "joints2d_px": np.zeros((0, 17, 2)),
               "visible": np.zeros((0, 17), bool)}
