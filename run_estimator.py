@@ -38,6 +38,8 @@ from lifting.cli import CAMERA_FRAME, IMAGE_FRAME, ArgumentParser, add_option, c
 from lifting.config import opt
 from lifting.errors import UserError
 from lifting.geometry.keypoint_formats import OUTPUT_FORMATS
+from lifting.inference.multiperson import MIN_SCORE as DEFAULT_MIN_SCORE
+from lifting.inference.multiperson import PLAUSIBILITY as DEFAULT_PLAUSIBILITY
 from lifting.inference.smoothing import DEFAULT_MIN_CUTOFF_HZ, DEFAULT_WINDOW, METHODS
 from lifting.options.metro import SCHEMA
 from lifting.zoo import RENDERED_LABEL
@@ -53,8 +55,8 @@ INTRINSICS = opt(float, None, "pinhole intrinsics fx,fy,cx,cy, px", nullable=Tru
 DISTORTION = opt(float, None, "OpenCV lens distortion k1,k2,p1,p2[,k3]", nullable=True, minimum=-1e3, maximum=1e3)
 EXTRINSICS = opt(float, None, "world-to-camera rotation (9, row-major) and translation (3, mm): X_cam = R X_world + t",
                  nullable=True, minimum=-1e9, maximum=1e9)
-MIN_SCORE = opt(float, 0.4, "--detector: keep detections scoring at least this", minimum=0, maximum=1)
-PLAUSIBILITY = opt(float, 5.0, "--detector: drop poses whose size or limb proportions are off the average person's by "
+MIN_SCORE = opt(float, DEFAULT_MIN_SCORE, "--detector: keep detections scoring at least this", minimum=0, maximum=1)
+PLAUSIBILITY = opt(float, DEFAULT_PLAUSIBILITY, "--detector: drop poses whose size or limb proportions are off the average person's by "
                    "more than a factor 1 + this (none: keep every pose)", nullable=True, minimum=1e-3, maximum=100)
 FRAME_BATCH = opt(int, 16, "video frames per detection batch", minimum=1, maximum=1024)
 SMOOTH_WINDOW = opt(int, DEFAULT_WINDOW, "--smooth savgol: window, frames (odd)", minimum=1, maximum=1001)

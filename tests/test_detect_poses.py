@@ -128,9 +128,31 @@ def test_detector_boxes_run_end_to_end_with_world_coordinates(models, image):
     np.testing.assert_allclose(out["poses3d_world"] @ R.T + t, out["poses3d"], atol=1e-2)
 
 
+class FixedBoxes(torch.nn.Module):
+    """A detector that finds the same boxes [x0, y0, x1, y1] px with the same scores in every image."""
+
+    def __init__(self, boxes, scores):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.boxes, self.scores = torch.tensor(boxes, dtype=torch.float32), torch.tensor(scores)
+
+    def forward(self, images):
+        return [{"boxes": self.boxes, "scores": self.scores} for _ in images]
+
+
+def test_box_nms_drops_the_lower_of_two_boxes_overlapping_more_than_nms_iou(models, image):
+    _, est, _ = models
+    # IoU(a, b) = 1600 / 2000 = 0.8 -> one of them at nms_iou 0.5; c overlaps neither
+    det = FixedBoxes([[10, 10, 50, 50], [10, 10, 60, 50], [80, 10, 120, 90]], [0.9, 0.8, 0.7])
+    kw = dict(min_score=0.0, plausibility=None, nms_mm=None)
+    assert detect_poses(image, det, est, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.8, 0.7])
+    assert detect_poses(image, det, est, nms_iou=0.5, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.7])
+    assert detect_poses(image, det, est, nms_iou=0.85, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.8, 0.7])
+
+
 def test_bad_input_is_a_one_line_error(models, image, tmp_path):
     det, est, rn = models
-    for kw, match in ((dict(min_score=1.5), "min_score"), (dict(nms_mm=-1.0), "nms_mm"),
+    for kw, match in ((dict(min_score=1.5), "min_score"), (dict(nms_mm=-1.0), "nms_mm"), (dict(nms_iou=0.0), "nms_iou"),
                       (dict(plausibility=0.0), "plausibility"), (dict(roots="prior"), "needs a RootNet"),
                       (dict(roots="guess"), "roots"), (dict(skeleton="coco_17"), "coco_17"),
                       (dict(intrinsics=np.eye(2)), "intrinsics"),

@@ -37,7 +37,7 @@ from lifting.experiments.arguments import add_subjects, experiment_main, launche
 from lifting.experiments.image_runs import MODELS, add_run_options, model_config, parse_runs
 from lifting.experiments.training import ensure_trained
 from lifting.fileio import check_output_dir, read_json, save_npz, write_json
-from lifting.inference.multiperson import detect_poses
+from lifting.inference.multiperson import MIN_SCORE, NMS_IOU, NMS_MM, PLAUSIBILITY, detect_poses
 from lifting.metrics import BoxTruth, detection_ap, evaluate_multiperson, false_box_share
 from lifting.options import detector as detector_options
 from lifting.synth.poses import pose_data_dir
@@ -81,12 +81,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_option(p, "--scene-size", opt(list, [640, 480], "WIDTH,HEIGHT of the test scenes, px (the detector's field "
                                                         "of view; it sees them at its own size)", item=int,
                                       nonempty=True, minimum=32, maximum=8192), count=2)
-    add_option(p, "--min-score", opt(float, 0.4, "detector score below which a box is dropped", minimum=0.0,
+    add_option(p, "--min-score", opt(float, MIN_SCORE, "detector score below which a box is dropped", minimum=0.0,
                                      maximum=1.0))
-    add_option(p, "--plausibility", opt(float, 5.0, "implausible-pose tolerance of detect_poses (limb lengths "
-                                                    "within a factor 1 + this of an average person's)",
-                                        minimum=1e-3, maximum=100.0))
-    add_option(p, "--nms-mm", opt(float, 250.0, "3D pose NMS threshold of detect_poses, mean joint distance in mm",
+    add_option(p, "--nms-iou", opt(float, NMS_IOU, "box NMS of detect_poses on the detector's boxes (default: the "
+                                                   "detector's own only)", nullable=True, minimum=1e-3, maximum=1.0))
+    add_option(p, "--plausibility", opt(float, PLAUSIBILITY, "implausible-pose tolerance of detect_poses (limb "
+                                                             "lengths within a factor 1 + this of an average "
+                                                             "person's)", minimum=1e-3, maximum=100.0))
+    add_option(p, "--nms-mm", opt(float, NMS_MM, "3D pose NMS threshold of detect_poses, mean joint distance in mm",
                                   minimum=0.0, maximum=10_000.0))
     add_option(p, "--gallery", opt(int, 6, "scenes kept for the gallery figure", minimum=0, maximum=100))
     add_option(p, "--jobs", opt(int, 1, "runs trained in parallel local processes", minimum=1, maximum=64))
@@ -133,18 +135,20 @@ class TestScenes:
     spec: dict[str, Any]
 
 
-def test_scenes(args: argparse.Namespace, det_cfg: dict[str, Any], count: int) -> TestScenes:
-    """`count` scenes of the test subjects' poses drawn from `SCENE_SEED` at --scene-size, with the detector's field
-    of view, people and distance ranges, rendered on the CPU (the same images whatever the device). Scenes larger
-    than the detector's images keep far people big enough for the estimator's crops."""
-    data_dir = pose_data_dir(args.data_dir or det_cfg["data_dir"], args.cache_dir or det_cfg["cache_dir"],
+def test_scenes(det_cfg: dict[str, Any], count: int, size: tuple[int, int], data_dir: str | None = None,
+                cache_dir: str | None = None, subjects: list[int] | None = None, seed: int = SCENE_SEED) -> TestScenes:
+    """`count` scenes of the poses of `subjects` (default: the detector's test subjects) drawn from `seed` at
+    `size` (W, H) px, with the detector's field of view, people and distance ranges, rendered on the CPU (the same
+    images whatever the device). Scenes larger than the detector's images keep far people big enough for the
+    estimator's crops."""
+    data_dir = pose_data_dir(data_dir or det_cfg["data_dir"], cache_dir or det_cfg["cache_dir"],
                              det_cfg["synthetic_size"])
-    subjects_ = args.test_subjects or det_cfg["test_subjects"]
-    opts = SceneOptions(width=args.scene_size[0], height=args.scene_size[1],
+    subjects_ = subjects or det_cfg["test_subjects"]
+    opts = SceneOptions(width=size[0], height=size[1],
                         people=(det_cfg["min_people"], det_cfg["max_people"]),
                         distance_mm=tuple(det_cfg["distance_mm"])).check()
     pool = load_pose_pool(data_dir, subjects_, det_cfg["test_stride"])
-    rng, generator = np.random.default_rng(SCENE_SEED), torch.Generator().manual_seed(SCENE_SEED)
+    rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     images, Ks, truths, boxes, det_truths = [], [], [], [], []
     for start in range(0, count, 16):
         scenes = sample_scenes(pool, min(16, count - start), opts, rng)
@@ -161,7 +165,7 @@ def test_scenes(args: argparse.Namespace, det_cfg: dict[str, Any], count: int) -
             det_truths.append(BoxTruth(xyxy, vis.sum(-1) < MIN_VISIBLE_JOINTS))
         images.append(out.image.cpu())
         Ks.append(scenes.K)
-    spec = {"count": count, "seed": SCENE_SEED, "data_dir": str(data_dir), "subjects": list(subjects_),
+    spec = {"count": count, "seed": seed, "data_dir": str(data_dir), "subjects": list(subjects_),
             "test_stride": det_cfg["test_stride"], "width": opts.width, "height": opts.height,
             "people": list(opts.people), "distance_mm": list(opts.distance_mm)}
     return TestScenes(torch.cat(images), np.concatenate(Ks), truths, boxes, det_truths, spec)
@@ -177,7 +181,8 @@ def evaluate_row(row: Row, scenes: TestScenes, models: dict[str, torch.nn.Module
                                 models["estimator"], models["rootnet"] if row.roots != "metrabs" else None,
                                 intrinsics=scenes.K[s:s + batch],
                                 boxes=scenes.boxes[s:s + batch] if row.boxes == "gt" else None, roots=row.roots,
-                                min_score=args.min_score, plausibility=args.plausibility, nms_mm=args.nms_mm)
+                                min_score=args.min_score, nms_iou=args.nms_iou, plausibility=args.plausibility,
+                                nms_mm=args.nms_mm)
     seconds = time.perf_counter() - start
     people = evaluate_multiperson(outputs, scenes.truths)
     found = [(np.concatenate([o["boxes"][:, :2], o["boxes"][:, :2] + o["boxes"][:, 2:]], 1), o["scores"])
@@ -244,10 +249,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = {kind: t.model.to(device) for kind, t in trained.items()}
     det_cfg = load_config(detector_options.SCHEMA, None, [], {k: v for k, v in trained["detector"].config.items()
                                                               if k in SCENE_KEYS})
-    scenes = test_scenes(args, det_cfg, 4 if args.quick else args.test_scenes)
+    scenes = test_scenes(det_cfg, 4 if args.quick else args.test_scenes, args.scene_size, args.data_dir,
+                         args.cache_dir, args.test_subjects)
     key = {"models": {k: str(t.path) for k, t in trained.items()},
            "checkpoint_mtimes": {k: os.path.getmtime(t.path) for k, t in trained.items()}, "scenes": scenes.spec,
-           "min_score": args.min_score, "plausibility": args.plausibility, "nms_mm": args.nms_mm}
+           "min_score": args.min_score, "nms_iou": args.nms_iou, "plausibility": args.plausibility,
+           "nms_mm": args.nms_mm}
     rows, outputs = {}, {}
     for row in ROWS:
         path = out_root / "rows" / f"{row.name}.json"
@@ -266,7 +273,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         save_gallery(out_root / "gallery.npz", scenes, outputs, args.gallery)
     summary = {"experiment": NAME, "title": TITLE, "quick": bool(args.quick), "models": key["models"],
                "scenes": scenes.spec, "order": [r.name for r in ROWS], "rows": [rows[r.name] for r in ROWS],
-               "winners": winners(rows), "min_score": args.min_score, "plausibility": args.plausibility,
+               "winners": winners(rows), "min_score": args.min_score, "nms_iou": args.nms_iou,
+               "plausibility": args.plausibility,
                "nms_mm": args.nms_mm, "min_visible_joints": MIN_VISIBLE_JOINTS}
     write_json(out_root / "summary.json", summary)
     return summary

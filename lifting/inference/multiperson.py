@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from torchvision.ops import nms
+
 from lifting.checkpoint import load_trained
 from lifting.errors import UserError
 from lifting.geometry.cameras import DEFAULT_FOV_DEG, camera_to_world, default_intrinsics, split_extrinsics
@@ -27,6 +29,12 @@ ROOT_SOURCES = ("metrabs", "rootnet", "prior")
 MM_PER_LIMB_UNIT = 22.0
 """Millimetres per unit of `H36M_17.avg_person_limb_lengths` for an average adult (shank 20 units = 440 mm)."""
 MIN_BOX_PX = 2.0   # detector boxes narrower or lower than this hold no person to crop
+# Defaults of detect_poses, also those of run_estimator.py and the multi-person benchmark (bench/RESULTS.md: chosen
+# on scenes of the training subjects with bench/multiperson_threshold.py).
+MIN_SCORE = 0.4
+NMS_IOU = None
+PLAUSIBILITY = 5.0
+NMS_MM = 250.0
 
 
 def _trained(model, kind: str) -> torch.nn.Module:
@@ -71,14 +79,19 @@ def _check(name: str, value: float | None, lo: float, hi: float, nullable: bool 
 
 
 @torch.no_grad()
-def _detect(detector: torch.nn.Module, images: list[torch.Tensor],
-            min_score: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per image (boxes (n, 4) [x, y, w, h] px, scores (n,)) of the detector above `min_score`."""
+def _detect(detector: torch.nn.Module, images: list[torch.Tensor], min_score: float,
+            nms_iou: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per image (boxes (n, 4) [x, y, w, h] px, scores (n,)) of the detector above `min_score`, after a second
+    box NMS at `nms_iou` (None: the detector's own only)."""
     dev = next(detector.parameters()).device
     out = []
     for image in images:
         found = detector.eval()(image[None].to(dev))[0]
-        xyxy, score = found["boxes"].double().cpu().numpy(), found["scores"].double().cpu().numpy()
+        xyxy, score = found["boxes"].double().cpu(), found["scores"].double().cpu()
+        if nms_iou is not None:
+            kept = nms(xyxy, score, nms_iou)
+            xyxy, score = xyxy[kept], score[kept]
+        xyxy, score = xyxy.numpy(), score.numpy()
         box = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1)
         keep = (score >= min_score) & (box[:, 2:] >= MIN_BOX_PX).all(1)
         out.append((box[keep], score[keep]))
@@ -114,8 +127,9 @@ def _intrinsics(intrinsics, images: list[torch.Tensor], fov_deg: float) -> np.nd
 
 
 def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, extrinsics=None, *,
-                 boxes=None, scores=None, roots: str | None = None, min_score: float = 0.4,
-                 plausibility: float | None = 5.0, nms_mm: float | None = 250.0, fov_deg: float = DEFAULT_FOV_DEG,
+                 boxes=None, scores=None, roots: str | None = None, min_score: float = MIN_SCORE,
+                 nms_iou: float | None = NMS_IOU, plausibility: float | None = PLAUSIBILITY,
+                 nms_mm: float | None = NMS_MM, fov_deg: float = DEFAULT_FOV_DEG,
                  distortion=None, skeleton: str = "h36m_17", num_aug: int = 1, antialias: bool = True,
                  batch_size: int = 64) -> list[dict[str, np.ndarray]]:
     """The absolute 3D pose of every person in every image.
@@ -128,7 +142,8 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
     crops assume a pinhole camera). num_aug, antialias, batch_size: those of `estimate_poses`. roots: 'metrabs'
     (the estimator's reconstruction), 'rootnet' (RootNet's root + the estimator's root-relative pose) or 'prior'
     (k on RootNet's 2D root, gamma = 1); default 'rootnet' when a RootNet is given, else 'metrabs'. min_score in
-    [0, 1]: detections kept; plausibility: the tolerance of `implausible` in (0, 100], None keeps every pose;
+    [0, 1]: detections kept; nms_iou in (0, 1]: a box NMS on the detector's boxes (None: its own only);
+    plausibility: the tolerance of `implausible` in (0, 100], None keeps every pose;
     nms_mm: the `pose_nms` threshold in [0, 10000] mm, None keeps duplicates.
 
     Returns one dict per image (empty arrays where nobody is found), people by falling score: boxes (n, 4)
@@ -137,6 +152,7 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
     (a `keypoint_formats.OUTPUT_FORMATS` name).
     """
     _check("min_score", min_score, 0.0, 1.0)
+    _check("nms_iou", nms_iou, 1e-3, 1.0, nullable=True)
     _check("plausibility", plausibility, 1e-3, 100.0, nullable=True)
     _check("nms_mm", nms_mm, 0.0, 10_000.0, nullable=True)
     output_format(skeleton)
@@ -163,7 +179,7 @@ def detect_poses(images, detector, estimator, rootnet=None, intrinsics=None, ext
             raise UserError(f"detect_poses: extrinsics for {len(E)} images, expected one (3|4, 4) or {B}")
         E = split_extrinsics(E)
     found = _given_boxes(boxes, scores, B) if boxes is not None else _detect(_trained(detector, "detector"), images,
-                                                                            min_score)
+                                                                            min_score, nms_iou)
     pose = estimate_poses(estimator, images, [b for b, _ in found], K, distortion=distortion, num_aug=num_aug,
                           antialias=antialias, batch_size=batch_size)
     owner, score = pose["image_index"], np.concatenate([s for _, s in found]) if B else np.zeros(0)
