@@ -16,6 +16,13 @@ def supervised_loss(pred: torch.Tensor, target: torch.Tensor, std: torch.Tensor 
     return (diff[:, valid] / std[valid]).pow(2).mean()
 
 
+def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint Euclidean distance in mm, the metric itself (VideoPose3D trains on it): unlike the MSE it
+    does not let the few largest errors dominate the gradient. The epsilon keeps the gradient finite at the root,
+    where prediction and target are both 0."""
+    return ((pred - target).pow(2).sum(-1) + _EPS).sqrt().mean()
+
+
 def relative_depth_loss(depth_i: torch.Tensor, depth_j: torch.Tensor, labels: torch.Tensor,
                         distance_multiplier: float = 2.5) -> torch.Tensor:
     """Pairwise ranking loss on predicted depths (B,), labels in {-1, 0, +1} (+1: joint i farther).

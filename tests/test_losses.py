@@ -8,6 +8,7 @@ from lifting.datasets.pairs import PairSampler, all_pairs, flip_probability
 from lifting.geometry.skeletons import H36M_17
 from lifting.losses import (
     limb_ratio_loss,
+    mpjpe_loss,
     relative_depth_loss,
     root_loss,
     scaled_orthographic_reprojection_loss,
@@ -61,6 +62,11 @@ def test_root_supervised_and_limb_losses():
     std = torch.ones(51) * 2
     std[:3] = 0
     assert supervised_loss(pose, torch.zeros_like(pose), std).item() == pytest.approx(0.0)
+    # the root 5 mm off, the 16 other joints exact: 5 / 17 mm; the gradient stays finite where pose == target
+    pred = pose.clone().requires_grad_()
+    loss = mpjpe_loss(pred, torch.zeros_like(pose))
+    loss.backward()
+    assert loss.item() == pytest.approx(5 / 17, abs=1e-3) and torch.isfinite(pred.grad).all()
     limbs = torch.tensor(H36M_17.limbs)
     gt = torch.tensor(np.random.default_rng(1).normal(size=(3, 17, 3)), dtype=torch.float32)
     ref = torch.linalg.norm(gt[:, limbs[:, 0]] - gt[:, limbs[:, 1]], dim=-1)

@@ -83,8 +83,9 @@ OPTIONS = {
     "scale_range": opt(float, 1.0, "upper bound of the predicted reprojection scale (0.001 for weak perspective)",
                        **POSITIVE),
     # losses
-    "sup_loss": opt(str, "mm", "supervised loss: MSE in mm^2 (Ronchi) or on standardised coordinates (Martinez)",
-                    choices=("standardized", "mm")),
+    "sup_loss": opt(str, "mm", "supervised loss: MSE in mm^2 (Ronchi), on standardised coordinates (Martinez), "
+                               "or the mean per-joint distance in mm (VideoPose3D)",
+                    choices=("standardized", "mm", "mpjpe")),
     "pairs_per_step": opt(int, 1, "labelled pairs of each sample's kept pairs used per training step (the paper: 1)",
                           minimum=1, maximum=1000),
     "num_pairs": opt((int, str), 1, "relative pairs kept per sample: an integer (at most every pair of the "

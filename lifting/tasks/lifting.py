@@ -24,7 +24,7 @@ from lifting.errors import UserError
 from lifting.fileio import save_npz
 from lifting.geometry.skeletons import get_skeleton, mirror
 from lifting.inference.lifter import predict, predict_flip_averaged
-from lifting.losses import RelativeObjective, supervised_loss
+from lifting.losses import RelativeObjective, mpjpe_loss, supervised_loss
 from lifting.metrics import evaluate_poses, pa_mpjpe_errors
 from lifting.models.linear import build_lifter, input_skeleton
 from lifting.synth.poses import pose_data_dir
@@ -190,8 +190,11 @@ class LiftingTask:
     def loss_of(self, pose: torch.Tensor, scale: torch.Tensor, batch: dict[str, torch.Tensor]):
         """(loss, parts) of the network's output: pose (B, J, 3) mm, scale (B,)."""
         if self.objective is None:
-            loss = supervised_loss(pose, batch["joints3d"], self.std3d if self.cfg["sup_loss"] == "standardized"
-                                   else None)
+            if self.cfg["sup_loss"] == "mpjpe":
+                loss = mpjpe_loss(pose, batch["joints3d"])
+            else:
+                loss = supervised_loss(pose, batch["joints3d"], self.std3d if self.cfg["sup_loss"] == "standardized"
+                                       else None)
             return loss, {"sup": loss.detach()}
         return self.objective(pose, scale, batch["pair_i"], batch["pair_j"], batch["pair_label"], batch["joints2d"],
                               batch["focal"], batch["joints3d"])
