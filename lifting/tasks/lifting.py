@@ -130,11 +130,14 @@ class LiftingTask:
 
     def _train_2d(self, poses: PoseSet, rng: np.random.Generator) -> np.ndarray:
         """(N, J, 2) px training inputs: the noise model, then the detector-like corruption (missing keypoints,
-        COCO-17 share) where configured."""
+        COCO-17 share) where configured, except on the `train_clean_p` share of poses."""
         cfg = self.cfg
         joints2d = noisy_2d(poses, cfg["train_noise_type"], cfg["train_noise_amount"], cfg["detections_dir"], rng)
         if cfg["train_missing_joints"] or cfg["train_coco17_p"]:
             joints2d = detector_like(joints2d, cfg["train_missing_joints"], cfg["train_coco17_p"], rng)
+        if cfg["train_clean_p"]:
+            clean = rng.random(len(joints2d)) < cfg["train_clean_p"]
+            joints2d[clean] = poses.joints2d_px[clean]
         return joints2d
 
     def _redraw(self, epoch: int) -> None:
