@@ -45,9 +45,10 @@ OPTIONS = {
     "train_coco17_p": opt(float, 0.0, "share of training poses whose 2D become COCO-17 keypoints (no eyes or ears) "
                                       "and are converted back as run_model.py converts COCO keypoints (needs "
                                       "skeleton h36m_17)", **PROBABILITY),
-    "train_clean_p": opt(float, 0.0, "share of training poses kept clean (exact 2D: no noise, missing keypoints or "
-                                     "COCO-17 conversion), drawn per pose, so that a model made for detector output "
-                                     "stays accurate on good keypoints", **PROBABILITY),
+    "train_clean_p": opt(float, 0.0, "share of training poses with exact 2D (no noise, no missing keypoints; the "
+                                     "COCO-17 share converts them too, as a perfect detector's COCO output), drawn "
+                                     "per pose, so that a model made for detector output stays accurate on good "
+                                     "keypoints", **PROBABILITY),
     "train_redraw": opt(bool, False, "draw the training inputs' noise, missing keypoints and COCO-17 share afresh "
                                      "each epoch (false: once, before training)"),
     "detections_dir": opt(str, None, "root of stacked-hourglass detection files (for noise type 'detections')",

@@ -130,14 +130,18 @@ class LiftingTask:
 
     def _train_2d(self, poses: PoseSet, rng: np.random.Generator) -> np.ndarray:
         """(N, J, 2) px training inputs: the noise model, then the detector-like corruption (missing keypoints,
-        COCO-17 share) where configured, except on the `train_clean_p` share of poses."""
+        COCO-17 share) where configured; the `train_clean_p` share of poses keeps its exact 2D, COCO-17 conversion
+        aside (a perfect detector's COCO output)."""
         cfg = self.cfg
         joints2d = noisy_2d(poses, cfg["train_noise_type"], cfg["train_noise_amount"], cfg["detections_dir"], rng)
-        if cfg["train_missing_joints"] or cfg["train_coco17_p"]:
-            joints2d = detector_like(joints2d, cfg["train_missing_joints"], cfg["train_coco17_p"], rng)
+        clean = np.zeros(len(joints2d), bool)
         if cfg["train_clean_p"]:
             clean = rng.random(len(joints2d)) < cfg["train_clean_p"]
-            joints2d[clean] = poses.joints2d_px[clean]
+        joints2d[clean] = poses.joints2d_px[clean]
+        if cfg["train_missing_joints"] or cfg["train_coco17_p"]:
+            for rows, missing in ((~clean, cfg["train_missing_joints"]), (clean, 0)):
+                if rows.any():
+                    joints2d[rows] = detector_like(joints2d[rows], missing, cfg["train_coco17_p"], rng)
         return joints2d
 
     def _redraw(self, epoch: int) -> None:
