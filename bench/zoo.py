@@ -57,7 +57,7 @@ RECIPES = {
     "rendered_rootnet": Recipe("rootnet", "main_rootnet.py", "opts/rootnet_tiny.yaml",
                                "mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT,
                                ("test_subjects=[8]",), zoo.RENDERED_LABEL),
-    "rendered_detector": Recipe("detector", "main_detector.py", "opts/detector_tiny.yaml",
+    "rendered_detector": Recipe("detector", "main_detector.py", "opts/zoo/rendered_detector.yaml",
                                 "scenes of mannequins rendered in poses of Human3.6M S1, S5, S6, S7", HELD_OUT,
                                 ("test_subjects=[8]",), zoo.RENDERED_LABEL),
 }

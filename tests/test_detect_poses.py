@@ -145,7 +145,7 @@ def test_box_nms_drops_the_lower_of_two_boxes_overlapping_more_than_nms_iou(mode
     # IoU(a, b) = 1600 / 2000 = 0.8 -> one of them at nms_iou 0.5; c overlaps neither
     det = FixedBoxes([[10, 10, 50, 50], [10, 10, 60, 50], [80, 10, 120, 90]], [0.9, 0.8, 0.7])
     kw = dict(min_score=0.0, plausibility=None, nms_mm=None)
-    assert detect_poses(image, det, est, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.8, 0.7])
+    assert detect_poses(image, det, est, nms_iou=None, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.8, 0.7])
     assert detect_poses(image, det, est, nms_iou=0.5, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.7])
     assert detect_poses(image, det, est, nms_iou=0.85, **kw)[0]["scores"].tolist() == pytest.approx([0.9, 0.8, 0.7])
 

@@ -83,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                       nonempty=True, minimum=32, maximum=8192), count=2)
     add_option(p, "--min-score", opt(float, MIN_SCORE, "detector score below which a box is dropped", minimum=0.0,
                                      maximum=1.0))
-    add_option(p, "--nms-iou", opt(float, NMS_IOU, "box NMS of detect_poses on the detector's boxes (default: the "
+    add_option(p, "--nms-iou", opt(float, NMS_IOU, "box NMS of detect_poses on the detector's boxes (null: the "
                                                    "detector's own only)", nullable=True, minimum=1e-3, maximum=1.0))
     add_option(p, "--plausibility", opt(float, PLAUSIBILITY, "implausible-pose tolerance of detect_poses (limb "
                                                              "lengths within a factor 1 + this of an average "

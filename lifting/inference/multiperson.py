@@ -31,8 +31,8 @@ MM_PER_LIMB_UNIT = 22.0
 MIN_BOX_PX = 2.0   # detector boxes narrower or lower than this hold no person to crop
 # Defaults of detect_poses, also those of run_estimator.py and the multi-person benchmark (bench/RESULTS.md: chosen
 # on scenes of the training subjects with bench/multiperson_threshold.py).
-MIN_SCORE = 0.4
-NMS_IOU = None
+MIN_SCORE = 0.425
+NMS_IOU = 0.5
 PLAUSIBILITY = 5.0
 NMS_MM = 250.0
 
