@@ -13,7 +13,6 @@ share of the people with at least 6 visible joints matched in 2D; false: share o
 
 import sys
 
-import numpy as np
 import torch
 
 from lifting.checkpoint import load_trained
@@ -48,7 +47,8 @@ def _main(argv: list[str] | None) -> int:
     add_option(p, "--seed", opt(int, 7, "scene seed", minimum=0, maximum=2**31 - 1))
     add_option(p, "--scenes", opt(int, 100, "scenes", minimum=1, maximum=100_000))
     for kind in ("detector", "estimator"):
-        p.add_argument(f"--{kind}", required=True, metavar="RUN", help=f"trained {kind}: run dir, checkpoint or zoo name")
+        p.add_argument(f"--{kind}", required=True, metavar="RUN",
+                       help=f"trained {kind}: run dir, checkpoint or zoo name")
     p.add_argument("--rootnet", metavar="RUN", help="RootNet for the roots (default: the estimator's own)")
     p.add_argument("--nms-iou", default="none", help="comma-separated box NMS IoUs of detect_poses, 'none' = the "
                                                      "detector's own only (default none)")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from torchvision.ops import nms
 
 from lifting.checkpoint import load_trained

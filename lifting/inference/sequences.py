@@ -88,7 +88,8 @@ def video_poses(path: str | Path, detect: Callable[[torch.Tensor], list[dict]], 
             t += 1
     rows = {k: np.concatenate(v) for k, v in found.items()}
     tracks = track_poses(rows["poses2d"], np.array(frame, dtype=np.int64), frames=np.arange(t),
-                         depths=rows["poses3d"][..., 2].mean(1).clip(min=1.0), max_distance=max_distance, max_gap=max_gap)
+                         depths=rows["poses3d"][..., 2].mean(1).clip(min=1.0), max_distance=max_distance,
+                         max_gap=max_gap)
     out = {k: per_track(v, tracks.rows) for k, v in rows.items()}
     if smoothing is not None:
         for k in ("poses2d", "poses3d"):

@@ -7,10 +7,10 @@ algorithm (scipy.optimize.linear_sum_assignment) on the mean joint distance, in 
 bounding-box diagonal), to where each track is predicted to be: its last pose moved to the centroid that a
 straight-line fit through its last few sightings gives, so two people whose paths cross keep their identities and
 one misplaced detection does not throw a track off. Where each pose's distance from the camera is known (`depths`,
-e.g. the roots of absolute 3D poses), the log ratio to the track's median recent depth is added to the cost: two
-people who overlap in the image at 4 and 6 m are told apart by it. A match farther than `max_distance` track sizes,
-or `max_depth_change` (relative) in depth, is refused; an unmatched pose starts a new track; a track unseen for more
-than `max_gap` frames has ended.
+e.g. the mean joint depth of absolute 3D poses), the log ratio to the track's median recent depth is added to the
+cost: two people who overlap in the image at 4 and 6 m are told apart by it. A match farther than `max_distance`
+track sizes, or `max_depth_change` (relative) in depth, is refused; an unmatched pose starts a new track; a track
+unseen for more than `max_gap` frames has ended.
 """
 
 from __future__ import annotations
