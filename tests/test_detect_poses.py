@@ -153,7 +153,8 @@ def test_box_nms_drops_the_lower_of_two_boxes_overlapping_more_than_nms_iou(mode
 def test_bad_input_is_a_one_line_error(models, image, tmp_path):
     det, est, rn = models
     for kw, match in ((dict(min_score=1.5), "min_score"), (dict(nms_mm=-1.0), "nms_mm"),
-                      (dict(nms_iou=0.0), "nms_iou"), (dict(plausibility=0.0), "plausibility"), (dict(roots="prior"), "needs a RootNet"),
+                      (dict(nms_iou=0.0), "nms_iou"), (dict(plausibility=0.0), "plausibility"),
+                      (dict(roots="prior"), "needs a RootNet"),
                       (dict(roots="guess"), "roots"), (dict(skeleton="coco_17"), "coco_17"),
                       (dict(intrinsics=np.eye(2)), "intrinsics"),
                       (dict(rootnet=rn, distortion=np.zeros(5)), "pinhole"),
