@@ -21,7 +21,7 @@ from lifting.config import load_config, opt
 from lifting.errors import UserError
 from lifting.experiments.arguments import add_subjects
 from lifting.experiments.multiperson import SCENE_KEYS, test_scenes
-from lifting.inference.multiperson import detect_poses
+from lifting.inference.multiperson import PLAUSIBILITY, detect_poses
 from lifting.metrics import evaluate_multiperson
 from lifting.options import detector as detector_options
 
@@ -52,6 +52,8 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--rootnet", metavar="RUN", help="RootNet for the roots (default: the estimator's own)")
     p.add_argument("--nms-iou", default="none", help="comma-separated box NMS IoUs of detect_poses, 'none' = the "
                                                      "detector's own only (default none)")
+    add_option(p, "--plausibility", opt(float, PLAUSIBILITY, "detect_poses' implausible-pose tolerance (null: off)",
+                                        nullable=True, minimum=1e-3, maximum=100.0))
     add_option(p, "--max-false", opt(float, 0.05, "false-alarm share the best threshold may have", minimum=0.0,
                                      maximum=1.0))
     add_option(p, "--threads", opt(int, 2, "CPU threads", minimum=1, maximum=1024))
@@ -65,14 +67,15 @@ def _main(argv: list[str] | None) -> int:
                           {k: v for k, v in det.config.items() if k in SCENE_KEYS})
     scenes = test_scenes(det_cfg, args.scenes, (640, 480), args.data_dir, None, args.subjects, args.seed)
     print(f"{args.scenes} scenes of S{scenes.spec['subjects']} (seed {args.seed}), detector {det.path}, "
-          f"estimator {args.estimator}, roots {'RootNet ' + args.rootnet if rootnet else 'MeTRAbs'}")
+          f"estimator {args.estimator}, roots {'RootNet ' + args.rootnet if rootnet else 'MeTRAbs'}, "
+          f"plausibility {args.plausibility}")
     print("| nms_iou | min_score | found % | false % | predictions |\n|---|---|---|---|---|")
     best = {}
     for iou in ious:
         outputs = []
         for s in range(0, len(scenes.images), 8):
             outputs += detect_poses(scenes.images[s:s + 8], det.model, est, rootnet, scenes.K[s:s + 8],
-                                    min_score=SCORES[0], nms_iou=iou)
+                                    min_score=SCORES[0], nms_iou=iou, plausibility=args.plausibility)
         for t in SCORES:
             kept = [{k: v[o["scores"] >= t] for k, v in o.items()} for o in outputs]
             r = evaluate_multiperson(kept, scenes.truths)

@@ -63,6 +63,10 @@ def test_average_person_is_plausible_and_a_2m_forearm_is_not():
     assert implausible(poses, 1.0).tolist() == [False, False, False, True, True, True]
     # a tighter tolerance (factor 1.25) rejects the 1.3 size too
     assert implausible(poses[:3], 0.25).tolist() == [False, True, False]
+    # a forearm collapsed to 5 % of its length (an estimator's foreshortened arm) keeps a real person
+    short_arm = pose.copy()
+    short_arm[right_wrist] = pose[right_elbow] + 0.05 * (pose[right_wrist] - pose[right_elbow])
+    assert implausible(short_arm[None], 1.0).tolist() == [False]
     assert implausible(np.zeros((0, 17, 3)), 1.0).shape == (0,)
 
 
