@@ -56,9 +56,9 @@ DISTORTION = opt(float, None, "OpenCV lens distortion k1,k2,p1,p2[,k3]", nullabl
 EXTRINSICS = opt(float, None, "world-to-camera rotation (9, row-major) and translation (3, mm): X_cam = R X_world + t",
                  nullable=True, minimum=-1e9, maximum=1e9)
 MIN_SCORE = opt(float, DEFAULT_MIN_SCORE, "--detector: keep detections scoring at least this", minimum=0, maximum=1)
-PLAUSIBILITY = opt(float, DEFAULT_PLAUSIBILITY, "--detector: drop poses whose size or limb proportions are off the "
-                   "average person's by more than a factor 1 + this (none: keep every pose)", nullable=True,
-                   minimum=1e-3, maximum=100)
+PLAUSIBILITY = opt(float, DEFAULT_PLAUSIBILITY, "--detector: drop poses whose size is off the average person's, or "
+                   "with a limb longer for the body than the average person's, by more than a factor 1 + this (none: "
+                   "keep every pose)", nullable=True, minimum=1e-3, maximum=100)
 FRAME_BATCH = opt(int, 16, "video frames per detection batch", minimum=1, maximum=1024)
 SMOOTH_WINDOW = opt(int, DEFAULT_WINDOW, "--smooth savgol: window, frames (odd)", minimum=1, maximum=1001)
 SMOOTH_CUTOFF = opt(float, DEFAULT_MIN_CUTOFF_HZ, "--smooth one_euro: minimum cutoff frequency, Hz", exclusive_minimum=0,

@@ -85,9 +85,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      maximum=1.0))
     add_option(p, "--nms-iou", opt(float, NMS_IOU, "box NMS of detect_poses on the detector's boxes (null: the "
                                                    "detector's own only)", nullable=True, minimum=1e-3, maximum=1.0))
-    add_option(p, "--plausibility", opt(float, PLAUSIBILITY, "implausible-pose tolerance of detect_poses (limb "
-                                                             "lengths within a factor 1 + this of an average "
-                                                             "person's)", minimum=1e-3, maximum=100.0))
+    add_option(p, "--plausibility", opt(float, PLAUSIBILITY, "implausible-pose tolerance of detect_poses (size and "
+                                                             "limb proportions within a factor 1 + this of an "
+                                                             "average person's)", minimum=1e-3, maximum=100.0))
     add_option(p, "--nms-mm", opt(float, NMS_MM, "3D pose NMS threshold of detect_poses, mean joint distance in mm",
                                   minimum=0.0, maximum=10_000.0))
     add_option(p, "--gallery", opt(int, 6, "scenes kept for the gallery figure", minimum=0, maximum=100))
