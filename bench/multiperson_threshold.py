@@ -17,13 +17,12 @@ import torch
 
 from lifting.checkpoint import load_trained
 from lifting.cli import ArgumentParser, add_option, run_cli
-from lifting.config import load_config, opt
+from lifting.config import opt
 from lifting.errors import UserError
 from lifting.experiments.arguments import add_subjects
-from lifting.experiments.multiperson import SCENE_KEYS, test_scenes
+from lifting.experiments.multiperson import scene_config, test_scenes
 from lifting.inference.multiperson import PLAUSIBILITY, detect_poses
 from lifting.metrics import evaluate_multiperson
-from lifting.options import detector as detector_options
 
 SCORES = [round(0.2 + 0.025 * i, 3) for i in range(17)]   # 0.2 .. 0.6
 
@@ -63,9 +62,8 @@ def _main(argv: list[str] | None) -> int:
     det = load_trained(args.detector, "detector")
     est = load_trained(args.estimator, "estimator").model
     rootnet = None if args.rootnet is None else load_trained(args.rootnet, "rootnet").model
-    det_cfg = load_config(detector_options.SCHEMA, None, [],
-                          {k: v for k, v in det.config.items() if k in SCENE_KEYS})
-    scenes = test_scenes(det_cfg, args.scenes, (640, 480), args.data_dir, None, args.subjects, args.seed)
+    scenes = test_scenes(scene_config(det.config), args.scenes, (640, 480), args.data_dir, None, args.subjects,
+                         args.seed)
     print(f"{args.scenes} scenes of S{scenes.spec['subjects']} (seed {args.seed}), detector {det.path}, "
           f"estimator {args.estimator}, roots {'RootNet ' + args.rootnet if rootnet else 'MeTRAbs'}, "
           f"plausibility {args.plausibility}")

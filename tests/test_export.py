@@ -144,7 +144,8 @@ def test_run_exported_imports_nothing_from_lifting():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--ckpt", "nothing_here", "--format", "onnx", "--out", "m.onnx"], "no such checkpoint file or run directory, nor a model of the zoo"),
+    (["--ckpt", "nothing_here", "--format", "onnx", "--out", "m.onnx"],
+     "no such checkpoint file or run directory, nor a model of the zoo"),
     (["--ckpt", "{lifter}", "--format", "onnx", "--out", "m.pt"], "expected a file ending in .onnx"),
     (["--ckpt", "{lifter}", "--format", "torchscript", "--out", "m.pt", "--stride", "16"], "estimators only"),
     (["--ckpt", "{lifter}", "--format", "tflite", "--out", "m.tfl"], "invalid choice"),

@@ -135,6 +135,11 @@ class TestScenes:
     spec: dict[str, Any]
 
 
+def scene_config(detector_config: dict[str, Any]) -> dict[str, Any]:
+    """What the test scenes take from a trained detector's config (`SCENE_KEYS`), the rest at the schema's defaults."""
+    return load_config(detector_options.SCHEMA, None, [], {k: v for k, v in detector_config.items() if k in SCENE_KEYS})
+
+
 def test_scenes(det_cfg: dict[str, Any], count: int, size: tuple[int, int], data_dir: str | None = None,
                 cache_dir: str | None = None, subjects: list[int] | None = None, seed: int = SCENE_SEED) -> TestScenes:
     """`count` scenes of the poses of `subjects` (default: the detector's test subjects) drawn from `seed` at
@@ -247,8 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = select_device(args.device or "cpu")
     trained = {kind: load_trained(path, kind) for kind, path in runs.items()}
     models = {kind: t.model.to(device) for kind, t in trained.items()}
-    det_cfg = load_config(detector_options.SCHEMA, None, [], {k: v for k, v in trained["detector"].config.items()
-                                                              if k in SCENE_KEYS})
+    det_cfg = scene_config(trained["detector"].config)
     scenes = test_scenes(det_cfg, 4 if args.quick else args.test_scenes, args.scene_size, args.data_dir,
                          args.cache_dir, args.test_subjects)
     key = {"models": {k: str(t.path) for k, t in trained.items()},
