@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lifting import zoo
 from lifting.cli import ArgumentParser, run_cli
+from lifting.datasets.h36m import available_subjects
 from lifting.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,22 +113,19 @@ def evaluate(recipe: Recipe, run_dir: Path, precision: str, sets: list[str], scr
 def standard_test(data_dir: str) -> tuple[str, ...]:
     """The end-of-training evaluation of a run on all five subjects: the standard test subjects S9, S11 where the
     data has them, else the built-in synthetic ones (the card is measured on the S1, S5, S6, S7 sibling anyway)."""
-    missing = [s for s in STANDARD_TEST if not (Path(data_dir) / f"S{s}").is_dir()]
-    return ("test_data_dir=synthetic",) if missing else ()
+    return () if set(STANDARD_TEST) <= set(available_subjects(data_dir)) else ("test_data_dir=synthetic",)
 
 
 def build(name: str, args: argparse.Namespace) -> None:
     recipe, runs = RECIPES[name], args.runs_dir.resolve()
     data = [f"data_dir={args.data_dir}", *args.set]
-    shipped, measured = runs / name, runs / name
-    shipped_sets = [*data[:1], *recipe.shipped, *args.set]
-    metrics_on = "Human3.6M S8 (held out)"
+    shipped = measured = runs / name
+    metrics_on, standard = "Human3.6M S8 (held out)", ()
     if recipe.trains_on_s8:
         measured = runs / f"{name}_s1567"
         train(recipe, measured, [*data[:1], *HELD_OUT, *args.set], args)
-        shipped_sets[1:1] = standard_test(args.data_dir)
-        metrics_on = "Human3.6M S8, the same recipe trained on S1, S5, S6, S7"
-    retrain = train(recipe, shipped, shipped_sets, args)
+        metrics_on, standard = "Human3.6M S8, the same recipe trained on S1, S5, S6, S7", standard_test(args.data_dir)
+    retrain = train(recipe, shipped, [*data[:1], *standard, *recipe.shipped, *args.set], args)
     with tempfile.TemporaryDirectory(prefix="zoo_") as tmp:
         evaluations = {p: evaluate(recipe, shipped, p, data, Path(tmp)) for p in ("float32", "float16")}
         precision = zoo.choose_precision(recipe.kind, evaluations)[0]
