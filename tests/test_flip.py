@@ -87,7 +87,8 @@ def test_flip_averaged_lifter_mirrors_its_output_for_a_mirrored_image(tmp_path, 
 
 
 def test_weight_average_is_the_exponential_average_of_the_trained_weights(tmp_path, tiny_h36m):
-    """Decay 0.5 over two steps: the saved lifter is (w1 + w2) / 2 of the weights after steps 1 and 2."""
+    """Decay 0.5 over two steps, bias-corrected: the saved lifter is (w1 + 2 w2) / 3 of the weights after steps 1
+    and 2 (weights 0.5 and 1 over their sum)."""
     from lifting.checkpoint import load_checkpoint
 
     for steps in (1, 2):
@@ -97,5 +98,5 @@ def test_weight_average_is_the_exponential_average_of_the_trained_weights(tmp_pa
     averaged = load_trained(tmp_path / "2" / "run").model.state_dict()
     for name, value in averaged.items():
         if value.is_floating_point():
-            torch.testing.assert_close(value, 0.5 * (w1[name] + w2[name]), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(value, (w1[name] + 2 * w2[name]) / 3, atol=1e-6, rtol=1e-5)
     assert not torch.equal(w1["head.weight"], w2["head.weight"])

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from lifting.checkpoint import load_trained, load_weights
 from lifting.datasets.h36m import load_h36m
@@ -47,6 +47,20 @@ def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
         poses = poses.with_joints2d(load_npz_detections(cfg["detections_file"], poses))
     return poses
 
+
+
+def debiased_ema(decay: float):
+    """`AveragedModel`'s update for an exponential moving average with Adam's bias correction: after n + 1 steps
+    the average weights step s by decay^(n - s) over their sum, so a slow decay (a long window) does not keep a
+    large share of the first step's weights as torch's plain EMA does. Integer buffers take the model's value."""
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+            return
+        torch._foreach_lerp_(averaged, current, (1 - decay) / (1 - decay ** (int(n_averaged) + 1)))
+    return update
 
 class LiftingTask:
     kind = "lifter"
@@ -118,7 +132,7 @@ class LiftingTask:
                 cfg["distance_multiplier"], cfg["reprojection"], reference_limbs(
                     cfg["limb_type"], self.skeleton, self.stats.avg_limb_lengths), self.device)
         if cfg["weight_average"] is not None:
-            self.averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg["weight_average"]),
+            self.averaged = AveragedModel(self.model, multi_avg_fn=debiased_ema(cfg["weight_average"]),
                                           use_buffers=True)
         return TrainPlan(self.model, len(self.train) // cfg["batch_size"] or 1, cfg["batch_size"],
                          optimizer="adam_fused", example_input=(torch.zeros(2, 2 * self.model.in_joints,
