@@ -70,8 +70,7 @@ OPTIONS = {
                                      "chosen at random per sample and step"),
     "weight_average": opt(float, None, "decay per step of a bias-corrected exponential moving average of the "
                                        "weights, which then evaluates and is saved (e.g. 0.999; null: off)",
-                          nullable=True,
-                          **NON_NEGATIVE, exclusive_maximum=1),
+                          nullable=True, **NON_NEGATIVE, exclusive_maximum=1),
     "flip_test": opt(bool, False, "average each test prediction with the mirrored prediction of the mirrored input"),
     # model
     "model": opt(str, "supervised", "3D-supervised or relative-depth weakly supervised",
