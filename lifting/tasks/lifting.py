@@ -48,7 +48,6 @@ def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
     return poses
 
 
-
 def debiased_ema(decay: float):
     """`AveragedModel`'s update for an exponential moving average with Adam's bias correction: after n + 1 steps
     the average weights step s by decay^(n - s) over their sum, so a slow decay (a long window) does not keep a
@@ -61,6 +60,7 @@ def debiased_ema(decay: float):
             return
         torch._foreach_lerp_(averaged, current, (1 - decay) / (1 - decay ** (int(n_averaged) + 1)))
     return update
+
 
 class LiftingTask:
     kind = "lifter"
