@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lifting import zoo
 from lifting.cli import ArgumentParser, run_cli
+from lifting.config import read_yaml
 from lifting.datasets.h36m import available_subjects
 from lifting.errors import UserError
 
@@ -47,7 +48,6 @@ class Recipe:
 
 
 LIFTER_EVAL = ("test_subjects=[8]", "test_data_dir=null")
-STANDARD_TEST = (9, 11)
 RECIPES = {
     "h36m_lifter": Recipe("lifter", "main_human36.py", "opts/zoo/h36m_lifter.yaml",
                           "Human3.6M S1, S5, S6, S7, S8 (ground-truth 2D)", (), LIFTER_EVAL, trains_on_s8=True),
@@ -110,10 +110,11 @@ def evaluate(recipe: Recipe, run_dir: Path, precision: str, sets: list[str], scr
     return results(out)
 
 
-def standard_test(data_dir: str) -> tuple[str, ...]:
-    """The end-of-training evaluation of a run on all five subjects: the standard test subjects S9, S11 where the
+def standard_test(recipe: Recipe, data_dir: str) -> tuple[str, ...]:
+    """The end-of-training evaluation of a run on all five subjects: the recipe's test subjects (S9, S11) where the
     data has them, else the built-in synthetic ones (the card is measured on the S1, S5, S6, S7 sibling anyway)."""
-    return () if set(STANDARD_TEST) <= set(available_subjects(data_dir)) else ("test_data_dir=synthetic",)
+    wanted = read_yaml(ROOT / recipe.config)["test_subjects"]
+    return () if set(wanted) <= set(available_subjects(data_dir)) else ("test_data_dir=synthetic",)
 
 
 def build(name: str, args: argparse.Namespace) -> None:
@@ -124,7 +125,8 @@ def build(name: str, args: argparse.Namespace) -> None:
     if recipe.trains_on_s8:
         measured = runs / f"{name}_s1567"
         train(recipe, measured, [*data[:1], *HELD_OUT, *args.set], args)
-        metrics_on, standard = "Human3.6M S8, the same recipe trained on S1, S5, S6, S7", standard_test(args.data_dir)
+        metrics_on = "Human3.6M S8, the same recipe trained on S1, S5, S6, S7"
+        standard = standard_test(recipe, args.data_dir)
     retrain = train(recipe, shipped, [*data[:1], *standard, *recipe.shipped, *args.set], args)
     with tempfile.TemporaryDirectory(prefix="zoo_") as tmp:
         evaluations = {p: evaluate(recipe, shipped, p, data, Path(tmp)) for p in ("float32", "float16")}

@@ -51,14 +51,19 @@ def load_split(cfg: dict[str, Any], train: bool) -> PoseSet:
 def debiased_ema(decay: float):
     """`AveragedModel`'s update for an exponential moving average with Adam's bias correction: after n + 1 steps
     the average weights step s by decay^(n - s) over their sum, so a slow decay (a long window) does not keep a
-    large share of the first step's weights as torch's plain EMA does. Integer buffers take the model's value."""
+    large share of the first step's weights as torch's plain EMA does. The step's weight stays a tensor on the
+    model's device (no host sync per step). Integer buffers take the model's value."""
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
         if not averaged[0].is_floating_point():
             for a, c in zip(averaged, current):
                 a.copy_(c)
             return
-        torch._foreach_lerp_(averaged, current, (1 - decay) / (1 - decay ** (int(n_averaged) + 1)))
+        d = torch.tensor(decay, dtype=torch.float64, device=n_averaged.device)
+        weight = ((1 - d) / (1 - d ** (n_averaged + 1))).to(averaged[0].dtype)
+        step = torch._foreach_sub(current, averaged)
+        torch._foreach_mul_(step, weight)
+        torch._foreach_add_(averaged, step)
     return update
 
 
